@@ -1,0 +1,60 @@
+"""Architectures described once, as plain data.
+
+``kernels`` turns a description into a neural-tangents ``stax`` network and
+``models`` turns the same description into a flax module, so adding an
+architecture is one entry in :data:`ARCHITECTURES`.
+
+Conventions shared by both (NTK parameterization):
+- depth ``l`` counts hidden layers, each ``[affine(W_std=σ_w, b_std=σ_b), φ]``;
+  depth 0 is the linear readout alone;
+- ``fcn`` flattens the image first; convolutions are ``kernel_size`` with
+  ``padding`` (circular) and stride 1, ``width`` channels;
+- readout: ``flatten`` then dense, or global average ``pool`` then dense;
+  the readout is ``Dense(n_out, W_std=σ_w, b_std=σ_b)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network family: the hidden layer type and the readout."""
+
+    name: str
+    hidden: str  # "dense" | "conv"
+    readout: str  # "flatten" | "pool"
+    kernel_size: tuple[int, int] = (3, 3)
+    padding: str = "CIRCULAR"
+    description: str = ""
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "fcn": Architecture(
+        "fcn", hidden="dense", readout="flatten", description="fully connected"
+    ),
+    "cnn_f": Architecture(
+        "cnn_f",
+        hidden="conv",
+        readout="flatten",
+        description="3x3 circular convolutions, flatten, dense readout",
+    ),
+    "cnn_p": Architecture(
+        "cnn_p",
+        hidden="conv",
+        readout="pool",
+        description="3x3 circular convolutions, global average pooling, dense readout",
+    ),
+}
+
+ACTIVATIONS: tuple[str, ...] = ("erf", "tanh", "relu")
+
+
+def get_architecture(name: str) -> Architecture:
+    """Look up an architecture by name, with an error listing the known ones."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise ValueError(f"unknown architecture {name!r}; known: {known}") from None

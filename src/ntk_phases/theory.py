@@ -1,0 +1,282 @@
+"""Mean-field signal propagation: q*, c*, χ₁, χ_c*, depth scales, phase.
+
+For a dense layer in NTK parameterization followed by φ, the kernel maps are
+``K ↦ σ_w² T(K) + σ_b²`` with ``T(K) = E[φ(u)φ(v)]`` and the derivative kernel
+``Ṫ(K) = E[φ'(u)φ'(v)]``. Both come from neural-tangents: the activation layer's
+``kernel_fn`` is applied to a :class:`neural_tangents.Kernel` whose covariance we set
+directly, so T and Ṫ are exactly the maps the analytic kernels stage iterates.
+
+- q*: largest root of ``g(q) = σ_w² T(q) + σ_b² − q`` by Newton iteration (derivative
+  by autodiff), started to the right of the root where g is concave and negative;
+  where no stable root exists (ReLU with σ_w² ≥ 2) q* = inf and ``bounded`` is False.
+- c*: root of ``h(c) = (σ_w² T(q*, q* c) + σ_b²)/q* − c`` on [0, 1) by Newton from
+  c = 0 (h is convex on [0, 1] because the correlation map has non-negative Taylor
+  coefficients, so the iteration is monotone); c* = 1 in the ordered phase.
+- χ₁ = σ_w² Ṫ(q*, q*) and χ_c* = σ_w² Ṫ(q*, q* c*) (Price's theorem: Ṫ is the
+  slope of T in its off-diagonal argument, which the tests check by autodiff).
+- ξ_c = −1/log χ_c*, ξ₁ = −1/log χ₁ (ordered), ξ* = −1/(log χ_c* − log χ₁) (chaotic).
+
+Everything is vmapped over a flattened (σ_w², σ_b²) grid and jitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+import time
+import warnings
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+log = logging.getLogger("ntk_phases.theory")
+
+ACTIVATIONS = ("erf", "tanh", "relu")
+PHASE_COLUMNS = [
+    "activation",
+    "sigma_w2",
+    "sigma_b2",
+    "q_star",
+    "c_star",
+    "chi_1",
+    "chi_c",
+    "xi_1",
+    "xi_c",
+    "xi_star",
+    "phase",
+    "bounded",
+]
+
+
+def activation_layer(activation: str, quadrature_degree: int = 64):
+    """The neural-tangents ``stax`` layer of a nonlinearity (tanh by quadrature)."""
+    from neural_tangents import stax
+
+    if activation == "erf":
+        return stax.Erf()
+    if activation == "relu":
+        return stax.Relu()
+    if activation == "tanh":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return stax.ElementwiseNumerical(jnp.tanh, deg=quadrature_degree)
+    raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+
+
+@functools.lru_cache(maxsize=None)
+def dual_maps(activation: str, quadrature_degree: int = 64) -> Callable:
+    """``dual(K) -> (T(K), Ṫ(K))`` for a covariance matrix K of shape (n, n), n ∈ {1, 2}.
+
+    Built on neural-tangents' kernel function of the activation layer.
+    """
+    from neural_tangents import stax
+
+    _, _, kernel_fn = activation_layer(activation, quadrature_degree)
+    _, _, identity_fn = stax.Identity()
+    templates = {n: identity_fn(np.ones((n, 1)), None) for n in (1, 2)}
+
+    def dual(K: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        n = K.shape[0]
+        k = templates[n].replace(
+            nngp=K,
+            cov1=jnp.diagonal(K),
+            ntk=jnp.ones_like(K),
+            is_input=False,
+            is_gaussian=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out = kernel_fn(k)
+        return out.nngp, out.ntk
+
+    return dual
+
+
+def q_map(activation: str, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
+    """One step of the length map q ↦ σ_w² T(q) + σ_b²."""
+    T, _ = dual_maps(activation, quadrature_degree)(jnp.reshape(q, (1, 1)))
+    return sigma_w2 * T[0, 0] + sigma_b2
+
+
+def c_map(activation: str, c, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
+    """One step of the correlation map at fixed length q."""
+    K = q * jnp.array([[1.0, c], [c, 1.0]])
+    T, _ = dual_maps(activation, quadrature_degree)(K)
+    return (sigma_w2 * T[0, 1] + sigma_b2) / q
+
+
+def _fixed_point_one(activation: str, quadrature_degree: int, newton_iters: int, sigma_w2, sigma_b2):
+    """q*, c*, χ₁, χ_c* and the fixed-point residuals at one (σ_w², σ_b²)."""
+    deg = quadrature_degree
+
+    def g(q):
+        return q_map(activation, q, sigma_w2, sigma_b2, deg) - q
+
+    def newton_q(_, q):
+        step = g(q) / jax.grad(g)(q)
+        return jnp.maximum(q - step, 0.0)
+
+    q0 = sigma_w2 + sigma_b2 + 1.0
+    q = jax.lax.fori_loop(0, newton_iters, newton_q, q0)
+    q_res = jnp.abs(g(q)) / jnp.maximum(1.0, q)
+    # The root must be a stable fixed point of the length map (slope < 1); otherwise the
+    # length diverges (ReLU with σ_w² > 2 has only the unstable root q = 0 when σ_b² = 0).
+    slope = jax.grad(q_map, argnums=1)(activation, jnp.maximum(q, 1e-12), sigma_w2, sigma_b2, deg)
+    bounded = jnp.isfinite(q) & (q_res < 1e-8) & (slope < 1.0 + 1e-9)
+    q_safe = jnp.where(bounded, jnp.maximum(q, 1e-12), 1.0)
+
+    _, Tdot_diag = dual_maps(activation, deg)(jnp.reshape(q_safe, (1, 1)))
+    chi_1 = sigma_w2 * Tdot_diag[0, 0]
+
+    def h(c):
+        return c_map(activation, c, q_safe, sigma_w2, sigma_b2, deg) - c
+
+    c_hi = 1.0 - 1e-12
+
+    def newton_c(_, c):
+        step = h(c) / jax.grad(h)(c)
+        step = jnp.where(jnp.isfinite(step), step, 0.0)
+        return jnp.clip(c - step, 0.0, c_hi)
+
+    c_newton = jax.lax.fori_loop(0, newton_iters, newton_c, jnp.asarray(0.0))
+    chaotic = bounded & (chi_1 > 1.0)
+    c = jnp.where(chaotic, c_newton, 1.0)
+    c_res = jnp.where(chaotic, jnp.abs(h(c_newton)), 0.0)
+    K = q_safe * jnp.array([[1.0, c], [c, 1.0]])
+    _, Tdot = dual_maps(activation, deg)(K)
+    chi_c = jnp.where(chaotic, sigma_w2 * Tdot[0, 1], chi_1)
+    q = jnp.where(bounded, q, jnp.inf)
+    return q, c, chi_1, chi_c, q_res, c_res, bounded
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_points_fn(activation: str, quadrature_degree: int, newton_iters: int):
+    one = functools.partial(_fixed_point_one, activation, quadrature_degree, newton_iters)
+    return jax.jit(jax.vmap(one))
+
+
+def depth_scales(chi_1: np.ndarray, chi_c: np.ndarray) -> dict[str, np.ndarray]:
+    """ξ_c everywhere; ξ₁ in the ordered phase and ξ* in the chaotic phase (NaN elsewhere)."""
+    chi_1 = np.asarray(chi_1, dtype=np.float64)
+    chi_c = np.asarray(chi_c, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xi_c = np.where(chi_c < 1, -1.0 / np.log(chi_c), np.inf)
+        xi_1 = np.where(chi_1 < 1, -1.0 / np.log(chi_1), np.nan)
+        gap = np.log(chi_c) - np.log(chi_1)
+        xi_star = np.where(chi_1 > 1, np.where(gap < 0, -1.0 / gap, np.inf), np.nan)
+    return {"xi_1": xi_1, "xi_c": xi_c, "xi_star": xi_star}
+
+
+def phase_diagram(
+    activation: str,
+    sigma_w2: np.ndarray,
+    sigma_b2: np.ndarray,
+    quadrature_degree: int = 64,
+    newton_iters: int = 60,
+) -> dict[str, np.ndarray]:
+    """Mean-field quantities on every (σ_w², σ_b²) pair of the two 1-D grids.
+
+    Returns flat arrays (σ_w² varying slowest) keyed by the ``phase_<activation>.csv``
+    columns, plus the residuals ``q_residual`` and ``c_residual`` of the fixed points.
+    """
+    sw, sb = np.meshgrid(np.asarray(sigma_w2, float), np.asarray(sigma_b2, float), indexing="ij")
+    sw, sb = sw.ravel(), sb.ravel()
+    fn = _fixed_points_fn(activation, quadrature_degree, newton_iters)
+    q, c, chi_1, chi_c, q_res, c_res, bounded = (np.asarray(a) for a in fn(jnp.asarray(sw), jnp.asarray(sb)))
+    out = {
+        "sigma_w2": sw,
+        "sigma_b2": sb,
+        "q_star": q,
+        "c_star": c,
+        "chi_1": chi_1,
+        "chi_c": chi_c,
+        "q_residual": q_res,
+        "c_residual": c_res,
+        "bounded": bounded.astype(bool),
+    }
+    out.update(depth_scales(chi_1, chi_c))
+    # ReLU beyond σ_w² = 2 has no finite q*: the signal explodes rather than decorrelates.
+    out["phase"] = np.where(~out["bounded"], "unbounded", np.where(chi_1 > 1.0, "chaotic", "ordered"))
+    return out
+
+
+def correlation_trajectory(
+    activation: str,
+    sigma_w2: float,
+    sigma_b2: float,
+    c0: float,
+    depth: int,
+    quadrature_degree: int = 64,
+) -> np.ndarray:
+    """c^l for l = 0..depth from c⁰ = c0, at the fixed length q* (mean-field)."""
+    fp = phase_diagram(activation, [sigma_w2], [sigma_b2], quadrature_degree)
+    q = float(fp["q_star"][0])
+
+    def step(c, _):
+        c_next = c_map(activation, c, q, sigma_w2, sigma_b2, quadrature_degree)
+        return c_next, c_next
+
+    _, cs = jax.lax.scan(step, jnp.asarray(float(c0)), None, length=depth)
+    return np.concatenate([[c0], np.asarray(cs)])
+
+
+def phase_table(activation: str, sigma_w2, sigma_b2, quadrature_degree: int = 64, newton_iters: int = 60):
+    """The tidy ``phase_<activation>.csv`` table as a pandas DataFrame."""
+    import pandas as pd
+
+    d = phase_diagram(activation, sigma_w2, sigma_b2, quadrature_degree, newton_iters)
+    frame = pd.DataFrame({k: d[k] for k in PHASE_COLUMNS if k != "activation"})
+    frame.insert(0, "activation", activation)
+    frame["q_residual"] = d["q_residual"]
+    frame["c_residual"] = d["c_residual"]
+    return frame
+
+
+def grid(spec: dict) -> np.ndarray:
+    """A 1-D grid from a config entry ``{min, max, num}`` or an explicit ``values`` list."""
+    if "values" in spec:
+        return np.asarray(spec["values"], dtype=np.float64)
+    return np.linspace(spec["min"], spec["max"], int(spec["num"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+
+    from . import io
+    from .cli import setup_logging
+
+    p = argparse.ArgumentParser(description="Mean-field phase table for one activation.")
+    p.add_argument("--activation", required=True, choices=ACTIVATIONS)
+    p.add_argument("--config-json", required=True, help="the run's theory config as JSON")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    setup_logging()
+    cfg = json.loads(args.config_json)
+    sw, sb = grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"])
+    t0 = time.perf_counter()
+    log.info("%s: %d x %d grid (sigma_w2 x sigma_b2)", args.activation, len(sw), len(sb))
+    frame = phase_table(args.activation, sw, sb, cfg["quadrature_degree"], cfg["newton_iters"])
+    bounded = frame["bounded"]
+    worst_q = frame.loc[bounded, "q_residual"].max() if bounded.any() else 0.0
+    log.info(
+        "done in %.1fs; %d ordered, %d chaotic, %d unbounded; max q* residual %.2e, max c* residual %.2e",
+        time.perf_counter() - t0,
+        (frame["phase"] == "ordered").sum(),
+        (frame["phase"] == "chaotic").sum(),
+        (~bounded).sum(),
+        worst_q,
+        frame["c_residual"].max(),
+    )
+    io.write_csv(args.out, frame)
+    io.write_provenance(args.out, config=cfg, activation=args.activation)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

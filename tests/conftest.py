@@ -1,0 +1,57 @@
+"""Shared fixtures: repository paths and a Snakemake runner on a scratch copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def tool(name: str) -> str:
+    """A console script of the test interpreter's environment (snakemake, snakefmt)."""
+    path = BIN / name
+    return str(path) if path.exists() else name
+
+
+def run_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy what a run needs (no results, no .snakemake) into ``dest``."""
+    for name in ("Snakefile", "config", "workflow", "src", "envs"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` and capture its output."""
+    return subprocess.run(
+        [tool("snakemake"), *args],
+        cwd=workdir,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def workflow_copy(tmp_path: Path) -> Path:
+    return copy_workflow(tmp_path)

@@ -1,0 +1,119 @@
+"""Mean-field theory against closed forms (Erf, ReLU) and internal identities."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from ntk_phases import theory
+
+SW = np.array([0.3, 0.8, 1.2, 1.5, 1.76, 2.0, 2.5, 3.0, 4.0])
+SB = np.array([0.0, 0.05, 0.18, 0.3])
+
+
+@pytest.fixture(scope="module")
+def erf():
+    return theory.phase_diagram("erf", SW, SB)
+
+
+def test_erf_q_star_is_a_fixed_point_of_the_closed_form_q_map(erf):
+    q, sw, sb = erf["q_star"], erf["sigma_w2"], erf["sigma_b2"]
+    q_next = sw * (2 / np.pi) * np.arcsin(2 * q / (1 + 2 * q)) + sb
+    assert np.all(erf["bounded"])
+    assert np.max(np.abs(q_next - q)) < 1e-10
+
+
+def test_erf_chi_1_closed_form(erf):
+    q, sw = erf["q_star"], erf["sigma_w2"]
+    expected = sw * 4 / (np.pi * np.sqrt(1 + 4 * q))
+    np.testing.assert_allclose(erf["chi_1"], expected, rtol=1e-10)
+
+
+def test_erf_c_star_is_a_fixed_point_of_the_closed_form_c_map(erf):
+    q, c, sw, sb = erf["q_star"], erf["c_star"], erf["sigma_w2"], erf["sigma_b2"]
+    chaotic = erf["phase"] == "chaotic"
+    assert chaotic.sum() > 5 and (~chaotic).sum() > 5
+    with np.errstate(invalid="ignore", divide="ignore"):  # q* = 0 in the ordered phase at σ_b² = 0
+        c_next = (sw * (2 / np.pi) * np.arcsin(2 * q * c / (1 + 2 * q)) + sb) / q
+    np.testing.assert_allclose(c_next[chaotic], c[chaotic], atol=1e-10)
+    assert np.all(c[chaotic] < 1) and np.all(c[~chaotic] == 1)
+    # c* is stable: the slope of the correlation map there is below 1
+    assert np.all(erf["chi_c"] < 1 + 1e-12)
+
+
+def test_erf_chi_c_closed_form(erf):
+    q, c, sw = erf["q_star"], erf["c_star"], erf["sigma_w2"]
+    # Ṫ for erf: (4/π) / sqrt((1+2q)^2 - 4 q^2 c^2)
+    expected = sw * (4 / np.pi) / np.sqrt((1 + 2 * q) ** 2 - 4 * (q * c) ** 2)
+    np.testing.assert_allclose(erf["chi_c"], expected, rtol=1e-9)
+
+
+def test_chi_c_equals_autodiff_slope_of_the_correlation_map(erf):
+    # Price's theorem: σ_w² Ṫ(q, qc) is dT/dc of the normalized map; checked by autodiff.
+    i = np.flatnonzero((erf["phase"] == "chaotic") & (erf["sigma_b2"] > 0))[:4]
+    for k in i:
+        q, c, sw, sb = (float(erf[n][k]) for n in ("q_star", "c_star", "sigma_w2", "sigma_b2"))
+        slope = jax.grad(theory.c_map, argnums=1)("erf", c, q, sw, sb)
+        assert abs(float(slope) - erf["chi_c"][k]) < 1e-10
+
+
+def test_erf_critical_sigma_w2_at_sigma_b2_018():
+    sw = np.linspace(1.6, 1.9, 301)
+    d = theory.phase_diagram("erf", sw, [0.18])
+    crit = np.interp(1.0, d["chi_1"], sw)
+    assert abs(crit - 1.76) < 0.02, crit
+
+
+def test_relu_closed_forms():
+    sw = np.array([0.5, 1.0, 1.5, 1.9])
+    sb = np.array([0.05, 0.18])
+    d = theory.phase_diagram("relu", sw, sb)
+    np.testing.assert_allclose(d["chi_1"], d["sigma_w2"] / 2, rtol=1e-12)
+    np.testing.assert_allclose(d["q_star"], d["sigma_b2"] / (1 - d["sigma_w2"] / 2), rtol=1e-10)
+    assert np.all(d["phase"] == "ordered") and np.all(d["c_star"] == 1)
+
+
+def test_relu_beyond_sigma_w2_2_is_unbounded():
+    d = theory.phase_diagram("relu", [2.5, 3.0], [0.0, 0.1])
+    assert np.all(~d["bounded"]) and np.all(np.isinf(d["q_star"]))
+    assert np.all(d["phase"] == "unbounded")
+
+
+def test_tanh_dual_against_independent_quadrature():
+    q, c = 0.7, 0.4
+    z, w = np.polynomial.hermite_e.hermegauss(120)
+    w = w / w.sum()
+    u = np.sqrt(q) * z[:, None]
+    v = np.sqrt(q) * (c * z[:, None] + np.sqrt(1 - c**2) * z[None, :])
+    ww = w[:, None] * w[None, :]
+    T12 = (ww * np.tanh(u) * np.tanh(v)).sum()
+    Td12 = (ww / np.cosh(u) ** 2 / np.cosh(v) ** 2).sum()
+    T, Td = theory.dual_maps("tanh", 64)(q * np.array([[1.0, c], [c, 1.0]]))
+    assert abs(float(T[0, 1]) - T12) < 1e-9
+    assert abs(float(Td[0, 1]) - Td12) < 1e-9
+
+
+def test_tanh_fixed_points_are_fixed():
+    d = theory.phase_diagram("tanh", [1.0, 2.0, 3.0], [0.05, 0.2])
+    assert np.max(d["q_residual"]) < 1e-10 and np.max(d["c_residual"]) < 1e-10
+    assert set(d["phase"]) == {"ordered", "chaotic"}
+
+
+def test_depth_scales():
+    s = theory.depth_scales(np.array([0.5, 2.0]), np.array([0.5, 0.8]))
+    assert s["xi_1"][0] == pytest.approx(-1 / np.log(0.5)) and np.isnan(s["xi_1"][1])
+    assert np.isnan(s["xi_star"][0])
+    assert s["xi_star"][1] == pytest.approx(-1 / (np.log(0.8) - np.log(2.0)))
+    assert s["xi_c"][1] == pytest.approx(-1 / np.log(0.8))
+
+
+def test_correlation_trajectory_converges_at_rate_chi_c():
+    sw, sb = 2.5, 0.05
+    d = theory.phase_diagram("erf", [sw], [sb])
+    cs = theory.correlation_trajectory("erf", sw, sb, c0=0.9, depth=80)
+    gaps = np.abs(cs - d["c_star"][0])
+    assert gaps[80] < 1e-3 * gaps[0]
+    # asymptotically the gap shrinks by χ_c* per layer (linearization at c*)
+    rate = gaps[71] / gaps[70]
+    assert abs(rate - d["chi_c"][0]) < 1e-3
