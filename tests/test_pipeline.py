@@ -1,0 +1,88 @@
+"""End to end: the test config from an empty results dir, then a no-op rerun; dry runs
+of every shipped config; lint and formatting of the workflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, copy_workflow, run_env, snakemake, tool
+
+PHASE_COLUMNS = [
+    "activation", "sigma_w2", "sigma_b2", "q_star", "c_star", "chi_1", "chi_c",
+    "xi_1", "xi_c", "xi_star", "phase",
+]
+
+
+@pytest.fixture(scope="module")
+def test_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    work = copy_workflow(tmp_path_factory.mktemp("e2e"))
+    proc = snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
+    return work, proc
+
+
+def test_end_to_end_builds_f1_and_tables(test_run):
+    work, proc = test_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = work / "results" / "test"
+    for ext in ("pdf", "png"):
+        fig = res / "figures" / f"F1.{ext}"
+        assert fig.stat().st_size > 10_000
+        prov = json.loads(Path(str(fig) + ".prov.json").read_text())
+        assert prov["packages"]["neural-tangents"] == "0.6.5" and prov["inputs"]
+    for act in ("erf", "tanh", "relu"):
+        frame = pd.read_csv(res / "theory" / f"phase_{act}.csv")
+        assert list(frame.columns[: len(PHASE_COLUMNS)]) == PHASE_COLUMNS
+        assert len(frame) == 12 * 6
+        assert set(frame["phase"]) <= {"ordered", "chaotic", "unbounded"}
+        assert frame.loc[frame["bounded"], "q_residual"].max() < 1e-10
+    meta = json.loads((res / "data" / "digits.json").read_text())
+    assert meta["n_train"] == 64 and meta["n_test"] == 32
+    for log in ("data/digits.log", "theory/phase_erf.log", "figures/F1.log"):
+        assert (res / "logs" / log).read_text().strip()
+
+
+def test_second_run_executes_nothing(test_run):
+    work, proc = test_run
+    assert proc.returncode == 0
+    again = snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml"])
+def test_dry_run_builds_the_dag(config, tmp_path):
+    work = copy_workflow(tmp_path)
+    proc = snakemake(work, "-n", "--configfile", f"config/{config}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "F1" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = subprocess.run(
+        [tool("snakemake"), "--lint", "--configfile", "config/config.yaml"],
+        cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Lints for" not in out, out
+
+
+def test_snakefmt_check():
+    proc = subprocess.run(
+        [tool("snakefmt"), "--check", "Snakefile", "workflow/rules"],
+        cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_rule_has_a_log_under_results():
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        n_rules = text.count("\nrule ")
+        assert text.count("    log:\n") == n_rules, smk.name
+        assert text.count('/logs/') >= n_rules, smk.name
