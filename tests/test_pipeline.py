@@ -29,17 +29,24 @@ def test_end_to_end_builds_f1_and_tables(test_run):
     work, proc = test_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = work / "results" / "test"
-    for ext in ("pdf", "png"):
-        fig = res / "figures" / f"F1.{ext}"
-        assert fig.stat().st_size > 10_000
-        prov = json.loads(Path(str(fig) + ".prov.json").read_text())
-        assert prov["packages"]["neural-tangents"] == "0.6.5" and prov["inputs"]
+    for name in ("F1", "F2"):
+        for ext in ("pdf", "png"):
+            fig = res / "figures" / f"{name}.{ext}"
+            assert fig.stat().st_size > 10_000
+            prov = json.loads(Path(str(fig) + ".prov.json").read_text())
+            assert prov["packages"]["neural-tangents"] == "0.6.5" and prov["inputs"]
     for act in ("erf", "tanh", "relu"):
         frame = pd.read_csv(res / "theory" / f"phase_{act}.csv")
         assert list(frame.columns[: len(PHASE_COLUMNS)]) == PHASE_COLUMNS
         assert len(frame) == 12 * 6
         assert set(frame["phase"]) <= {"ordered", "chaotic", "unbounded"}
         assert frame.loc[frame["bounded"], "q_residual"].max() < 1e-10
+    corr = pd.read_csv(res / "theory" / "correlation_erf.csv")
+    chaotic = corr[corr["phase"] == "chaotic"]
+    # the iterated map approaches c* at the linearized rate χ_c* (per-layer rate, 1%)
+    gap = (chaotic["c"] - chaotic["c_star"]).abs().to_numpy()
+    rate = (gap[100] / gap[60]) ** (1 / 40)
+    assert abs(rate - chaotic["chi_c"].iloc[0]) < 0.01 * chaotic["chi_c"].iloc[0]
     meta = json.loads((res / "data" / "digits.json").read_text())
     assert meta["n_train"] == 64 and meta["n_test"] == 32
     for log in ("data/digits.log", "theory/phase_erf.log", "figures/F1.log"):

@@ -27,7 +27,7 @@ import logging
 import sys
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -267,21 +267,84 @@ def grid(spec: dict) -> np.ndarray:
     return np.linspace(spec["min"], spec["max"], int(spec["num"]))
 
 
+def depth_scale_table(activation: str, cfg: dict) -> "Any":
+    """ξ_c, ξ₁, ξ* (and χ's) against σ_w² at one σ_b²: the F2 depth-scale panel."""
+    c = cfg["depth_scales"]
+    return phase_table(
+        activation, grid(c["sigma_w2"]), [c["sigma_b2"]], cfg["quadrature_degree"], cfg["newton_iters"]
+    )
+
+
+def correlation_table(activation: str, cfg: dict) -> "Any":
+    """c^l against depth from several c⁰ at the (σ_w², σ_b²) of ``cfg['correlation']``,
+    with the linearized prediction c* + (c^a − c*) χ_c*^(l−a), anchored at a = depth/4
+    past the nonlinear transient (the F2 convergence panel)."""
+    import pandas as pd
+
+    c = cfg["correlation"]
+    rows = []
+    for sw in c["sigma_w2"]:
+        fp = phase_diagram(activation, [sw], [c["sigma_b2"]], cfg["quadrature_degree"], cfg["newton_iters"])
+        c_star, chi_c = float(fp["c_star"][0]), float(fp["chi_c"][0])
+        for c0 in c["c0"]:
+            cs = correlation_trajectory(activation, sw, c["sigma_b2"], c0, c["depth"], cfg["quadrature_degree"])
+            depth = np.arange(len(cs))
+            anchor = c["depth"] // 4  # past the nonlinear transient
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "activation": activation,
+                        "sigma_w2": sw,
+                        "sigma_b2": c["sigma_b2"],
+                        "c0": c0,
+                        "depth": depth,
+                        "c": cs,
+                        "c_star": c_star,
+                        "chi_c": chi_c,
+                        "phase": str(fp["phase"][0]),
+                        "c_pred_linear": c_star + (cs[anchor] - c_star) * chi_c ** (depth - anchor).astype(float),
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _phase_from_config(activation: str, cfg: dict) -> "Any":
+    return phase_table(
+        activation, grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"]), cfg["quadrature_degree"], cfg["newton_iters"]
+    )
+
+
+TABLES = {"phase": _phase_from_config, "depth_scales": depth_scale_table, "correlation": correlation_table}
+
+
 def main(argv: list[str] | None = None) -> int:
     import json
 
     from . import io
     from .cli import setup_logging
 
-    p = argparse.ArgumentParser(description="Mean-field phase table for one activation.")
+    p = argparse.ArgumentParser(description="Mean-field tables for one activation.")
+    p.add_argument("--table", nargs="+", choices=sorted(TABLES), default=["phase"])
     p.add_argument("--activation", required=True, choices=ACTIVATIONS)
     p.add_argument("--config-json", required=True, help="the run's theory config as JSON")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", nargs="+", required=True, help="one output per --table")
     args = p.parse_args(argv)
+    if len(args.out) != len(args.table):
+        p.error("give one --out per --table")
     setup_logging()
     cfg = json.loads(args.config_json)
-    sw, sb = grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"])
+    if args.table != ["phase"]:
+        for table, out in zip(args.table, args.out):
+            t0 = time.perf_counter()
+            frame = TABLES[table](args.activation, cfg)
+            log.info("%s %s: %d rows in %.1fs", table, args.activation, len(frame), time.perf_counter() - t0)
+            io.write_csv(out, frame)
+            io.write_provenance(out, config=cfg, activation=args.activation, table=table)
+        return 0
+    args.out = args.out[0]
     t0 = time.perf_counter()
+    sw, sb = grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"])
     log.info("%s: %d x %d grid (sigma_w2 x sigma_b2)", args.activation, len(sw), len(sb))
     frame = phase_table(args.activation, sw, sb, cfg["quadrature_degree"], cfg["newton_iters"])
     bounded = frame["bounded"]
@@ -296,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         frame["c_residual"].max(),
     )
     io.write_csv(args.out, frame)
-    io.write_provenance(args.out, config=cfg, activation=args.activation)
+    io.write_provenance(args.out, config=cfg, activation=args.activation, table="phase")
     return 0
 
 

@@ -20,6 +20,7 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 DATASET = config["dataset"]["name"]
 ENV = "../../envs/cpu.yaml"
+FIGURES = ["F1", "F2"]
 
 # Rules run `python -m ntk_phases...` from the workflow directory; putting src/ on the
 # path makes the package importable without an install (e.g. in a conda environment
@@ -35,6 +36,5 @@ def as_json(obj):
 def all_targets():
     return [
         f"{RESULTS}/data/{DATASET}.npz",
-        f"{RESULTS}/figures/F1.pdf",
-        f"{RESULTS}/figures/F1.png",
+        *expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=FIGURES, ext=["pdf", "png"]),
     ]

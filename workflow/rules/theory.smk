@@ -16,3 +16,21 @@ rule phase_table:
     shell:
         "python -m ntk_phases.theory --activation {wildcards.activation}"
         " --config-json {params.cfg:q} --out {output.csv} > {log} 2>&1"
+
+
+rule depth_scale_table:
+    output:
+        depth_scales=f"{RESULTS}/theory/depth_scales_{{activation}}.csv",
+        correlation=f"{RESULTS}/theory/correlation_{{activation}}.csv",
+    log:
+        f"{RESULTS}/logs/theory/depth_scales_{{activation}}.log",
+    wildcard_constraints:
+        activation="erf|tanh|relu",
+    conda:
+        ENV
+    params:
+        cfg=as_json(config["theory"]),
+    shell:
+        "python -m ntk_phases.theory --table depth_scales correlation"
+        " --activation {wildcards.activation} --config-json {params.cfg:q}"
+        " --out {output.depth_scales} {output.correlation} > {log} 2>&1"
