@@ -65,11 +65,11 @@ def make_block(arch, depth, *, width, n_models, data, batch_size=None, precision
 def time_steps(block, n_steps, state=None, repeats=3):
     """Seconds per step of ``block.run`` (best of ``repeats``, after a compile run)."""
     state = block.init_state() if state is None else state
-    jax.block_until_ready(block.run(state, 1))
+    state = jax.block_until_ready(block.run(state, 1))  # the state is donated: chain it
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        jax.block_until_ready(block.run(state, n_steps))
+        state = jax.block_until_ready(block.run(state, n_steps))
         best = min(best, (time.perf_counter() - t0) / n_steps)
     return best
 
@@ -85,8 +85,10 @@ def block_step_flops(block) -> float | None:
 
 
 def step_flops(build, depth: int) -> float | None:
-    """FLOPs of one block step at ``depth``; ``build(depth)`` makes the block. Depths ≥ 2
-    are extrapolated from depths 1 and 2 (see the module docstring)."""
+    """FLOPs of one block step at ``depth``; ``build(depth, model_batch_size=None)`` makes
+    the block, all models vmapped (a ``lax.map`` over models would be a loop body counted
+    once). Depths ≥ 2 are extrapolated from depths 1 and 2 (see the module docstring)."""
+    build = functools.partial(build, model_batch_size=None)
     if depth <= 1:
         return block_step_flops(build(depth))
     f1, f2 = block_step_flops(build(1)), block_step_flops(build(2))
@@ -113,12 +115,12 @@ def vmap_vs_loop(arch, depth, width, m, data, n_steps, precision, repeats=3):
     singles = [T.Block(arch, "erf", depth, width, [s], 0.05, [0], 1e-4, *data,
                        precision=precision) for s in np.linspace(1.0, 3.0, m)]
     states = [b.init_state() for b in singles]
-    jax.block_until_ready(singles[0].run(states[0], 1))  # compile once (shared spec)
+    states[0] = jax.block_until_ready(singles[0].run(states[0], 1))  # compile (shared spec)
     t_loop = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for b, s in zip(singles, states):
-            jax.block_until_ready(b.run(s, n_steps))
+        for i, b in enumerate(singles):
+            states[i] = jax.block_until_ready(b.run(states[i], n_steps))
         t_loop = min(t_loop, (time.perf_counter() - t0) / n_steps)
     n = block.spec.batch_size
     image = "x".join(map(str, data[0].shape[1:]))
@@ -155,7 +157,7 @@ def table(args, data, data_cnn):
     rows = []
     print("\n## time per training step of a block "
           f"({args.table_models} models, full batch of {data[0].shape[0]})")
-    print("(model_batch_size='auto': conv blocks on CPU loop over models with lax.map)")
+    print("(model_batch_size='auto': on CPU the block loops over its models with lax.map)")
     print(f"{'arch':6s} {'depth':>5s} {'width':>6s} {'ms/step':>10s} {'ms/step/model':>14s} "
           f"{'GFLOP/s':>9s}")
     cases = [("fcn", d, w, data) for d in args.depths for w in args.widths]

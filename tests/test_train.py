@@ -156,7 +156,7 @@ def test_full_batch_step_is_the_function_space_ntk_step():
 
 # the same block configuration in the next two tests: compiled once
 BLOCK = ("fcn", "tanh", 2, 32)
-BLOCK_KW = dict(batch_size=12, momentum=0.9)
+BLOCK_KW = dict(batch_size=12, momentum=0.9, model_batch_size=None)  # vmap (the GPU path)
 
 
 def test_diverging_model_is_isolated():
@@ -219,6 +219,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 
 
 @pytest.mark.parametrize("arch,model_batch_size", [("fcn", 3), ("cnn_f", None)])
+# singles run with the default ("auto": 1 on CPU, i.e. lax.map)
 def test_vmapped_block_equals_separate_models(arch, model_batch_size):
     """One vmapped block (or lax.map over chunks of 3 of its 4 models) == 4 separate runs."""
     depth, width, sw2, seeds = 1, 8, [1.2, 2.0], [0, 5]

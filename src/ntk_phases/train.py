@@ -52,9 +52,11 @@ machine. Initial parameters depend only on the seed (``fold_in(PRNGKey(seed), 0)
 σ of a block share their standard-normal weights (common random numbers), and a model
 trained alone equals the same model trained inside a block.
 
-Models are vmapped all together by default; ``model_batch_size`` loops (``lax.map``) over
-chunks of models inside the same compiled step instead (memory; and on CPU, where XLA's
-batched = grouped convolutions are slow, ``"auto"`` picks 1 for convolutional networks).
+Models are vmapped all together on accelerators; ``model_batch_size`` loops (``lax.map``)
+over chunks of models inside the same compiled step instead (memory). On CPU vmapping buys
+nothing (the matmuls already use every core) and XLA's batched = grouped convolutions are
+~4x slower than a loop, so there ``"auto"`` (the default) runs the models one at a time
+inside the compiled step.
 
 Float32 by default, also when ``jax_enable_x64`` is on (theory/kernels switch it on
 globally): nothing in the step promotes to float64.
@@ -273,7 +275,7 @@ def _block_step(spec: StepSpec, state: State, consts: dict) -> State:
             "step": state["step"] + 1}
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(jax.jit, static_argnums=0, donate_argnums=1)
 def _run_steps(spec: StepSpec, state: State, n_steps, consts: dict) -> State:
     """``n_steps`` (traced) steps of the whole block in one ``fori_loop``."""
     with jax.default_matmul_precision(spec.precision):
@@ -381,8 +383,7 @@ class Block:
             raise ValueError("batch_size must be positive")
 
         if model_batch_size == "auto":
-            conv = make_model(arch, activation, 0, 1, 1).architecture.hidden == "conv"
-            model_batch_size = 1 if conv and jax.default_backend() == "cpu" else None
+            model_batch_size = 1 if jax.default_backend() == "cpu" else None
         self.spec = StepSpec(
             arch=arch, activation=activation, depth=int(depth), width=int(width),
             n_out=self.n_classes, n_train=n_train, batch_size=bs, momentum=float(momentum),
@@ -436,7 +437,8 @@ class Block:
         }
 
     def run(self, state: State, n_steps: int) -> State:
-        """Advance every model ``n_steps`` steps (one compiled loop)."""
+        """Advance every model ``n_steps`` steps (one compiled loop). ``state`` is donated
+        (its buffers are reused for the result): use only the returned state."""
         if n_steps <= 0:
             return state
         return _run_steps(self.spec, state, jnp.int32(n_steps), self.consts)
@@ -611,8 +613,8 @@ def train_block(
       model_batch_size: vmap this many models at a time, looping (``lax.map``) over such
         chunks inside the same compiled step (``None``: all at once). Bounds memory on
         accelerators; ``1`` is much faster for convolutions on CPU, where XLA's batched
-        (grouped) convolutions are slow. Results agree to float rounding. ``"auto"``: 1 for
-        convolutional networks on the CPU backend, else all.
+        (grouped) convolutions are slow. Results agree to float rounding. ``"auto"``: 1 on
+        the CPU backend (measured faster there, see ``bench/bench_train.py``), else all.
       checkpoint_path, checkpoint_every: save the whole state every ``checkpoint_every``
         steps and at the end; an existing compatible checkpoint is resumed from
         (``resume=True``) — an incompatible one raises ``ValueError``.
@@ -622,7 +624,8 @@ def train_block(
       max_seconds: stop after this much wall time at the next chunk boundary, writing a
         checkpoint first, and raise :class:`TrainingInterrupted` (time-limited jobs).
       extra_columns: constant columns added to every row (e.g. ``dataset``).
-      callback: ``callback(step, state, rows_so_far)`` after every chunk boundary.
+      callback: ``callback(step, state, rows_so_far)`` after every chunk boundary (the
+        state's buffers are donated to the next chunk: copy what you keep).
 
     Returns:
       list of row dicts with the columns :data:`ROW_COLUMNS` (+ ``extra_columns``), one per
