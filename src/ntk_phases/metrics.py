@@ -1,0 +1,592 @@
+"""Trainability and generalization metrics from NTK/NNGP kernel blocks.
+
+Pure NumPy functions (float64): arrays in, arrays out. Every function accepts
+kernels with any leading batch shape ``B`` (e.g. ``(n_sigma, n_depth)``) and
+shares the training targets across the batch:
+
+- ``ntk_train``, ``nngp_train``: ``(*B, n, n)`` — Θ and K on train × train;
+- ``ntk_test_train``, ``nngp_test_train``: ``(*B, m, n)`` — test × train;
+- ``nngp_test_diag``: ``(*B, m)`` — K(x, x) at each test point;
+- ``y_train``: ``(n, C)`` regression targets (mean-centred one-hot), shared.
+
+Conventions (SPEC §1):
+
+- time ``t`` counts full-batch gradient-descent steps at learning rate
+  ``η = 2 / λ_max`` (overridable); training is the gradient flow of
+  ``½‖f(X) − Y‖²``, so eigenmode ``i`` of Θ relaxes as ``e^{−η λ_i t}``:
+  ``f_t(X) = (I − e^{−ηΘt}) Y``, ``f_t(x) = Θ(x, X) Θ⁻¹ (I − e^{−ηΘt}) Y``.
+  (neural-tangents' ``nt.predict`` divides time by ``y_train.size``: its
+  ``learning_rate`` is ``η · y_train.size`` in these units.)
+- everything is computed in the eigenbasis of the symmetrised Θ
+  (``numpy.linalg.eigh``). Eigenvalues below ``rcond · λ_max`` are rounding
+  noise in float64: a symmetric eigensolver is backward stable, with absolute
+  eigenvalue errors of order ``n · ε · λ_max``. The default
+  ``rcond = n · ε`` (``ε = 2.2e-16``, so 5.7e-14 for n = 256) therefore marks
+  the kernel *singular* when ``λ_min ≤ rcond · λ_max`` and drops those modes
+  from every inverse (a pseudo-inverse), so nothing blows up: the finite-time
+  factor ``(1 − e^{−ηλt}) / λ`` is bounded by ``ηt`` anyway, and at
+  ``t = ∞`` the dropped modes are exactly the ones a pseudo-inverse drops.
+  ``kappa`` is then capped at ``1 / rcond`` and ``lambda_min`` reported at the
+  noise floor ``rcond · λ_max``; the ``singular`` flag says so.
+
+Why not ``nt.predict`` directly: ``gradient_descent_mse`` and
+``gradient_descent_mse_ensemble`` take the same eigenbasis route, but have no
+cutoff (``t = ∞`` uses a Cholesky solve that fails on singular kernels, and an
+exactly zero eigenvalue gives 0/0 at finite t), do not batch over
+(σ_w², depth), and the ensemble covariance wants a ``kernel_fn`` and the full
+test × test NNGP block, while expected accuracy needs only its diagonal. The
+formulas below are theirs (mean; covariance of the ``"ntk"`` ensemble, i.e.
+including the random initial function f₀ ~ GP(0, K)); the tests check them
+against ``nt.predict`` on well-conditioned kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+__all__ = [
+    "default_rcond",
+    "eigh_sym",
+    "spectrum",
+    "ntk_diag_offdiag",
+    "mean_predictor",
+    "default_learning_rate",
+    "gradient_flow",
+    "predictive_moments",
+    "accuracy",
+    "expected_accuracy",
+    "kernel_metrics",
+    "metrics_frame",
+]
+
+_EPS = np.finfo(np.float64).eps
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+
+
+def _finite(name: str, a: Any) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        raise ValueError(
+            f"{name} has {bad} non-finite entries (NaN/inf); refusing to compute"
+        )
+    return a
+
+
+def _square(name: str, a: Any) -> np.ndarray:
+    a = _finite(name, a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{name} must have shape (..., n, n), got {a.shape}")
+    return a
+
+
+def _targets(y_train: Any, n: int) -> np.ndarray:
+    y = _finite("y_train", y_train)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != n:
+        raise ValueError(f"y_train must have shape ({n}, C), got {y.shape}")
+    return y
+
+
+def _labels(y: Any) -> np.ndarray:
+    """Integer labels from integer labels ``(m,)`` or targets ``(m, C)`` (argmax)."""
+    y = np.asarray(y)
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        return y
+    if y.ndim == 2:
+        return np.argmax(_finite("targets", y), axis=-1)
+    raise ValueError(
+        f"labels must be integers (m,) or targets (m, C), got {y.shape} {y.dtype}"
+    )
+
+
+def _times(t: Any) -> np.ndarray:
+    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    if t.ndim != 1 or np.any(np.isnan(t)) or np.any(t < 0):
+        raise ValueError("t must be a scalar or 1-D array of times >= 0 (inf allowed)")
+    return t
+
+
+def default_rcond(n: int) -> float:
+    """Relative eigenvalue cutoff ``n · ε`` (float64), see the module docstring."""
+    return float(n) * _EPS
+
+
+# ---------------------------------------------------------------------------
+# spectrum
+# ---------------------------------------------------------------------------
+
+
+def eigh_sym(
+    theta: Any, rcond: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigen-decomposition of the symmetrised kernel, with the kept-mode mask.
+
+    Returns ``(evals, evecs, keep)``: ascending eigenvalues ``(*B, n)``,
+    eigenvectors ``(*B, n, n)`` (columns), and ``keep = evals > rcond·λ_max``.
+
+    Raises:
+        ValueError: non-finite input, or ``λ_max <= 0`` (not a kernel).
+    """
+    theta = _square("ntk_train", theta)
+    sym = 0.5 * (theta + np.swapaxes(theta, -1, -2))
+    evals, evecs = np.linalg.eigh(sym)
+    lmax = evals[..., -1]
+    if np.any(lmax <= 0):
+        raise ValueError("kernel has no positive eigenvalue (λ_max <= 0)")
+    rc = default_rcond(theta.shape[-1]) if rcond is None else float(rcond)
+    keep = evals > rc * lmax[..., None]
+    return evals, evecs, keep
+
+
+def spectrum(ntk_train: Any, rcond: float | None = None) -> dict[str, np.ndarray]:
+    """λ_min, λ_max, κ and a singular flag of Θ(train, train).
+
+    ``lambda_min`` is clipped at the noise floor ``rcond · λ_max``; when the
+    computed smallest eigenvalue is at or below it, ``singular`` is ``True``
+    and ``kappa = 1 / rcond`` (a cap, never inf or NaN).
+
+    Returns:
+        dict with ``lambda_min``, ``lambda_max``, ``kappa`` (float, shape ``B``),
+        ``singular`` (bool, ``B``), ``lambda_min_raw`` (the unclipped smallest
+        eigenvalue, may be ~0 or slightly negative) and ``rcond``.
+    """
+    theta = _square("ntk_train", ntk_train)
+    rc = default_rcond(theta.shape[-1]) if rcond is None else float(rcond)
+    evals, _, _ = eigh_sym(theta, rc)
+    lmax = evals[..., -1]
+    raw = evals[..., 0]
+    floor = rc * lmax
+    singular = raw <= floor
+    lmin = np.maximum(raw, floor)
+    return {
+        "lambda_min": lmin,
+        "lambda_max": lmax,
+        "kappa": lmax / lmin,
+        "singular": singular,
+        "lambda_min_raw": raw,
+        "rcond": np.asarray(rc),
+    }
+
+
+def ntk_diag_offdiag(ntk_train: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean Θ_aa and mean Θ_ab (a ≠ b) over the training set, shape ``B``."""
+    theta = _square("ntk_train", ntk_train)
+    n = theta.shape[-1]
+    diag = np.trace(theta, axis1=-2, axis2=-1) / n
+    if n < 2:
+        return diag, np.full_like(diag, np.nan)
+    off = (theta.sum(axis=(-2, -1)) - diag * n) / (n * (n - 1))
+    return diag, off
+
+
+# ---------------------------------------------------------------------------
+# predictions
+# ---------------------------------------------------------------------------
+
+
+def _check_blocks(ntk_train, ntk_test_train, y_train):
+    theta = _square("ntk_train", ntk_train)
+    n = theta.shape[-1]
+    ktd = _finite("ntk_test_train", ntk_test_train)
+    if ktd.ndim < 2 or ktd.shape[-1] != n or ktd.shape[:-2] != theta.shape[:-2]:
+        raise ValueError(
+            f"ntk_test_train shape {ktd.shape} does not match ntk_train {theta.shape}"
+        )
+    return theta, ktd, _targets(y_train, n)
+
+
+def mean_predictor(
+    ntk_train: Any, ntk_test_train: Any, y_train: Any, rcond: float | None = None
+) -> np.ndarray:
+    """P(Θ)Y = Θ(test, train) Θ(train, train)⁺ Y: the t = ∞ mean prediction.
+
+    Pseudo-inverse in the eigenbasis, dropping modes with ``λ <= rcond·λ_max``.
+    Returns ``(*B, m, C)``.
+    """
+    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
+    evals, evecs, keep = eigh_sym(theta, rcond)
+    inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
+    proj = np.einsum("...ji,jc->...ic", evecs, y)  # Vᵀ Y
+    return np.einsum(
+        "...mj,...ji,...i,...ic->...mc", ktd, evecs, inv, proj, optimize=True
+    )
+
+
+def default_learning_rate(lambda_max: Any) -> np.ndarray:
+    """η = 2 / λ_max (SPEC)."""
+    return 2.0 / np.asarray(lambda_max, dtype=np.float64)
+
+
+def _mode_factors(evals, keep, eta, t):
+    """Per-mode factors at times ``t``: ``1 − e^{−ηλt}`` and ``(1 − e^{−ηλt})/λ``.
+
+    Shapes ``(*B, T, n)``; dropped modes (``keep`` False) give 0.
+    """
+    lam = np.where(keep, evals, 0.0)[..., None, :]  # (*B, 1, n)
+    rate = eta[..., None, None] * lam  # ηλ
+    tt = t[:, None]  # (T, 1)
+    with np.errstate(invalid="ignore"):
+        # rate * inf is inf for rate > 0 and NaN for rate == 0 (dropped modes)
+        decay = -np.expm1(-np.where(keep[..., None, :], rate * tt, 0.0))
+    decay = np.where(keep[..., None, :], decay, 0.0)
+    safe = np.where(keep, evals, 1.0)[..., None, :]
+    return decay, decay / safe
+
+
+def _eta(evals, learning_rate):
+    lmax = evals[..., -1]
+    if learning_rate is None:
+        return default_learning_rate(lmax)
+    eta = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), lmax.shape)
+    if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
+        raise ValueError("learning_rate must be finite and > 0")
+    return eta
+
+
+def gradient_flow(
+    ntk_train: Any,
+    ntk_test_train: Any,
+    y_train: Any,
+    t: Any,
+    *,
+    learning_rate: Any = None,
+    rcond: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Mean gradient-flow predictions at times ``t`` (in steps at ``η``).
+
+    ``f_t(X) = (I − e^{−ηΘt}) Y`` and
+    ``f_t(x) = Θ(x, X) V diag((1 − e^{−ηλt}) / λ) Vᵀ Y`` in the eigenbasis, so
+    nothing is inverted outright. ``t = inf`` gives the pseudo-inverse mean
+    predictor.
+
+    Returns:
+        dict: ``train`` ``(*B, T, n, C)``, ``test`` ``(*B, T, m, C)``,
+        ``learning_rate`` ``B``.
+    """
+    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
+    tt = _times(t)
+    evals, evecs, keep = eigh_sym(theta, rcond)
+    eta = _eta(evals, learning_rate)
+    decay, over_lam = _mode_factors(evals, keep, eta, tt)
+    proj = np.einsum("...ji,jc->...ic", evecs, y)  # (*B, n, C)
+    train = np.einsum("...ji,...ti,...ic->...tjc", evecs, decay, proj, optimize=True)
+    kv = np.einsum("...mj,...ji->...mi", ktd, evecs)  # Θ_td V
+    test = np.einsum("...mi,...ti,...ic->...tmc", kv, over_lam, proj, optimize=True)
+    return {"train": train, "test": test, "learning_rate": eta}
+
+
+def predictive_moments(
+    ntk_train: Any,
+    ntk_test_train: Any,
+    nngp_train: Any,
+    nngp_test_train: Any,
+    nngp_test_diag: Any,
+    y_train: Any,
+    t: Any,
+    *,
+    learning_rate: Any = None,
+    rcond: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Mean and variance of an infinite network's outputs at times ``t``.
+
+    The network is ``f_t(x) = f₀(x) + A_t(x) (Y − f₀(X))`` with
+    ``A_t(x) = Θ(x, X) Θ⁺ (I − e^{−ηΘt})`` and ``f₀ ~ GP(0, K)`` (independent
+    across output classes), so per test point and class the output is Gaussian
+    with mean ``A_t Y`` and variance (the diagonal of
+    ``nt.predict.gradient_descent_mse_ensemble(..., get="ntk",
+    compute_cov=True)``)::
+
+        σ²_t(x) = K(x, x) − 2 A_t(x) K(X, x) + A_t(x) K(X, X) A_t(x)ᵀ
+
+    On the training set ``A_t(X) = I − e^{−ηΘt}``, so the train outputs have
+    mean ``(I − e^{−ηΘt}) Y`` and variance ``diag(e^{−ηΘt} K e^{−ηΘt})``.
+    Variances are clipped at 0 (rounding).
+
+    Returns:
+        dict: ``test_mean`` ``(*B, T, m, C)``, ``test_var`` ``(*B, T, m)``,
+        ``train_mean`` ``(*B, T, n, C)``, ``train_var`` ``(*B, T, n)``,
+        ``learning_rate`` ``B``.
+    """
+    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
+    kdd = _square("nngp_train", nngp_train)
+    ktd_k = _finite("nngp_test_train", nngp_test_train)
+    ktt = _finite("nngp_test_diag", nngp_test_diag)
+    if (
+        kdd.shape != theta.shape
+        or ktd_k.shape != ktd.shape
+        or ktt.shape != ktd.shape[:-1]
+    ):
+        raise ValueError(
+            "NNGP blocks must match the NTK blocks: "
+            f"{kdd.shape} vs {theta.shape}, {ktd_k.shape} vs {ktd.shape}, "
+            f"{ktt.shape} vs {ktd.shape[:-1]}"
+        )
+    tt = _times(t)
+    evals, evecs, keep = eigh_sym(theta, rcond)
+    eta = _eta(evals, learning_rate)
+    decay, over_lam = _mode_factors(evals, keep, eta, tt)
+    proj = np.einsum("...ji,jc->...ic", evecs, y)
+
+    # test: A_t = (Θ_td V) diag(g_t) Vᵀ
+    kv = np.einsum("...mj,...ji->...mi", ktd, evecs)
+    a_eig = (
+        kv[..., None, :, :] * over_lam[..., :, None, :]
+    )  # (*B, T, m, n) in eigenbasis
+    test_mean = np.einsum("...tmi,...ic->...tmc", a_eig, proj, optimize=True)
+    a = np.einsum("...tmi,...ji->...tmj", a_eig, evecs, optimize=True)  # (*B, T, m, n)
+    cross = np.einsum("...tmj,...mj->...tm", a, ktd_k)
+    quad = np.einsum("...tmj,...jk,...tmk->...tm", a, kdd, a, optimize=True)
+    test_var = np.maximum(ktt[..., None, :] - 2.0 * cross + quad, 0.0)
+
+    # train: mean (I − E) Y, variance diag(E K E) with E = V e^{−ηΛt} Vᵀ
+    train_mean = np.einsum(
+        "...ji,...ti,...ic->...tjc", evecs, decay, proj, optimize=True
+    )
+    remain = 1.0 - decay  # e^{−ηλt}; dropped modes do not decay (λ ≈ 0)
+    e = np.einsum("...ji,...ti,...ki->...tjk", evecs, remain, evecs, optimize=True)
+    train_var = np.maximum(
+        np.einsum("...tjk,...kl,...tjl->...tj", e, kdd, e, optimize=True), 0.0
+    )
+    return {
+        "test_mean": test_mean,
+        "test_var": test_var,
+        "train_mean": train_mean,
+        "train_var": train_var,
+        "learning_rate": eta,
+    }
+
+
+# ---------------------------------------------------------------------------
+# accuracies
+# ---------------------------------------------------------------------------
+
+
+def accuracy(pred: Any, labels: Any) -> np.ndarray:
+    """Fraction of points whose argmax output equals the label; shape ``pred.shape[:-2]``.
+
+    ``labels``: integers ``(m,)`` or targets ``(m, C)``.
+    """
+    pred = _finite("predictions", pred)
+    lab = _labels(labels)
+    if pred.shape[-2] != lab.shape[0]:
+        raise ValueError(f"{pred.shape[-2]} predictions for {lab.shape[0]} labels")
+    return np.mean(np.argmax(pred, axis=-1) == lab, axis=-1)
+
+
+def expected_accuracy(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.ndarray:
+    """Expected accuracy when outputs are independent Gaussians per point and class.
+
+    Output ``k`` at point ``i`` is ``N(mean[i, k], var[i])`` (the same variance
+    for every class, independent across classes: the NNGP prior is ``K ⊗ I``).
+    ``P(correct) = E_z Π_{k≠y} Φ((μ_y − μ_k)/σ + z)``, ``z ~ N(0, 1)``, by
+    ``n_quad``-point Gauss–Hermite quadrature (the integrand varies on the unit
+    scale in z whatever σ is, so it converges fast). ``σ = 0`` reduces to the
+    argmax of the mean (ties share the credit).
+
+    Args:
+        mean: ``(*B, m, C)``.
+        var: ``(*B, m)``, >= 0.
+        labels: integers ``(m,)`` or targets ``(m, C)``.
+
+    Returns:
+        ``(*B,)`` mean over points of P(correct).
+    """
+    mean = _finite("mean", mean)
+    var = _finite("var", var)
+    if np.any(var < 0):
+        raise ValueError("var must be >= 0")
+    lab = _labels(labels)
+    if mean.shape[-2] != lab.shape[0] or var.shape != mean.shape[:-1]:
+        raise ValueError(
+            f"shapes mean {mean.shape}, var {var.shape}, labels {lab.shape}"
+        )
+    n_classes = mean.shape[-1]
+    mu_true = np.take_along_axis(
+        mean, np.broadcast_to(lab[:, None], mean.shape[:-1] + (1,)), -1
+    )
+    gap = mu_true - mean  # (*B, m, C), >= 0 where the true class leads
+    sigma = np.sqrt(var)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_gap = np.where(
+            sigma > 0, gap / np.where(sigma > 0, sigma, 1.0), np.sign(gap) * np.inf
+        )
+    other = np.arange(n_classes) != lab[:, None]  # (m, C)
+    xs, ws = special.roots_hermite(int(n_quad))
+    z = np.sqrt(2.0) * xs  # nodes for N(0, 1)
+    w = ws / np.sqrt(np.pi)
+    cdf = special.ndtr(z_gap[..., None] + z)  # (*B, m, C, Q)
+    cdf = np.where(other[..., None], cdf, 1.0)
+    p = np.prod(cdf, axis=-2) @ w  # (*B, m)
+    return p.mean(axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# everything at once
+# ---------------------------------------------------------------------------
+
+
+def kernel_metrics(
+    ntk_train: Any,
+    ntk_test_train: Any,
+    nngp_train: Any,
+    nngp_test_train: Any,
+    nngp_test_diag: Any,
+    y_train: Any,
+    y_test: Any,
+    t: Any,
+    *,
+    learning_rate: Any = None,
+    rcond: float | None = None,
+    n_quad: int = 64,
+) -> dict[str, np.ndarray]:
+    """All metrics for kernel blocks with batch shape ``B`` and times ``t`` (T).
+
+    Returns a dict of arrays. Shape ``B``: ``lambda_min``, ``lambda_max``,
+    ``kappa``, ``singular``, ``lambda_min_raw``, ``ntk_diag``, ``ntk_offdiag``,
+    ``mean_pred_rms`` (rms over test points and classes of P(Θ)Y),
+    ``test_acc_inf_mean`` (argmax of P(Θ)Y), ``learning_rate``.
+    Shape ``(*B, T)``:
+
+    - ``train_acc``: argmax of the mean train prediction ``(I − e^{−ηΘt})Y``;
+    - ``test_acc_mean``: argmax of the mean test prediction;
+    - ``test_acc``: expected accuracy of the actual infinite network, whose
+      initial function f₀ ~ GP(0, K) is not averaged away (chance in the deep
+      chaotic phase);
+    - ``train_acc_expected``: the same for the training set (→ 1 as t → ∞);
+    - ``test_pred_rms``: rms of the mean test prediction at t;
+    - ``test_std_rms``: rms over test points of the predictive std σ_t(x).
+    """
+    spec = spectrum(ntk_train, rcond)
+    diag, off = ntk_diag_offdiag(ntk_train)
+    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
+    lab_train = np.argmax(y, axis=-1)
+    lab_test = _labels(y_test)
+    pinf = mean_predictor(theta, ktd, y, rcond)
+    mom = predictive_moments(
+        theta,
+        ktd,
+        nngp_train,
+        nngp_test_train,
+        nngp_test_diag,
+        y,
+        t,
+        learning_rate=learning_rate,
+        rcond=rcond,
+    )
+    return {
+        **{k: v for k, v in spec.items() if k != "rcond"},
+        "ntk_diag": diag,
+        "ntk_offdiag": off,
+        "mean_pred_rms": np.sqrt(np.mean(pinf**2, axis=(-2, -1))),
+        "test_acc_inf_mean": accuracy(pinf, lab_test),
+        "learning_rate": mom["learning_rate"],
+        "train_acc": accuracy(mom["train_mean"], lab_train),
+        "test_acc_mean": accuracy(mom["test_mean"], lab_test),
+        "test_acc": expected_accuracy(
+            mom["test_mean"], mom["test_var"], lab_test, n_quad
+        ),
+        "train_acc_expected": expected_accuracy(
+            mom["train_mean"], mom["train_var"], lab_train, n_quad
+        ),
+        "test_pred_rms": np.sqrt(np.mean(mom["test_mean"] ** 2, axis=(-2, -1))),
+        "test_std_rms": np.sqrt(np.mean(mom["test_var"], axis=-1)),
+    }
+
+
+_PER_POINT = (
+    "lambda_min",
+    "lambda_max",
+    "kappa",
+    "singular",
+    "lambda_min_raw",
+    "ntk_diag",
+    "ntk_offdiag",
+    "mean_pred_rms",
+    "test_acc_inf_mean",
+    "learning_rate",
+)
+_PER_TIME = (
+    "train_acc",
+    "test_acc",
+    "test_acc_mean",
+    "train_acc_expected",
+    "test_pred_rms",
+    "test_std_rms",
+)
+
+
+def metrics_frame(
+    sweep: dict[str, np.ndarray],
+    y_train: Any,
+    y_test: Any,
+    t: Any,
+    *,
+    learning_rate: Any = None,
+    rcond: float | None = None,
+    n_quad: int = 64,
+    max_elements: float = 2e7,
+    **constants: Any,
+):
+    """Tidy table (pandas DataFrame) of :func:`kernel_metrics` over a depth sweep.
+
+    ``sweep`` is the output of :func:`ntk_phases.kernels.depth_sweep` (with test
+    keys). One row per (sigma_w2, depth, t); ``constants`` (e.g. ``arch=``,
+    ``activation=``, ``dataset=``) become leading columns. Loops over σ_w² to
+    bound memory, and over chunks of depths holding about ``max_elements``
+    float64 temporaries. ``learning_rate=None`` uses η = 2/λ_max at each point.
+    """
+    import pandas as pd
+
+    tt = _times(t)
+    sw2 = np.asarray(sweep["sigma_w2"], dtype=np.float64)
+    depths = np.asarray(sweep["depths"])
+    sb2 = float(sweep["sigma_b2"])
+    n, m_test = (
+        np.shape(sweep["ntk_test_train"])[-1],
+        np.shape(sweep["ntk_test_train"])[-2],
+    )
+    # depths per chunk, so that (depth, t, n, max(n, m)) temporaries stay ~max_elements
+    chunk = max(1, int(max_elements // (tt.size * n * max(n, m_test))))
+    frames = []
+    for i, s in enumerate(sw2):
+        for lo in range(0, depths.size, chunk):
+            sl = slice(lo, min(lo + chunk, depths.size))
+            m = kernel_metrics(
+                sweep["ntk_train"][i, sl],
+                sweep["ntk_test_train"][i, sl],
+                sweep["nngp_train"][i, sl],
+                sweep["nngp_test_train"][i, sl],
+                sweep["nngp_test_diag"][i, sl],
+                y_train,
+                y_test,
+                tt,
+                learning_rate=learning_rate,
+                rcond=rcond,
+                n_quad=n_quad,
+            )
+            d = depths[sl]
+            n_d, n_t = d.size, tt.size
+            cols: dict[str, Any] = {
+                "sigma_w2": np.full(n_d * n_t, s),
+                "sigma_b2": np.full(n_d * n_t, sb2),
+                "depth": np.repeat(d, n_t),
+            }
+            for k in _PER_POINT:
+                cols[k] = np.repeat(m[k], n_t)
+            cols["t"] = np.tile(tt, n_d)
+            for k in _PER_TIME:
+                cols[k] = m[k].reshape(-1)
+            frames.append(pd.DataFrame(cols))
+    df = pd.concat(frames, ignore_index=True)
+    for pos, (k, v) in enumerate(constants.items()):
+        df.insert(pos, k, v)
+    return df
