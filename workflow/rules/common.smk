@@ -20,7 +20,8 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 DATASET = config["dataset"]["name"]
 ENV = "../../envs/cpu.yaml"
-FIGURES = ["F1", "F2"]
+# Each stage file appends the final outputs it contributes to `rule all`.
+TARGETS = []
 
 # Rules run `python -m ntk_phases...` from the workflow directory; putting src/ on the
 # path makes the package importable without an install (e.g. in a conda environment
@@ -34,7 +35,9 @@ def as_json(obj):
 
 
 def all_targets():
-    return [
-        f"{RESULTS}/data/{DATASET}.npz",
-        *expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=FIGURES, ext=["pdf", "png"]),
-    ]
+    return TARGETS
+
+
+def figure_targets(*ids):
+    """PDF and PNG of each figure ID."""
+    return [f"{RESULTS}/figures/{i}.{ext}" for i in ids for ext in ("pdf", "png")]

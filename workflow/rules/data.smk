@@ -5,6 +5,9 @@ localrules:
     prepare_data,
 
 
+TARGETS.append(f"{RESULTS}/data/{DATASET}.npz")
+
+
 rule prepare_data:
     output:
         npz=f"{RESULTS}/data/{DATASET}.npz",

@@ -1,6 +1,9 @@
 # Stage `figures`: one rule per figure ID, reading only tidy tables.
 
 
+TARGETS.extend(figure_targets("F1", "F2"))
+
+
 rule F1:
     input:
         expand(
