@@ -57,8 +57,12 @@ neural-tangents notes (0.6.5, checked here):
   which holds Θ_aa to the scalar recursion to ~1e-14 (tested at depth 100).
   Off-diagonal entries and test × train blocks are untouched; they match
   ``stax.serial`` to ~1e-14 at any depth.
-- ``ElementwiseNumerical`` materializes ``deg**2`` copies of every kernel entry
-  in its quadrature: keep ``tanh_deg`` moderate (and batch) for ``cnn_p``.
+- ``tanh`` through ``ElementwiseNumerical``: its Gauss–Hermite quadrature is
+  coarse for saturating activations (at the suggested ``deg=25``, Ṫ is off by
+  ~10% once the pre-activation variance is ~4; see :data:`DEFAULT_TANH_DEG`
+  for measured errors), it is not symmetric in its two arguments, and it
+  materializes ``deg**2`` copies of every kernel entry: prefer ``erf`` for
+  kernel sweeps, and raise ``tanh_deg`` with ``batch_size``/``sigma_chunk``.
 """
 
 from __future__ import annotations
