@@ -10,7 +10,10 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/kernels.smk"
+include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/train.smk"
 
 
 report: "workflow/report/workflow.rst"

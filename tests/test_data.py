@@ -59,10 +59,11 @@ def test_too_many_images_names_the_config_keys():
 
 
 def test_mse_targets_are_centred():
-    y = data.one_hot(np.array([0, 3, 9]), 10)
+    y = data.one_hot(np.array([0, 3, 3, 9]), 10)
     t = data.mse_targets(y)
-    np.testing.assert_allclose(t.sum(axis=1), 0.0, atol=1e-15)
-    assert t[1, 3] == pytest.approx(0.9)
+    np.testing.assert_allclose(t.sum(axis=0), 0.0, atol=1e-15)  # 1ᵀY = 0
+    assert t[1, 3] == pytest.approx(0.5) and t[0, 0] == pytest.approx(0.75)
+    np.testing.assert_array_equal(np.argmax(t, axis=1), [0, 3, 3, 9])
 
 
 def test_save_is_all_or_nothing(tmp_path: Path):

@@ -10,7 +10,7 @@ Sources:
 
 Preprocessing (SPEC §3): standardize each channel with the training set's mean and
 standard deviation, then rescale every input to norm √n₀ (n₀ = H·W·C). Labels are
-stored one-hot; :func:`mse_targets` centres them for MSE.
+stored one-hot; :func:`mse_targets` centres them (per class, over the set) for MSE.
 """
 
 from __future__ import annotations
@@ -136,8 +136,14 @@ def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def mse_targets(y_one_hot: np.ndarray) -> np.ndarray:
-    """Mean-centred one-hot targets for MSE (each row sums to zero)."""
-    return y_one_hot - 1.0 / y_one_hot.shape[-1]
+    """Mean-centred one-hot targets for MSE: each class column has zero mean over the set.
+
+    Centring over the examples (1ᵀY = 0), not just subtracting 1/k, matters for the
+    mean predictor: with unbalanced classes a non-zero 1ᵀY leaves a constant part of
+    P(Θ)Y that decays only like χ₁^−l in the chaotic phase and would mask the
+    (χ_c*/χ₁)^l collapse of the data-dependent part.
+    """
+    return y_one_hot - y_one_hot.mean(axis=0, keepdims=True)
 
 
 def prepare(

@@ -55,3 +55,41 @@ rule F2:
         "python -m ntk_phases.figures.depth_scales --depth-scales {input.depth_scales}"
         " --correlation {input.correlation} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
+
+
+TARGETS.extend(figure_targets("F3", "F4", "F5", "F6", "F8"))
+
+
+rule infinite_figure:
+    input:
+        lambda w: infinite_tables(
+            ["fcn", "cnn_f", "cnn_p"] if w.fig == "F8" else ["fcn"]
+        ),
+    output:
+        pdf=f"{RESULTS}/figures/{{fig}}.pdf",
+        png=report(
+            f"{RESULTS}/figures/{{fig}}.png",
+            caption="../report/{fig}.rst",
+            category="Infinite width",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/{{fig}}.log",
+    wildcard_constraints:
+        fig="F3|F4|F5|F6|F8",
+    conda:
+        ENV
+    params:
+        dpi=config["figures"]["dpi"],
+        cfg=as_json(
+            {
+                **config["claims"],
+                "n_train": config["kernels"]["architectures"]
+                .get("fcn", {})
+                .get("n_train", 0),
+                "architectures": config["kernels"]["architectures"],
+            }
+        ),
+    shell:
+        "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input}"
+        " --config-json {params.cfg:q} --dpi {params.dpi}"
+        " --out {output.pdf} {output.png} > {log} 2>&1"

@@ -1,0 +1,243 @@
+"""Entry points of the infinite-width stages, called by Snakemake rules.
+
+- ``kernels``: analytic NNGP/NTK of one (architecture, activation, σ_b², chunk of σ_w²)
+  at every configured depth in one pass (:func:`ntk_phases.kernels.depth_sweep`),
+  saved as a (temporary) ``.npz``;
+- ``metrics``: the tidy metrics rows of one kernel file (:func:`metrics.metrics_frame`)
+  with the mean-field quantities of each (σ_w², σ_b²) appended;
+- ``merge``: concatenate chunk tables into ``metrics/infinite_<arch>_<activation>.csv``;
+- ``pooling``: CNN-P against CNN-F at several image sizes d (claim C5).
+
+Configuration arrives as JSON (the rule's params), so the rule's rerun triggers see it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from . import io
+from .cli import setup_logging
+
+log = logging.getLogger("ntk_phases.infinite")
+
+
+def depth_list(spec: Any) -> list[int]:
+    """Depths from a config entry: an explicit list, or ``{dense_until, max, step}``
+    (every depth up to ``dense_until``, then every ``step`` up to ``max``)."""
+    if isinstance(spec, list):
+        return sorted({int(d) for d in spec})
+    dense = list(range(0, int(spec["dense_until"]) + 1))
+    sparse = list(range(int(spec["dense_until"]) + int(spec["step"]), int(spec["max"]) + 1, int(spec["step"])))
+    return sorted(set(dense + sparse))
+
+
+def sigma_w2_chunks(arch_cfg: dict) -> list[np.ndarray]:
+    """The σ_w² grid of an architecture split into job-sized chunks."""
+    from .theory import grid
+
+    values = grid(arch_cfg["sigma_w2"])
+    size = int(arch_cfg["sigma_chunk"])
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def subset(data: dict[str, np.ndarray], n_train: int, n_test: int) -> dict[str, np.ndarray]:
+    """The first n_train / n_test examples (the dataset is already a seeded draw)."""
+    for key, n in (("x_train", n_train), ("x_test", n_test)):
+        if n > len(data[key]):
+            raise ValueError(
+                f"kernels.architectures.*.{key.replace('x_', 'n_')} = {n} exceeds the "
+                f"{len(data[key])} examples prepared (dataset.{key.replace('x_', 'n_')})"
+            )
+    return {
+        "x_train": data["x_train"][:n_train],
+        "y_train": data["y_train"][:n_train],
+        "x_test": data["x_test"][:n_test],
+        "y_test": data["y_test"][:n_test],
+    }
+
+
+def resize_images(x: np.ndarray, size: int) -> np.ndarray:
+    """Resize NHWC images to size×size (linear interpolation) and rescale each to norm √n₀."""
+    import jax
+
+    n, _, _, c = x.shape
+    y = np.asarray(jax.image.resize(x, (n, size, size, c), method="linear"), dtype=np.float64)
+    norms = np.linalg.norm(y.reshape(n, -1), axis=1).reshape(n, 1, 1, 1)
+    return y * np.sqrt(size * size * c) / norms
+
+
+def run_kernels(args: argparse.Namespace) -> None:
+    from . import data as data_mod
+    from . import kernels
+
+    cfg = json.loads(args.config_json)
+    arch_cfg = cfg["architectures"][args.arch]
+    sw2 = sigma_w2_chunks(arch_cfg)[args.chunk]
+    sb2 = float(cfg["sigma_b2"][args.sb_index])
+    depths = depth_list(arch_cfg["depths"])
+    d = subset(data_mod.load(args.data), arch_cfg["n_train"], arch_cfg["n_test"])
+    log.info(
+        "%s/%s sigma_b2=%g sigma_w2=%s depths 0..%d (%d), n_train=%d n_test=%d",
+        args.arch, args.activation, sb2, np.round(sw2, 4).tolist(), max(depths), len(depths),
+        len(d["x_train"]), len(d["x_test"]),
+    )
+    t0 = time.perf_counter()
+    sweep = kernels.depth_sweep(
+        d["x_train"], d["x_test"], args.arch, args.activation, sw2, sb2, depths,
+        batch_size=arch_cfg.get("batch_size"), tanh_deg=cfg["tanh_deg"],
+    )
+    log.info("kernels done in %.1fs; peak RSS %.0f MB", time.perf_counter() - t0, kernels.current_rss_bytes() / 2**20)
+    # The mean-field quantities travel with the kernels, so that the metrics job needs
+    # neither neural-tangents nor tensorflow (seconds of start-up per job).
+    from pandas.api.types import is_numeric_dtype
+
+    th = theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"])
+    theory_arrays = {
+        f"theory_{c}": np.asarray(th[c].to_numpy(), dtype=float if is_numeric_dtype(th[c]) else str)
+        for c in th.columns
+        if c != "sigma_w2"
+    }
+    with io.atomic_path(args.out, suffix=".npz") as tmp:
+        np.savez(tmp, **sweep, **theory_arrays, y_train=d["y_train"], y_test=d["y_test"])
+
+
+def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> "Any":
+    """Mean-field quantities at each σ_w² (one σ_b²) as a DataFrame keyed by sigma_w2."""
+    import pandas as pd
+
+    from . import theory
+
+    fp = theory.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
+    cols = ["q_star", "c_star", "chi_1", "chi_c", "xi_1", "xi_c", "xi_star", "phase"]
+    return pd.DataFrame({"sigma_w2": fp["sigma_w2"], **{c: fp[c] for c in cols}})
+
+
+def run_metrics(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from . import data as data_mod
+    from . import metrics
+
+    cfg = json.loads(args.config_json)
+    with np.load(args.kernels) as f:
+        sweep = {k: f[k] for k in f.files}
+    y_train = data_mod.mse_targets(sweep.pop("y_train"))
+    y_test = sweep.pop("y_test")
+    th = pd.DataFrame({"sigma_w2": sweep["sigma_w2"]})
+    for key in [k for k in sweep if k.startswith("theory_")]:
+        th[key.removeprefix("theory_")] = sweep.pop(key)
+    t0 = time.perf_counter()
+    frame = metrics.metrics_frame(
+        sweep, y_train, y_test, cfg["times"], rcond=cfg.get("rcond"),
+        arch=args.arch, activation=args.activation, dataset=args.dataset,
+    )
+    frame = frame.merge(th, on="sigma_w2", how="left", validate="many_to_one")
+    for col in frame.columns:
+        if frame[col].dtype.kind == "f" and col not in ("xi_1", "xi_star") and frame[col].isna().any():
+            raise ValueError(f"NaN in metrics column {col}")
+    log.info(
+        "metrics: %d rows in %.1fs; %d singular kernels of %d",
+        len(frame), time.perf_counter() - t0, int(frame.drop_duplicates(["sigma_w2", "depth"])["singular"].sum()),
+        len(frame.drop_duplicates(["sigma_w2", "depth"])),
+    )
+    io.write_csv(args.out, frame)
+
+
+def run_merge(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    frame = pd.concat([pd.read_csv(p) for p in args.inputs], ignore_index=True)
+    frame = frame.sort_values(["sigma_b2", "sigma_w2", "depth", "t"], kind="stable").reset_index(drop=True)
+    io.write_csv(args.out, frame)
+    io.write_provenance(args.out, config=json.loads(args.config_json), inputs=args.inputs)
+    log.info("merged %d tables into %s (%d rows)", len(args.inputs), args.out, len(frame))
+
+
+def run_pooling(args: argparse.Namespace) -> None:
+    """C5: CNN-P and CNN-F kernels at one chaotic σ_w² for several image sizes."""
+    import pandas as pd
+
+    from . import data as data_mod
+    from . import kernels, metrics
+
+    cfg = json.loads(args.config_json)
+    pc = cfg["pooling"]
+    d = subset(data_mod.load(args.data), pc["n_train"], pc["n_test"])
+    y_train = data_mod.mse_targets(d["y_train"])
+    depths = depth_list(pc["depths"])
+    rows = []
+    for size in pc["image_sizes"]:
+        xtr, xte = resize_images(d["x_train"], size), resize_images(d["x_test"], size)
+        for arch in ("cnn_f", "cnn_p"):
+            t0 = time.perf_counter()
+            sweep = kernels.depth_sweep(
+                xtr, xte, arch, args.activation, [pc["sigma_w2"]], pc["sigma_b2"], depths,
+                tanh_deg=cfg["tanh_deg"],
+            )
+            spec = metrics.spectrum(sweep["ntk_train"][0])
+            diag, off = metrics.ntk_diag_offdiag(sweep["ntk_train"][0])
+            pinf = metrics.mean_predictor(sweep["ntk_train"][0], sweep["ntk_test_train"][0], y_train)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "arch": arch,
+                        "activation": args.activation,
+                        "image_size": size,
+                        "d": size * size,
+                        "sigma_w2": pc["sigma_w2"],
+                        "sigma_b2": pc["sigma_b2"],
+                        "depth": sweep["depths"],
+                        "kappa": spec["kappa"],
+                        "ntk_diag": diag,
+                        "ntk_offdiag": off,
+                        "mean_pred_rms": np.sqrt(np.mean(pinf**2, axis=(-2, -1))),
+                    }
+                )
+            )
+            log.info("%s at %dx%d: %.1fs", arch, size, size, time.perf_counter() - t0)
+    io.write_csv(args.out, pd.concat(rows, ignore_index=True))
+    io.write_provenance(args.out, config=cfg, inputs=[args.data])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    k = sub.add_parser("kernels")
+    k.add_argument("--arch", required=True)
+    k.add_argument("--activation", required=True)
+    k.add_argument("--sb-index", type=int, required=True)
+    k.add_argument("--chunk", type=int, required=True)
+    k.add_argument("--data", required=True)
+    k.add_argument("--config-json", required=True)
+    k.add_argument("--out", required=True)
+    m = sub.add_parser("metrics")
+    m.add_argument("--kernels", required=True)
+    m.add_argument("--arch", required=True)
+    m.add_argument("--activation", required=True)
+    m.add_argument("--dataset", required=True)
+    m.add_argument("--config-json", required=True)
+    m.add_argument("--out", required=True)
+    g = sub.add_parser("merge")
+    g.add_argument("--inputs", nargs="+", required=True)
+    g.add_argument("--config-json", required=True)
+    g.add_argument("--out", required=True)
+    q = sub.add_parser("pooling")
+    q.add_argument("--activation", required=True)
+    q.add_argument("--data", required=True)
+    q.add_argument("--config-json", required=True)
+    q.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    setup_logging()
+    {"kernels": run_kernels, "metrics": run_metrics, "merge": run_merge, "pooling": run_pooling}[args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+# Stage `metrics`: spectra, mean predictor and gradient-flow accuracies per kernel
+# chunk, merged into one tidy table per (architecture, activation); claims C1-C5.
+
+
+TARGETS.append(f"{RESULTS}/metrics/claims.csv")
+TARGETS.extend(
+    expand(
+        f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
+        arch=list(config["kernels"]["architectures"]),
+        activation=config["kernels"]["activations"],
+    )
+)
+
+
+rule kernel_metrics:
+    input:
+        f"{RESULTS}/kernels/{{arch}}_{{activation}}/sb{{sb}}_chunk{{chunk}}.npz",
+    output:
+        f"{RESULTS}/metrics/chunks/infinite_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
+    log:
+        f"{RESULTS}/logs/metrics/infinite_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
+    wildcard_constraints:
+        arch="fcn|cnn_f|cnn_p",
+        activation="erf|tanh|relu",
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cfg=as_json({**config["metrics"], "tanh_deg": config["kernels"]["tanh_deg"]}),
+        dataset=DATASET,
+    shell:
+        "python -m ntk_phases.infinite metrics --kernels {input} --arch {wildcards.arch}"
+        " --activation {wildcards.activation} --dataset {params.dataset}"
+        " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule infinite_table:
+    input:
+        lambda w: expand(
+            f"{RESULTS}/metrics/chunks/infinite_{w.arch}_{w.activation}_sb{{sb}}_chunk{{chunk}}.csv",
+            sb=range(len(config["kernels"]["sigma_b2"])),
+            chunk=kernel_chunk_ids(w.arch),
+        ),
+    output:
+        f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
+    log:
+        f"{RESULTS}/logs/metrics/infinite_{{arch}}_{{activation}}.log",
+    wildcard_constraints:
+        arch="fcn|cnn_f|cnn_p",
+        activation="erf|tanh|relu",
+    conda:
+        ENV
+    params:
+        cfg=as_json({"kernels": config["kernels"], "metrics": config["metrics"]}),
+    shell:
+        "python -m ntk_phases.infinite merge --inputs {input}"
+        " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule pooling_correction:
+    input:
+        data=f"{RESULTS}/data/{DATASET}.npz",
+    output:
+        f"{RESULTS}/metrics/pooling_correction.csv",
+    log:
+        f"{RESULTS}/logs/metrics/pooling_correction.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cfg=as_json(
+            {
+                "pooling": config["claims"]["pooling"],
+                "tanh_deg": config["kernels"]["tanh_deg"],
+            }
+        ),
+        activation=config["claims"]["pooling"]["activation"],
+    shell:
+        "python -m ntk_phases.infinite pooling --activation {params.activation}"
+        " --data {input.data} --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        tables=expand(
+            f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
+            arch=list(config["kernels"]["architectures"]),
+            activation=config["kernels"]["activations"],
+        ),
+        pooling=f"{RESULTS}/metrics/pooling_correction.csv",
+        extra=lambda w: CLAIMS_EXTRA,
+    output:
+        f"{RESULTS}/metrics/claims.csv",
+    log:
+        f"{RESULTS}/logs/metrics/claims.log",
+    conda:
+        ENV
+    params:
+        cfg=as_json(
+            {
+                "kernels": config["kernels"],
+                "claims": config["claims"],
+                "metrics": config["metrics"],
+            }
+        ),
+    shell:
+        "python -m ntk_phases.claims --tables {input.tables} --pooling {input.pooling}"
+        " --extra {input.extra} --config-json {params.cfg:q} --out {output} > {log} 2>&1"
