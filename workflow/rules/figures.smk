@@ -93,3 +93,29 @@ rule infinite_figure:
         "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input}"
         " --config-json {params.cfg:q} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
+
+
+# Figure IDs as targets (`snakemake F3`); the files come from infinite_figure.
+rule F3:
+    input:
+        figure_targets("F3"),
+
+
+rule F4:
+    input:
+        figure_targets("F4"),
+
+
+rule F5:
+    input:
+        figure_targets("F5"),
+
+
+rule F6:
+    input:
+        figure_targets("F6"),
+
+
+rule F8:
+    input:
+        figure_targets("F8"),
