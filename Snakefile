@@ -11,6 +11,7 @@ include: "workflow/rules/kernels.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/freeze_chaos.smk"
 
 
 report: "workflow/report/workflow.rst"
