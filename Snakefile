@@ -4,6 +4,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# The default run; `--configfile FILE` is merged over it (config/test.yaml, paper.yaml).
+configfile: "config/config.yaml"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/theory.smk"
