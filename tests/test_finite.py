@@ -1,0 +1,335 @@
+"""Finite-width training stage: the test config end to end (F7, F9, F10, tables, claims),
+the training entry point (no neural-tangents, divergence rows, kill + restart resumes
+identically, checkpoints removed), and the discrete-time infinite-width predictions."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import copy_workflow, run_env, snakemake
+
+from ntk_phases import data as data_mod
+from ntk_phases import finite as F
+
+SPEC_COLUMNS = ["arch", "activation", "dataset", "width", "sigma_w2", "sigma_b2", "depth", "seed",
+                "step", "train_loss", "train_acc", "test_acc", "status"]
+CLAIM_COLUMNS = ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
+
+# Runs an entry point with neural-tangents and tensorflow made unimportable: the training
+# job must never need them (SPEC §4).
+BLOCKED = (
+    "import sys\n"
+    "for m in ('neural_tangents', 'tensorflow', 'ntk_phases.kernels'):\n"
+    "    sys.modules[m] = None\n"
+    "from ntk_phases.finite import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def finite_run(request, tmp_path_factory):
+    """The training stage of config/test.yaml, from an empty results folder: the suite's
+    shared run of the whole test config where conftest provides one, else only the
+    training targets (F7, F9, F10, claims_finite) in a scratch copy."""
+    try:
+        work, proc = request.getfixturevalue("test_config_run")
+        return work, proc, None
+    except pytest.FixtureLookupError:
+        pass
+    work = copy_workflow(tmp_path_factory.mktemp("finite_e2e"))
+    targets = [f"results/test/figures/{f}.{e}" for f in ("F7", "F9", "F10") for e in ("pdf", "png")]
+    targets.append("results/test/metrics/claims_finite.csv")
+    t0 = time.perf_counter()
+    # targets first: --configfile takes every following argument
+    proc = snakemake(work, *targets, "--cores", "2", "--configfile", "config/test.yaml")
+    return work, proc, time.perf_counter() - t0
+
+
+def test_end_to_end_builds_f7_f9_f10(finite_run):
+    work, proc, seconds = finite_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = work / "results" / "test"
+    for name in ("F7", "F9", "F10"):
+        for ext in ("pdf", "png"):
+            fig = res / "figures" / f"{name}.{ext}"
+            assert fig.stat().st_size > 10_000, fig
+            prov = json.loads(Path(str(fig) + ".prov.json").read_text())
+            assert prov["inputs"] and prov["figure"] == name
+    if seconds is not None:
+        print(f"training stage of the test config: {seconds:.0f}s")
+
+
+def test_finite_tables_follow_the_contract(finite_run):
+    work, proc, _ = finite_run
+    assert proc.returncode == 0
+    met = work / "results" / "test" / "metrics"
+    grid = pd.read_csv(met / "finite_fcn_erf.csv")
+    assert list(grid.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    # test.yaml: σ_w² {1.0, 2.5} × depths {1, 4} × 1 seed, width 16, steps 0..16 incl. 4 and 16
+    assert sorted(grid["depth"].unique()) == [1, 4]
+    assert np.allclose(sorted(grid["sigma_w2"].unique()), [1.0, 2.5])
+    assert set(grid["width"]) == {16} and set(grid["dataset"]) == {"digits"}
+    assert {0, 4, 16} <= set(grid["step"]) and grid["step"].max() == 16
+    assert set(grid["status"]) <= {"ok", "diverged"}
+    ok = grid[grid["status"] == "ok"]
+    assert ok[["train_acc", "test_acc"]].stack().between(0, 1).all()
+    # every model recorded at every step: one row per (σ_w², depth, seed, step)
+    assert not grid.duplicated(["sigma_w2", "depth", "seed", "step"]).any()
+    assert len(grid) == 2 * 2 * 1 * grid["step"].nunique()
+    # loss falls for a network that trains
+    d1 = ok[(ok["depth"] == 1) & np.isclose(ok["sigma_w2"], 1.0)].sort_values("step")
+    assert d1["train_loss"].iloc[-1] < d1["train_loss"].iloc[0]
+
+    mem = pd.read_csv(met / "memorization_fcn_erf.csv")
+    assert list(mem.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert np.allclose(sorted(mem["sigma_w2"].unique()), [0.5, 25.0])
+    assert set(mem["depth"]) == {8} and set(mem["sigma_b2"]) == {0.0}
+
+    width = pd.read_csv(met / "width_fcn_erf.csv")
+    assert list(width.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert sorted(width["width"].unique()) == [16, 64]
+    summary = pd.read_csv(met / "width_summary_fcn_erf.csv")
+    assert len(summary) == 2 * 2 and (summary["ntk_rel_error"] > 0).all()
+    inf = pd.read_csv(met / "width_infinite_fcn_erf.csv")
+    assert sorted(inf["step"]) == sorted(width["step"].unique())
+    # expected loss of the infinite network falls with training
+    assert inf.sort_values("step")["train_loss"].iloc[-1] < inf["train_loss"].iloc[0]
+
+    claims = pd.read_csv(met / "claims_finite.csv")
+    assert list(claims.columns[: len(CLAIM_COLUMNS)]) == CLAIM_COLUMNS
+    assert list(claims["claim"]) == ["C6", "C6", "C6", "C7", "C7"]
+    assert claims["measured"].notna().all() and claims["tolerance"].gt(0).all()
+
+
+def test_checkpoints_removed_and_progress_logged(finite_run):
+    work, proc, _ = finite_run
+    assert proc.returncode == 0
+    res = work / "results" / "test"
+    ckpt = res / "checkpoints"
+    assert not ckpt.exists() or not any(ckpt.iterdir()), list(ckpt.iterdir())
+    log = (res / "logs" / "training" / "grid_fcn_erf_d4.log").read_text()
+    assert "steps/s" in log and "removed checkpoint" in log
+
+
+def test_second_run_is_a_no_op(finite_run):
+    work, proc, _ = finite_run
+    assert proc.returncode == 0
+    again = snakemake(work, "results/test/figures/F7.png", "results/test/figures/F10.png",
+                      "results/test/metrics/claims_finite.csv", "-n", "--cores", "2",
+                      "--configfile", "config/test.yaml")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+GRID_CFG = {"sigma_w2": {"values": [1.0, 2.0]}, "sigma_b2": 0.1, "depths": [2], "seeds": [0, 1],
+            "width": 16, "n_steps": 60, "n_record": 6, "figure_steps": [5], "lr_factor": 0.5}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny")
+    arrays, meta = data_mod.prepare("digits", 24, 16, seed=3)
+    data_mod.save(arrays, meta, str(folder / "d.npz"), str(folder / "d.json"))
+    return folder / "d.npz"
+
+
+def _lr_csv(path: Path, cfg: dict, learning_rate: float) -> Path:
+    rows = [{"arch": "fcn", "activation": "erf", "depth": d, "sigma_w2": float(s),
+             "sigma_b2": cfg["sigma_b2"], "learning_rate": learning_rate}
+            for s in F.grid_values(cfg["sigma_w2"]) for d in cfg["depths"]]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _train_cmd(folder: Path, data: Path, cfg: dict, lr: Path, common: dict, *extra: str):
+    return [sys.executable, "-c", BLOCKED, "train", "--experiment", "grid", "--arch", "fcn",
+            "--activation", "erf", "--depth", str(cfg["depths"][0]), "--data", str(data),
+            "--dataset", "digits", "--lr", str(lr), "--config-json", json.dumps(cfg),
+            "--common-json", json.dumps(common), "--checkpoint", str(folder / "ck.pkl"),
+            "--out", str(folder / "out.csv"), *extra]
+
+
+def _run(cmd, timeout=300):
+    env = run_env()
+    env["JAX_PLATFORMS"] = "cpu"
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _assert_same_table(a: Path, b: Path):
+    fa, fb = pd.read_csv(a), pd.read_csv(b)
+    pd.testing.assert_frame_equal(fa, fb, check_exact=True)
+
+
+def test_huge_learning_rate_gives_diverged_rows(tmp_path, tiny_data):
+    lr = _lr_csv(tmp_path / "lr.csv", GRID_CFG, 1e4)
+    proc = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, {"checkpoint_every": 20}))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    frame = pd.read_csv(tmp_path / "out.csv")
+    last = frame[frame["step"] == frame["step"].max()]
+    assert (last["status"] == "diverged").all()
+    assert last[["train_loss", "train_acc", "test_acc"]].isna().all().all()
+    assert (frame.loc[frame["step"] == 0, "status"] == "ok").all()  # fine at initialization
+    assert not (tmp_path / "ck.pkl").exists()
+
+
+def test_kill_and_restart_resumes_with_identical_rows(tmp_path, tiny_data):
+    cfg = {**GRID_CFG, "n_steps": 4000, "n_record": 12}
+    common = {"checkpoint_every": 100, "log_every": 1000}
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
+    ref_dir.mkdir()
+    run_dir.mkdir()
+    lr = _lr_csv(tmp_path / "lr.csv", cfg, 2e-3)
+    ref = _run(_train_cmd(ref_dir, tiny_data, cfg, lr, common))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    env = run_env()
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.Popen(_train_cmd(run_dir, tiny_data, cfg, lr, common), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = run_dir / "ck.pkl"
+    deadline = time.time() + 240
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert ckpt.exists() and not (run_dir / "out.csv").exists()
+    from ntk_phases.train import load_checkpoint
+
+    step = int(load_checkpoint(ckpt)["step"])
+    assert 0 < step < cfg["n_steps"]
+
+    again = _run(_train_cmd(run_dir, tiny_data, cfg, lr, common))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"from step {step}" in again.stderr, again.stderr[-2000:]
+    _assert_same_table(ref_dir / "out.csv", run_dir / "out.csv")
+    assert not ckpt.exists()
+
+
+def test_time_limited_job_exits_3_and_a_rerun_resumes(tmp_path, tiny_data):
+    lr = _lr_csv(tmp_path / "lr.csv", GRID_CFG, 2e-3)
+    common = {"checkpoint_every": 20}
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    ref = _run(_train_cmd(ref_dir, tiny_data, GRID_CFG, lr, common))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    stopped = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, common, "--stop-after-step", "40"))
+    assert stopped.returncode == F.EXIT_INTERRUPTED, stopped.stderr[-3000:]
+    assert (tmp_path / "ck.pkl").exists() and not (tmp_path / "out.csv").exists()
+    resumed = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, common))
+    assert resumed.returncode == 0 and "resumed" in resumed.stderr
+    _assert_same_table(ref_dir / "out.csv", tmp_path / "out.csv")
+
+
+def test_record_schedule_includes_figure_steps():
+    steps = F.record_schedule({"n_steps": 100, "n_record": 5, "figure_steps": [7, 500]})
+    assert steps[0] == 0 and steps[-1] == 100 and 7 in steps and 500 not in steps
+
+
+def test_learning_rate_lookup_is_strict():
+    lr = pd.DataFrame({"arch": ["fcn"] * 2, "activation": ["erf"] * 2, "depth": [2, 2],
+                       "sigma_w2": [1.0, 2.0], "sigma_b2": [0.1, 0.1], "learning_rate": [0.1, 0.2]})
+    assert np.allclose(F.select_learning_rates(lr, "fcn", "erf", 2, [2.0, 1.0], 0.1), [0.2, 0.1])
+    with pytest.raises(ValueError, match="learning-rate table"):
+        F.select_learning_rates(lr, "fcn", "erf", 3, [1.0], 0.1)
+
+
+# ----------------------------------------------------------------------------- infinite width
+
+
+def _kernels(n=6, m=3, seed=0):
+    """A random PSD joint NNGP K and NTK Θ over n train + m test points."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n + m, n + m + 2))
+    k = a @ a.T / (n + m) + 0.1 * np.eye(n + m)
+    b = rng.normal(size=(n + m, n + m + 2))
+    theta = k + b @ b.T / (n + m)
+    y = F._targets(np.eye(3)[rng.integers(0, 3, n)]).astype(float)
+    return k, theta, y, n, m
+
+
+def test_linearized_prediction_is_discrete_gradient_descent():
+    k, theta, y, n, m = _kernels()
+    rng = np.random.default_rng(1)
+    f0 = rng.normal(size=(n + m, 3))
+    eta = 1.0 / np.linalg.eigvalsh(theta[:n, :n])[-1]
+    steps = [0, 1, 5, 17]
+    pred = F.linearized_prediction(theta[:n, :n], theta[n:, :n], y, f0[:n], f0[n:], eta, steps)
+    f = f0.copy()
+    for t in range(max(steps) + 1):
+        if t in steps:
+            i = steps.index(t)
+            assert np.allclose(pred["train"][i], f[:n], atol=1e-12)
+            assert np.allclose(pred["test"][i], f[n:], atol=1e-12)
+        f = f - eta * theta[:, :n] @ (f[:n] - y)
+
+
+def test_linearized_moments_match_sampled_initial_functions():
+    k, theta, y, n, m = _kernels(seed=2)
+    eta = 0.8 / np.linalg.eigvalsh(theta[:n, :n])[-1]
+    steps = [3, 40]
+    mom = F.linearized_moments(theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n],
+                               np.diag(k)[n:], y, eta, steps)
+    # the mean is the prediction from f0 = 0
+    zero = F.linearized_prediction(theta[:n, :n], theta[n:, :n], y, np.zeros((n, 3)),
+                                   np.zeros((m, 3)), eta, steps)
+    assert np.allclose(mom["test_mean"], zero["test"]) and np.allclose(mom["train_mean"], zero["train"])
+    # variance: Monte Carlo over f0 ~ GP(0, K) ⊗ I_C
+    rng = np.random.default_rng(3)
+    chol = np.linalg.cholesky(k)
+    f0 = np.einsum("ij,sjc->sic", chol, rng.normal(size=(20000, n + m, 3)))
+    pred = F.linearized_prediction(theta[:n, :n], theta[n:, :n], y, f0[:, :n], f0[:, n:], eta, steps)
+    assert np.allclose(pred["test"].var(axis=0).mean(-1), mom["test_var"], rtol=0.05)
+    assert np.allclose(pred["train"].var(axis=0).mean(-1), mom["train_var"], rtol=0.05, atol=1e-6)
+    # expected loss matches the sampled mean loss
+    loss = 0.5 * np.mean(np.sum((pred["test"] - 0) ** 2, -1), -1)  # against y = 0
+    assert np.allclose(loss.mean(0), F.expected_loss(mom["test_mean"], mom["test_var"],
+                                                     np.zeros((m, 3))), rtol=0.05)
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def _mem_frame(chaotic_train, chaotic_test, ordered_test):
+    rows = []
+    for sw, tr, te in ((25.0, chaotic_train, chaotic_test), (0.5, 1.0, ordered_test)):
+        for seed in (0, 1):
+            rows.append({"arch": "fcn", "sigma_w2": sw, "seed": seed, "step": 100,
+                         "train_acc": tr, "test_acc": te, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_claims_c6_logic():
+    cfg = {"sigma_w2_chaotic": 25.0, "sigma_w2_ordered": 0.5, "train_acc_min": 0.99,
+           "chance_margin": 0.05, "ordered_min_gap": 0.3}
+    good = F.claims_c6(_mem_frame(1.0, 0.11, 0.9), cfg, 10)
+    assert [r["passed"] for r in good] == [True, True, True]
+    bad = F.claims_c6(_mem_frame(0.9, 0.3, 0.2), cfg, 10)
+    assert [r["passed"] for r in bad] == [False, False, False]
+
+
+def test_claims_c7_fits_the_slope():
+    widths = np.array([64, 128, 256, 512])
+    rows = [{"arch": "fcn", "width": w, "seed": s, "diverged": False,
+             "relative_distance": 2.0 * w ** -0.5, "ntk_rel_error": 3.0 * w ** -0.1}
+            for w in widths for s in (0, 1)]
+    out = F.claims_c7(pd.DataFrame(rows), {"slope": -0.5, "slope_tolerance": 0.2})
+    assert math.isclose(out[0]["measured"], -0.5, abs_tol=1e-9) and out[0]["passed"]
+    assert math.isclose(out[1]["measured"], -0.1, abs_tol=1e-9) and not out[1]["passed"]
