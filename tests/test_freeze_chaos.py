@@ -65,14 +65,8 @@ def test_parity_ratio():
 
 
 @pytest.mark.slow
-def test_f12_f13_targets_build(workflow_copy):
-    data = ROOT / "results/test/data"
-    dest = workflow_copy / "results/test/data"
-    if (data / "digits.npz").exists():  # reuse the prepared data when present
-        dest.mkdir(parents=True)
-        for f in data.glob("digits.*"):
-            (dest / f.name).write_bytes(f.read_bytes())
-    r = snakemake(workflow_copy, "F12", "F13", "--cores", "2", "--configfile", "config/test.yaml", timeout=600)
+def test_f12_f13_targets_build(test_config_run):
+    workflow_copy, r = test_config_run  # the shared end-to-end run of config/test.yaml
     assert r.returncode == 0, r.stderr[-3000:]
     for fig in ("F12", "F13"):
         for ext in ("pdf", "png"):

@@ -25,10 +25,8 @@ INFINITE_COLUMNS = [
 
 
 @pytest.fixture(scope="module")
-def test_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    work = copy_workflow(tmp_path_factory.mktemp("e2e"))
-    proc = snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
-    return work, proc
+def test_run(test_config_run) -> tuple[Path, subprocess.CompletedProcess]:
+    return test_config_run
 
 
 def test_end_to_end_builds_f1_and_tables(test_run):
