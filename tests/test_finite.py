@@ -238,6 +238,19 @@ def test_time_limited_job_exits_3_and_a_rerun_resumes(tmp_path, tiny_data):
     _assert_same_table(ref_dir / "out.csv", tmp_path / "out.csv")
 
 
+def test_stale_checkpoint_of_another_configuration_is_replaced(tmp_path, tiny_data):
+    lr = _lr_csv(tmp_path / "lr.csv", GRID_CFG, 2e-3)
+    common = {"checkpoint_every": 20}
+    stopped = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, common, "--stop-after-step", "20"))
+    assert stopped.returncode == F.EXIT_INTERRUPTED and (tmp_path / "ck.pkl").exists()
+    changed = {**GRID_CFG, "n_steps": 30}  # the config changed before the rerun
+    proc = _run(_train_cmd(tmp_path, tiny_data, changed, lr, common))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "belongs to another run" in proc.stderr
+    assert pd.read_csv(tmp_path / "out.csv")["step"].max() == 30
+    assert not (tmp_path / "ck.pkl").exists()
+
+
 def test_record_schedule_includes_figure_steps():
     steps = F.record_schedule({"n_steps": 100, "n_record": 5, "figure_steps": [7, 500]})
     assert steps[0] == 0 and steps[-1] == 100 and 7 in steps and 500 not in steps

@@ -420,11 +420,22 @@ def cmd_train(args) -> int:
     lr = pd.read_csv(args.lr)
     if args.checkpoint is None and args.experiment == "width":
         raise SystemExit("the width experiment needs --checkpoint (final parameters)")
-    try:
-        frame, block = train_experiment(
+    def run():
+        return train_experiment(
             args.experiment, cfg, arrays, lr, dataset=args.dataset, arch=args.arch,
             activation=args.activation, depth=args.depth, width=args.width,
             checkpoint=args.checkpoint, common=common, stop_after_step=args.stop_after_step)
+
+    try:
+        try:
+            frame, block = run()
+        except ValueError as e:
+            # a checkpoint left by a killed job of an older configuration: start afresh
+            if args.checkpoint is None or "belongs to another run" not in str(e):
+                raise
+            log.warning("%s; removing it and training from scratch", e)
+            Path(args.checkpoint).unlink()
+            frame, block = run()
     except TrainingInterrupted as e:
         log.warning("%s; rerun the job to resume from the checkpoint %s", e, args.checkpoint)
         return EXIT_INTERRUPTED
