@@ -131,7 +131,8 @@ def _tanh_prime(x):
     return 1.0 - jnp.tanh(x) ** 2
 
 
-def _activation_layer(activation: str, tanh_deg: int):
+def activation_layer(activation: str, tanh_deg: int = DEFAULT_TANH_DEG):
+    """The neural-tangents ``stax`` layer of a nonlinearity (tanh by quadrature)."""
     if activation == "erf":
         return stax.Erf()
     if activation == "relu":
@@ -190,7 +191,7 @@ class LayerKernelFns:
             )
         else:
             raise ValueError(f"unknown hidden layer type {self.arch.hidden!r}")
-        return [affine, _activation_layer(self.activation, self.tanh_deg)]
+        return [affine, activation_layer(self.activation, self.tanh_deg)]
 
     def readout_layers(self, sigma_w, sigma_b) -> list:
         """Readout ``[Flatten | GlobalAvgPool, Dense(1)]`` as stax layers."""

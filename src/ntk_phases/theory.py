@@ -55,18 +55,11 @@ PHASE_COLUMNS = [
 
 
 def activation_layer(activation: str, quadrature_degree: int = 64):
-    """The neural-tangents ``stax`` layer of a nonlinearity (tanh by quadrature)."""
-    from neural_tangents import stax
+    """The neural-tangents ``stax`` layer of a nonlinearity: the kernels stage's own, so the
+    mean-field maps are exactly the maps the kernel sweep iterates."""
+    from .kernels import activation_layer as kernel_activation_layer
 
-    if activation == "erf":
-        return stax.Erf()
-    if activation == "relu":
-        return stax.Relu()
-    if activation == "tanh":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return stax.ElementwiseNumerical(jnp.tanh, deg=quadrature_degree)
-    raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    return kernel_activation_layer(activation, quadrature_degree)
 
 
 @functools.lru_cache(maxsize=None)
