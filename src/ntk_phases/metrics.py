@@ -147,7 +147,14 @@ def eigh_sym(
     return evals, evecs, keep
 
 
-def spectrum(ntk_train: Any, rcond: float | None = None) -> dict[str, np.ndarray]:
+def _eig(theta: np.ndarray, rcond: float | None, eig: tuple | None):
+    """A decomposition from :func:`eigh_sym`, reused when the caller already has one."""
+    return eigh_sym(theta, rcond) if eig is None else eig
+
+
+def spectrum(
+    ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = None
+) -> dict[str, np.ndarray]:
     """λ_min, λ_max, κ and a singular flag of Θ(train, train).
 
     ``lambda_min`` is clipped at the noise floor ``rcond · λ_max``; when the
@@ -161,7 +168,7 @@ def spectrum(ntk_train: Any, rcond: float | None = None) -> dict[str, np.ndarray
     """
     theta = _square("ntk_train", ntk_train)
     rc = default_rcond(theta.shape[-1]) if rcond is None else float(rcond)
-    evals, _, _ = eigh_sym(theta, rc)
+    evals, _, _ = _eig(theta, rc, eig)
     lmax = evals[..., -1]
     raw = evals[..., 0]
     floor = rc * lmax
@@ -205,7 +212,12 @@ def _check_blocks(ntk_train, ntk_test_train, y_train):
 
 
 def mean_predictor(
-    ntk_train: Any, ntk_test_train: Any, y_train: Any, rcond: float | None = None
+    ntk_train: Any,
+    ntk_test_train: Any,
+    y_train: Any,
+    rcond: float | None = None,
+    *,
+    eig: tuple | None = None,
 ) -> np.ndarray:
     """P(Θ)Y = Θ(test, train) Θ(train, train)⁺ Y: the t = ∞ mean prediction.
 
@@ -213,7 +225,7 @@ def mean_predictor(
     Returns ``(*B, m, C)``.
     """
     theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
-    evals, evecs, keep = eigh_sym(theta, rcond)
+    evals, evecs, keep = _eig(theta, rcond, eig)
     inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
     proj = np.einsum("...ji,jc->...ic", evecs, y)  # Vᵀ Y
     return np.einsum(
@@ -295,6 +307,7 @@ def predictive_moments(
     *,
     learning_rate: Any = None,
     rcond: float | None = None,
+    eig: tuple | None = None,
 ) -> dict[str, np.ndarray]:
     """Mean and variance of an infinite network's outputs at times ``t``.
 
@@ -331,7 +344,7 @@ def predictive_moments(
             f"{ktt.shape} vs {ktd.shape[:-1]}"
         )
     tt = _times(t)
-    evals, evecs, keep = eigh_sym(theta, rcond)
+    evals, evecs, keep = _eig(theta, rcond, eig)
     eta = _eta(evals, learning_rate)
     decay, over_lam = _mode_factors(evals, keep, eta, tt)
     proj = np.einsum("...ji,jc->...ic", evecs, y)
@@ -473,12 +486,14 @@ def kernel_metrics(
     - ``test_pred_rms``: rms of the mean test prediction at t;
     - ``test_std_rms``: rms over test points of the predictive std σ_t(x).
     """
-    spec = spectrum(ntk_train, rcond)
-    diag, off = ntk_diag_offdiag(ntk_train)
     theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
+    # one decomposition serves the spectrum, the mean predictor and the moments
+    eig = eigh_sym(theta, rcond)
+    spec = spectrum(theta, rcond, eig=eig)
+    diag, off = ntk_diag_offdiag(theta)
     lab_train = np.argmax(y, axis=-1)
     lab_test = _labels(y_test)
-    pinf = mean_predictor(theta, ktd, y, rcond)
+    pinf = mean_predictor(theta, ktd, y, rcond, eig=eig)
     mom = predictive_moments(
         theta,
         ktd,
@@ -489,6 +504,7 @@ def kernel_metrics(
         t,
         learning_rate=learning_rate,
         rcond=rcond,
+        eig=eig,
     )
     return {
         **{k: v for k, v in spec.items() if k != "rcond"},
