@@ -171,10 +171,13 @@ def _heatmap(ax, frame: pd.DataFrame, t: float, col: str, show_xi: bool = True):
         for c, lab in (("xi_1", r"$8\xi_1$"), ("xi_star", r"$8\xi^*$")):
             y = 8 * th[c].to_numpy(float)
             ok = np.isfinite(y)
-            ax.plot(th["sigma_w2"].to_numpy()[ok], np.minimum(y[ok], dmax * 1.02), color="w", **DASH)
-            if ok.any():
-                j = np.flatnonzero(ok)[len(np.flatnonzero(ok)) // 2]
-                ax.text(th["sigma_w2"].to_numpy()[j], min(y[j], dmax * 0.9), lab, color="w", fontsize=9,
+            ax.plot(th["sigma_w2"].to_numpy()[ok], np.minimum(y[ok], dmax * 1.02), color="w",
+                    marker=".", **DASH)
+            # label the overlay only where it is drawn inside the depth range
+            inside = np.flatnonzero(ok & (y <= dmax))
+            if inside.size:
+                j = inside[inside.size // 2]
+                ax.text(th["sigma_w2"].to_numpy()[j], y[j], lab, color="w", fontsize=9,
                         ha="center", va="bottom")
         ax.set_ylim(piv.index.min() - 0.5, dmax + 0.5)
     return mesh
