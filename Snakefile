@@ -16,6 +16,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/freeze_chaos.smk"
+include: "workflow/rules/report.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -52,6 +52,17 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Compl
     )
 
 
+def git_snapshot(work: Path) -> str:
+    """Make ``work`` a one-commit git repository, as a user's checkout is (provenance
+    records its revision); returns the revision."""
+    git = ["git", "-c", "user.name=ntk-phases tests", "-c", "user.email=tests@localhost"]
+    (work / ".gitignore").write_text("results/\n.snakemake/\n*.out\n__pycache__/\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
+        subprocess.run(git + args, cwd=work, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 @pytest.fixture
 def workflow_copy(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path)
@@ -65,5 +76,6 @@ def test_config_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     so the suite pays for one local run of the test config.
     """
     work = copy_workflow(tmp_path_factory.mktemp("test_config_run"))
+    git_snapshot(work)
     proc = snakemake(work, "--cores", "2", "--configfile", "config/test.yaml", timeout=1500)
     return work, proc

@@ -92,8 +92,12 @@ def node_resources() -> tuple[int, int]:
 class SlurmCluster:
     """One node (``localhost``) in every partition named; state and logs under ``root``."""
 
-    def __init__(self, root: Path, partitions=(PARTITION,), lock_timeout: float = 1800.0):
+    def __init__(self, root: Path, partitions=(PARTITION,), lock_timeout: float = 1800.0,
+                 spare_cpus: int = 0):
+        """``spare_cpus``: CPUs the node declares beyond the real ones (for jobs that only
+        wait, e.g. a sleeping job run beside a real workload); ``cpus`` stays the real count."""
         self.root = Path(root)
+        self.spare_cpus = int(spare_cpus)
         self.partitions = list(dict.fromkeys(partitions)) or [PARTITION]
         self.lock_timeout = lock_timeout
         self.procs: dict[str, subprocess.Popen] = {}
@@ -140,7 +144,9 @@ class SlurmCluster:
             "OverTimeLimit=0",
             "InactiveLimit=0",
             "SlurmdTimeout=300",
-            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb} State=UNKNOWN",
+            *(["SlurmdParameters=config_overrides"] if self.spare_cpus else []),
+            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus + self.spare_cpus}"
+            f" RealMemory={self.mem_mb} State=UNKNOWN",
             *(f"PartitionName={name} Nodes=localhost Default={'YES' if i == 0 else 'NO'}"
               " MaxTime=INFINITE State=UP" for i, name in enumerate(self.partitions)),
             "",

@@ -114,6 +114,27 @@ def test_finite_tables_follow_the_contract(finite_run):
     assert claims["measured"].notna().all() and claims["tolerance"].gt(0).all()
 
 
+def test_f8_draws_the_trained_architectures(finite_run):
+    """F8's finite row comes from the `architectures` experiment (test.yaml: a 2 σ_w² ×
+    2 depth CNN-P grid on 16 digits); its provenance lists the table and its overlay."""
+    work, proc, _ = finite_run
+    res = work / "results" / "test"
+    if not (res / "figures" / "F8.png").exists():  # finite_run without the shared full run
+        proc = snakemake(work, "results/test/figures/F8.png", "--cores", "2",
+                         "--configfile", "config/test.yaml")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    table = res / "metrics" / "finite_architectures_cnn_p_erf.csv"
+    frame = pd.read_csv(table)
+    assert list(frame.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert set(frame["arch"]) == {"cnn_p"} and set(frame["width"]) == {4}
+    assert sorted(frame["depth"].unique()) == [1, 2] and frame["step"].max() == 8
+    assert set(frame["batch_size"]) == {8}
+    inputs = json.loads((res / "figures" / "F8.png.prov.json").read_text())["inputs"]
+    assert "results/test/metrics/finite_architectures_cnn_p_erf.csv" in inputs
+    assert "results/test/training/depth_scales_architectures_cnn_p_erf.csv" in inputs
+    assert any(k.startswith("results/test/metrics/infinite_") for k in inputs)
+
+
 def test_checkpoints_removed_and_progress_logged(finite_run):
     work, proc, _ = finite_run
     assert proc.returncode == 0
@@ -262,6 +283,74 @@ def test_learning_rate_lookup_is_strict():
     assert np.allclose(F.select_learning_rates(lr, "fcn", "erf", 2, [2.0, 1.0], 0.1), [0.2, 0.1])
     with pytest.raises(ValueError, match="learning-rate table"):
         F.select_learning_rates(lr, "fcn", "erf", 3, [1.0], 0.1)
+
+
+def test_architectures_experiment_reads_its_own_section_and_subset():
+    section = {"sigma_w2": {"min": 0.5, "max": 3.0, "num": 5}, "sigma_b2": 0.18,
+               "depths": [1, 4], "n_train": 3, "n_test": None}
+    c = F.experiment_configs("architectures", section, "cnn_p", "erf")
+    assert c["arch"] == "cnn_p" and c["activation"] == "erf" and c["depths"] == [1, 4]
+    assert np.allclose(c["sigma_w2"], [0.5, 1.125, 1.75, 2.375, 3.0]) and c["sigma_b2"] == 0.18
+    arrays = {"x_train": np.arange(10.0), "y_train": np.arange(10),
+              "x_test": np.arange(4.0), "y_test": np.arange(4)}
+    sub = F.experiment_data("architectures", section, arrays)
+    assert list(sub["y_train"]) == [0, 1, 2] and len(sub["x_test"]) == 4  # n_test null: all
+    # the grid trains on its data file whole, whatever keys its section carries
+    assert F.experiment_data("grid", section, arrays) is arrays
+
+
+def _f8_tables():
+    """Synthetic F8 inputs: infinite-width tables (fcn, cnn_f), trained tables (fcn, cnn_p)
+    and one depth-scale overlay per trained table."""
+    sw, depths = [0.5, 1.75, 3.0], [1, 4]
+    inf = pd.DataFrame([{"arch": a, "activation": "erf", "sigma_w2": s, "sigma_b2": 0.18,
+                         "depth": d, "t": 64.0, "test_acc": 0.5, "xi_1": 2.0, "xi_star": 3.0}
+                        for a in ("fcn", "cnn_f") for s in sw for d in depths])
+    fin = pd.DataFrame([{"arch": a, "activation": "erf", "width": 8, "sigma_w2": s,
+                         "sigma_b2": 0.18, "depth": d, "seed": 0, "step": st, "test_acc": 0.4,
+                         "status": "diverged" if (s, d) == (3.0, 4) else "ok", "batch_size": 16}
+                        for a in ("fcn", "cnn_p") for s in sw for d in depths for st in (0, 8)])
+    ov = pd.DataFrame({"sigma_w2": np.linspace(0.4, 3.1, 20)})
+    ov["chi_1"] = ov["sigma_w2"] / 1.76
+    ov["phase"] = np.where(ov["chi_1"] < 1, "ordered", "chaotic")
+    ov["xi_1"], ov["xi_star"] = 1.0 / np.abs(np.log(ov["chi_1"])), 2.0
+    key = lambda f, a: f[f["arch"] == a].reset_index(drop=True)  # noqa: E731
+    return ({(a, "erf"): key(inf, a) for a in ("fcn", "cnn_f")},
+            {(a, "erf"): key(fin, a) for a in ("fcn", "cnn_p")},
+            {(a, "erf"): ov for a in ("fcn", "cnn_p")})
+
+
+def test_f8_adds_a_finite_row_only_when_something_was_trained(tmp_path):
+    from ntk_phases.figures import infinite as FI
+
+    tables, finite, overlays = _f8_tables()
+    assert FI.f8_rows(tables, finite) == (["fcn", "cnn_f", "cnn_p"],
+                                          [("infinite", "erf"), ("finite", "erf")])
+    assert FI.f8_rows(tables, {}) == (["fcn", "cnn_f"], [("infinite", "erf")])
+    cfg = {"architectures": {"fcn": {"n_train": 32}}, "finite": {"fcn": {"n_train": 16}}}
+    fig = FI.f8(tables, cfg, finite, overlays)
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(axes) == 6
+    visible = [ax.axison for ax in axes]
+    # top: fcn, cnn_f infinite (no cnn_p kernels); bottom: fcn, cnn_p trained (no cnn_f)
+    assert visible == [True, True, False, True, False, True]
+    assert "width 8, n_train = 16, batch 16" in axes[3].get_title()
+    assert "channels 8, n_train = all" in axes[5].get_title()
+
+    # the entry point: provenance lists every table, F8 builds with no trained tables too
+    paths = {}
+    for name, frame in [("inf_fcn", tables[("fcn", "erf")]), ("fin_fcn", finite[("fcn", "erf")]),
+                        ("ov_fcn", overlays[("fcn", "erf")])]:
+        paths[name] = str(tmp_path / f"{name}.csv")
+        frame.to_csv(paths[name], index=False)
+    out = [str(tmp_path / "F8.pdf"), str(tmp_path / "F8.png")]
+    common = ["--figure", "F8", "--tables", paths["inf_fcn"], "--config-json", json.dumps(cfg),
+              "--dpi", "40", "--out", *out]
+    assert FI.main(common + ["--finite", paths["fin_fcn"], "--overlays", paths["ov_fcn"]]) == 0
+    inputs = json.loads(Path(out[1] + ".prov.json").read_text())["inputs"]
+    assert set(inputs) == {paths["inf_fcn"], paths["fin_fcn"], paths["ov_fcn"]}
+    assert FI.main(common + ["--finite", "--overlays"]) == 0
+    assert list(json.loads(Path(out[1] + ".prov.json").read_text())["inputs"]) == [paths["inf_fcn"]]
 
 
 # ----------------------------------------------------------------------------- infinite width

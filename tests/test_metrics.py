@@ -340,3 +340,14 @@ def test_metrics_frame_columns():
     )
     assert row.kappa == pytest.approx(float(one["kappa"]))
     assert row.test_acc == pytest.approx(float(one["test_acc"][0]))
+
+
+def test_default_rcond_is_the_larger_of_rounding_and_kernel_precision():
+    eps = np.finfo(np.float64).eps
+    assert metrics.default_rcond(256) == 256 * eps
+    assert metrics.default_rcond(256, "erf") == 256 * eps
+    assert metrics.default_rcond(256, "relu") == metrics.KERNEL_PRECISION["relu"] == 1e-7
+    # a kernel whose second mode sits below ReLU's precision is singular for relu only
+    theta = np.diag([1.0, 1e-9, 1e-9])
+    assert not metrics.spectrum(theta, metrics.default_rcond(3, "erf"))["singular"]
+    assert metrics.spectrum(theta, metrics.default_rcond(3, "relu"))["singular"]

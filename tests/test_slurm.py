@@ -128,9 +128,9 @@ class Monitor(threading.Thread):
     forgets finished jobs after MinJobAge); with ``cancel``, scancels the first job seen
     RUNNING for at least ``min_elapsed`` s."""
 
-    def __init__(self, cluster, cancel: bool = False, min_elapsed: int = 5):
+    def __init__(self, cluster, cancel: bool = False, min_elapsed: int = 5, spare: str = "rule_slow_job"):
         super().__init__(daemon=True)
-        self.cluster, self.cancel, self.min_elapsed = cluster, cancel, min_elapsed
+        self.cluster, self.cancel, self.min_elapsed, self.spare = cluster, cancel, min_elapsed, spare
         self.known = {j["jobid"] for j in cluster.jobs()}
         self.seen: dict[str, dict] = {}
         self.cancelled: dict | None = None
@@ -142,6 +142,7 @@ class Monitor(threading.Thread):
                 continue
             self.seen[job["jobid"]] = job
             if (self.cancel and self.cancelled is None and job["state"] == "RUNNING"
+                    and not job["comment"].startswith(self.spare)
                     and seconds(job["elapsed"]) >= self.min_elapsed):
                 if self.cluster.cmd("scancel", job["jobid"], check=False).returncode == 0:
                     self.cancelled = job
@@ -166,7 +167,9 @@ def cluster(tmp_path_factory, snapshot):
     if reason:
         pytest.skip(reason)
     slurm_cluster.ensure_installed()
-    c = slurm_cluster.SlurmCluster(tmp_path_factory.mktemp("slurm"), partitions=profile_partitions(snapshot))
+    # one spare CPU for the time-limit test's sleeping job, which runs beside the main run
+    c = slurm_cluster.SlurmCluster(tmp_path_factory.mktemp("slurm"), partitions=profile_partitions(snapshot),
+                                   spare_cpus=1)
     try:
         c.start()
         yield c
@@ -213,9 +216,12 @@ def runs(request, cluster, snapshot, tmp_path_factory):
         if shared is None:
             procs.append(local := start_snakemake(local_dir, "--cores", "2", "--configfile", TEST_CONFIG))
         monitor.start()
+        slow_dir = slow_workflow(base / "slow", snapshot)
+        procs.append(slow := start_snakemake(slow_dir, *slurm_flags(cluster), "--snakefile", "Snakefile"))
         procs.append(slurm := start_snakemake(slurm_dir, *slurm_flags(cluster), "--configfile", TEST_CONFIG,
                                               "--", *SLURM_TARGETS))
         s_rc, s_out, s_time = finish(slurm, slurm_dir)
+        t_rc, t_out, _ = finish(slow, slow_dir)
         jobs = monitor.finish()
         if shared is None:
             l_rc, l_out, l_time = finish(local, local_dir)
@@ -225,10 +231,14 @@ def runs(request, cluster, snapshot, tmp_path_factory):
         monitor.halt.set()
         for proc in procs:
             kill(proc)
+    slow_jobs = [j for j in jobs if j["comment"].startswith(monitor.spare)]
+    jobs = [j for j in jobs if not j["comment"].startswith(monitor.spare)]
     print(f"\nlocal run {l_time:.0f} s, {job_count(l_out)}; SLURM run {s_time:.0f} s, "
-          f"{len(jobs)} SLURM jobs: {[(j['comment'], j['state']) for j in jobs]}")
+          f"{len(jobs)} SLURM jobs: {[(j['comment'], j['state']) for j in jobs]}; "
+          f"time-limit jobs: {slow_jobs}")
     return dict(local_dir=local_dir, slurm_dir=slurm_dir, local_rc=l_rc, local_out=l_out,
                 slurm_rc=s_rc, slurm_out=s_out, jobs=jobs, cancelled=monitor.cancelled,
+                slow=dict(dir=slow_dir, rc=t_rc, out=t_out, jobs=slow_jobs),
                 cluster_logs=cluster.logs())
 
 
@@ -308,6 +318,45 @@ def test_too_little_memory_is_retried_with_more(cluster, runs, tmp_path):
     a = pd.read_csv(work / target)
     b = pd.read_csv(runs["local_dir"] / target)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+SLOW_SECONDS = 100  # the job's work: more than its first time limit, less than its second
+
+
+def slow_workflow(dest: Path, snapshot: Path) -> Path:
+    """A one-rule workflow whose job needs SLOW_SECONDS of wall time, with the workflow's
+    attempt-scaled runtime (per_attempt: 1 minute, then 2) and the real SLURM profile."""
+    dest.mkdir(parents=True)
+    shutil.copytree(snapshot / "workflow" / "profiles", dest / "workflow" / "profiles")
+    (dest / "Snakefile").write_text(
+        "include: 'common_helpers.smk'\n\n"
+        "rule slow_job:\n"
+        "    output: 'slow.txt'\n"
+        "    log: 'slow.log'\n"
+        "    resources:\n"
+        "        runtime=per_attempt(1),\n"
+        "        mem_mb=200,\n"
+        f"    shell: 'sleep {SLOW_SECONDS}; echo runtime {{resources.runtime}} > {{output}}'\n"
+    )
+    # per_attempt exactly as the workflow defines it
+    common = (snapshot / "workflow" / "rules" / "common.smk").read_text()
+    start = common.index("def per_attempt(")
+    (dest / "common_helpers.smk").write_text(common[start:common.index("\n\n\n", start)] + "\n")
+    return dest
+
+
+def test_time_limit_is_retried_with_more_time(runs):
+    """SLURM ends the first attempt at its 1-minute limit (TIMEOUT); the profile's retry
+    resubmits it with the attempt-scaled 2 minutes, and it completes."""
+    slow = runs["slow"]
+    assert slow["rc"] == 0, slow["out"][-4000:] + runs["cluster_logs"]
+    jobs = slow["jobs"]
+    assert [j["state"] for j in jobs] == ["TIMEOUT", "COMPLETED"], jobs
+    assert [seconds(j["time_limit"]) for j in jobs] == [60, 120], jobs
+    assert seconds(jobs[0]["elapsed"]) < SLOW_SECONDS <= seconds(jobs[1]["elapsed"]), jobs
+    failed_log = next((slow["dir"] / ".snakemake" / "slurm_logs").rglob(f"{jobs[0]['jobid']}.log"))
+    assert "DUE TO TIME LIMIT" in failed_log.read_text()
+    assert (slow["dir"] / "slow.txt").read_text().strip() == "runtime 2"
 
 
 def _path_without_slurm(tmp: Path) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import io
+from .metrics import KERNEL_PRECISION
 from .cli import setup_logging
 
 log = logging.getLogger("ntk_phases.claims")
@@ -95,10 +96,8 @@ def chaotic_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     return rows
 
 
-# Relative precision of the analytic kernels: float64 rounding, except neural-tangents'
-# ReLU (arc-cosine) kernel, whose diagonal is only good to ~1e-7 (the angle of a point with
-# itself comes out ~1e-8, not 0), so ReLU fits stop where the signal reaches that floor.
-KERNEL_PRECISION = {"relu": 1e-7}
+# Fits stop where the signal reaches the kernel's precision: float64 rounding, or
+# neural-tangents' ReLU (arc-cosine) kernel's ~1e-7 (metrics.KERNEL_PRECISION).
 DEFAULT_PRECISION = 1e-12
 
 

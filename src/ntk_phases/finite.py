@@ -5,6 +5,10 @@ Experiments (config section ``training``):
 
 - ``grid`` (F7): every σ_w² of a grid × seeds at one σ_b², one training job per
   (arch, activation, depth); rows merged into ``metrics/finite_<arch>_<activation>.csv``.
+- ``architectures`` (F8, finite row): the ``grid`` experiment with a section of its own per
+  architecture (``training.architectures.<arch>``: CNNs need far smaller grids than the FCN
+  on a CPU) and its own training subset (``n_train``, ``n_test``); rows merged into
+  ``metrics/finite_architectures_<arch>_<activation>.csv``.
 - ``memorization`` (F9, C6): a chaotic and an ordered σ_w² at σ_b² = 0 and one depth,
   full-batch gradient descent on a split with a large test set.
 - ``width`` (F10, C7): one configuration at growing width; final outputs and the empirical
@@ -15,8 +19,8 @@ Subcommands (``python -m ntk_phases.finite <cmd> ...``):
 
 - ``lr``: the analytic λ_max of Θ(train, train) of every configuration of an experiment
   (neural-tangents, float64) and the learning rate ``η = lr_factor · 2/λ_max`` (see
-  :mod:`ntk_phases.train` for its normalization); for ``grid`` also the mean-field depth
-  scales ξ₁, ξ* along the grid's σ_b² (the F7 overlays).
+  :mod:`ntk_phases.train` for its normalization); for ``grid`` and ``architectures`` also the
+  mean-field depth scales ξ₁, ξ* along the grid's σ_b² (the F7 and F8 overlays).
 - ``train``: train one block (jax/flax/optax only; the learning rate arrives as the ``lr``
   table), write its rows, delete its checkpoint. A killed job resumes from its checkpoint.
 - ``merge``: concatenate block tables into one.
@@ -53,7 +57,10 @@ FINITE_COLUMNS = [
     "arch", "activation", "dataset", "width", "sigma_w2", "sigma_b2", "depth", "seed", "step",
     "train_loss", "train_acc", "test_acc", "status",
 ]
-EXPERIMENTS = ("grid", "memorization", "width")
+EXPERIMENTS = ("grid", "architectures", "memorization", "width")
+#: Experiments that train on the first ``n_train`` / ``n_test`` prepared examples (the others
+#: take their data files whole).
+SUBSET_EXPERIMENTS = ("architectures", "width")
 KERNEL_KEYS = ("ntk_train", "ntk_test_train", "nngp_train", "nngp_test_train", "nngp_test_diag")
 EXIT_INTERRUPTED = 3  # a time-limited job stopped early (checkpoint kept: rerun resumes)
 
@@ -74,9 +81,10 @@ def experiment_configs(experiment: str, cfg: dict, arch: str | None = None,
                        activation: str | None = None) -> dict:
     """The (arch, activation, σ_w² grid, σ_b², depths) an experiment trains.
 
-    ``cfg`` is the experiment's config section (``training.grid`` etc.).
+    ``cfg`` is the experiment's config section (``training.grid``, one architecture's
+    ``training.architectures.<arch>``, ...).
     """
-    if experiment == "grid":
+    if experiment in ("grid", "architectures"):
         return {"arch": arch, "activation": activation, "sigma_w2": grid_values(cfg["sigma_w2"]),
                 "sigma_b2": float(cfg["sigma_b2"]), "depths": [int(d) for d in cfg["depths"]]}
     if experiment == "memorization":
@@ -88,6 +96,14 @@ def experiment_configs(experiment: str, cfg: dict, arch: str | None = None,
                 "sigma_w2": np.array([cfg["sigma_w2"]], float), "sigma_b2": float(cfg["sigma_b2"]),
                 "depths": [int(cfg["depth"])]}
     raise ValueError(f"unknown experiment {experiment!r}; known: {EXPERIMENTS}")
+
+
+def experiment_data(experiment: str, cfg: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """The examples an experiment trains and evaluates on: its ``n_train`` / ``n_test`` subset
+    (:data:`SUBSET_EXPERIMENTS`) or the data file whole."""
+    if experiment in SUBSET_EXPERIMENTS:
+        return subset(arrays, cfg.get("n_train"), cfg.get("n_test"))
+    return arrays
 
 
 def subset(arrays: dict[str, np.ndarray], n_train: int | None, n_test: int | None) -> dict:
@@ -214,6 +230,8 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
     """λ_max, λ_min, κ of the analytic Θ(train, train) and η = lr_factor · 2/λ_max for every
     (σ_w², depth) of an experiment. Minibatch SGD (``batch_size``) uses the kernel of the
     first ``batch_size`` examples (one batch: its λ_max is what bounds a stable step).
+    The section's own ``kernel_batch_size`` / ``sigma_chunk``, where set, bound the sweep's
+    memory (CNN-P kernels hold the full spatial covariance of every pair).
 
     Returns the table and the kernel sweep (with test blocks when ``x_test`` is given)."""
     from . import kernels, metrics  # neural-tangents: never in the training job
@@ -224,7 +242,8 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
     t0 = time.perf_counter()
     sweep = kernels.depth_sweep(x, x_test, c["arch"], c["activation"], c["sigma_w2"],
                                 c["sigma_b2"], c["depths"], tanh_deg=tanh_deg,
-                                batch_size=kernel_batch_size)
+                                batch_size=cfg.get("kernel_batch_size") or kernel_batch_size,
+                                sigma_chunk=cfg.get("sigma_chunk"))
     spec = metrics.spectrum(sweep["ntk_train"])  # (S, D)
     log.info("%s %s/%s: Θ on %d points, %d sigma_w2 x %d depths in %.1fs", experiment,
              c["arch"], c["activation"], len(x), len(c["sigma_w2"]), len(sweep["depths"]),
@@ -260,9 +279,7 @@ def cmd_lr(args) -> int:
     from . import data as data_mod
 
     cfg = json.loads(args.config_json)
-    arrays = data_mod.load(args.data)
-    if args.experiment == "width":
-        arrays = subset(arrays, cfg.get("n_train"), cfg.get("n_test"))
+    arrays = experiment_data(args.experiment, cfg, data_mod.load(args.data))
     frame, sweep = lr_table(args.experiment, cfg, arrays["x_train"], args.dataset, args.arch,
                             args.activation, tanh_deg=args.tanh_deg,
                             kernel_batch_size=args.kernel_batch_size,
@@ -414,9 +431,7 @@ def cmd_train(args) -> int:
     t0 = time.perf_counter()
     cfg = json.loads(args.config_json)
     common = json.loads(args.common_json) if args.common_json else {}
-    arrays = data_mod.load(args.data)
-    if args.experiment == "width":
-        arrays = subset(arrays, cfg.get("n_train"), cfg.get("n_test"))
+    arrays = experiment_data(args.experiment, cfg, data_mod.load(args.data))
     lr = pd.read_csv(args.lr)
     if args.checkpoint is None and args.experiment == "width":
         raise SystemExit("the width experiment needs --checkpoint (final parameters)")

@@ -24,27 +24,9 @@ import numpy as np
 
 from . import io
 from .cli import setup_logging
+from .grids import depth_list
 
 log = logging.getLogger("ntk_phases.infinite")
-
-
-def depth_list(spec: Any) -> list[int]:
-    """Depths from a config entry: an explicit list, or ``{dense_until, max, step}``
-    (every depth up to ``dense_until``, then every ``step`` up to ``max``)."""
-    if isinstance(spec, list):
-        return sorted({int(d) for d in spec})
-    dense = list(range(0, int(spec["dense_until"]) + 1))
-    sparse = list(range(int(spec["dense_until"]) + int(spec["step"]), int(spec["max"]) + 1, int(spec["step"])))
-    return sorted(set(dense + sparse))
-
-
-def sigma_w2_chunks(arch_cfg: dict) -> list[np.ndarray]:
-    """The σ_w² grid of an architecture split into job-sized chunks."""
-    from .theory import grid
-
-    values = grid(arch_cfg["sigma_w2"])
-    size = int(arch_cfg["sigma_chunk"])
-    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def subset(data: dict[str, np.ndarray], n_train: int, n_test: int) -> dict[str, np.ndarray]:
@@ -77,10 +59,10 @@ def run_kernels(args: argparse.Namespace) -> None:
     from . import data as data_mod
     from . import kernels
 
-    cfg = json.loads(args.config_json)
-    arch_cfg = cfg["architectures"][args.arch]
-    sw2 = sigma_w2_chunks(arch_cfg)[args.chunk]
-    sb2 = float(cfg["sigma_b2"][args.sb_index])
+    cfg = json.loads(args.config_json)  # this job's share of the config (kernels.smk)
+    arch_cfg = cfg["arch"]
+    sw2 = np.asarray(cfg["sigma_w2"], dtype=np.float64)
+    sb2 = float(cfg["sigma_b2"])
     depths = depth_list(arch_cfg["depths"])
     d = subset(data_mod.load(args.data), arch_cfg["n_train"], arch_cfg["n_test"])
     log.info(
@@ -104,8 +86,11 @@ def run_kernels(args: argparse.Namespace) -> None:
         for c in th.columns
         if c != "sigma_w2"
     }
+    # The kernel file is temporary: its provenance travels inside it to the metrics job.
+    prov = json.dumps(io.provenance(config=cfg, inputs=[args.data]), default=str)
     with io.atomic_path(args.out, suffix=".npz") as tmp:
-        np.savez(tmp, **sweep, **theory_arrays, y_train=d["y_train"], y_test=d["y_test"])
+        np.savez(tmp, **sweep, **theory_arrays, y_train=d["y_train"], y_test=d["y_test"],
+                 provenance=np.asarray(prov))
 
 
 def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> "Any":
@@ -128,6 +113,7 @@ def run_metrics(args: argparse.Namespace) -> None:
     cfg = json.loads(args.config_json)
     with np.load(args.kernels) as f:
         sweep = {k: f[k] for k in f.files}
+    kernels_prov = json.loads(str(sweep.pop("provenance")))
     y_train = data_mod.mse_targets(sweep.pop("y_train"))
     y_test = sweep.pop("y_test")
     th = pd.DataFrame({"sigma_w2": sweep["sigma_w2"]})
@@ -135,7 +121,8 @@ def run_metrics(args: argparse.Namespace) -> None:
         th[key.removeprefix("theory_")] = sweep.pop(key)
     t0 = time.perf_counter()
     frame = metrics.metrics_frame(
-        sweep, y_train, y_test, cfg["times"], rcond=cfg.get("rcond"),
+        sweep, y_train, y_test, cfg["times"],
+        rcond=metrics.default_rcond(len(y_train), args.activation) if cfg.get("rcond") is None else cfg["rcond"],
         arch=args.arch, activation=args.activation, dataset=args.dataset,
     )
     frame = frame.merge(th, on="sigma_w2", how="left", validate="many_to_one")
@@ -148,6 +135,11 @@ def run_metrics(args: argparse.Namespace) -> None:
         len(frame.drop_duplicates(["sigma_w2", "depth"])),
     )
     io.write_csv(args.out, frame)
+    io.write_provenance(
+        args.out, config=cfg, datasets=kernels_prov.get("datasets", {}),
+        kernels={k: kernels_prov.get(k) for k in ("config", "config_sha256", "inputs")},
+        seeds=sorted(set(kernels_prov.get("seeds", [])) | io.config_seeds(cfg)),
+    )
 
 
 def run_merge(args: argparse.Namespace) -> None:
@@ -212,8 +204,6 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("kernels")
     k.add_argument("--arch", required=True)
     k.add_argument("--activation", required=True)
-    k.add_argument("--sb-index", type=int, required=True)
-    k.add_argument("--chunk", type=int, required=True)
     k.add_argument("--data", required=True)
     k.add_argument("--config-json", required=True)
     k.add_argument("--out", required=True)

@@ -139,22 +139,97 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def config_seeds(config: Any) -> set[int]:
+    """Every value under a ``seed`` or ``seeds`` key of a (nested) config."""
+    found: set[int] = set()
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if key in ("seed", "seeds") and value is not None:
+                found.update(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+            else:
+                found |= config_seeds(value)
+    elif isinstance(config, (list, tuple)):
+        for value in config:
+            found |= config_seeds(value)
+    return found
+
+
+def _dataset_record(path: Path) -> dict | None:
+    """Checksums of a prepared dataset (``<name>.npz`` beside its ``<name>.json`` metadata)."""
+    meta_path = path.with_suffix(".json")
+    if path.suffix != ".npz" or not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    if "dataset" not in meta or "sha256" not in meta:
+        return None
+    return {
+        "dataset": meta["dataset"],
+        "source": meta.get("source"),
+        "seed": meta.get("seed"),
+        "file_sha256": sha256_file(path),
+        "array_sha256": meta["sha256"],
+    }
+
+
+def upstream(inputs: list[str | os.PathLike]) -> dict[str, Any]:
+    """What an output inherits from its inputs: the datasets it derives from (with
+    checksums), the config hash of each input that has a provenance sidecar, and seeds."""
+    datasets: dict[str, dict] = {}
+    configs: dict[str, str] = {}
+    seeds: set[int] = set()
+    for p in map(Path, inputs):
+        if (rec := _dataset_record(p)) is not None:
+            datasets[str(p)] = rec
+            if rec["seed"] is not None:
+                seeds.add(int(rec["seed"]))
+        side = Path(str(p) + ".prov.json")
+        if side.exists():
+            prov = json.loads(side.read_text())
+            datasets.update(prov.get("datasets", {}))
+            seeds.update(prov.get("seeds", []))
+            if "config_sha256" in prov:
+                configs[str(p)] = prov["config_sha256"]
+    return {"datasets": datasets, "input_configs": configs, "seeds": seeds}
+
+
+def _distinct_input_configs(inputs: list[str | os.PathLike]) -> list[dict]:
+    seen: dict[str, dict] = {}
+    for p in inputs:
+        side = Path(str(p) + ".prov.json")
+        if side.exists():
+            prov = json.loads(side.read_text())
+            if "config_sha256" in prov:
+                seen.setdefault(prov["config_sha256"], prov["config"])
+    return list(seen.values())
+
+
 def provenance(
     config: dict | None = None,
     inputs: list[str | os.PathLike] | None = None,
     **extra: Any,
 ) -> dict:
-    """Provenance record: config and its hash, versions, git revision, input checksums."""
+    """Provenance record: config and its hash, package versions, git revision, input
+    checksums, and (inherited through the inputs' sidecars) dataset checksums and seeds."""
     rec: dict[str, Any] = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_revision": git_revision(Path(__file__).parent),
         "packages": package_versions(),
     }
+    seeds: set[int] = set()
     if config is not None:
         rec["config"] = config
         rec["config_sha256"] = config_hash(config)
+        seeds |= config_seeds(config)
     if inputs:
         rec["inputs"] = {str(p): sha256_file(p) for p in inputs}
+        up = upstream(inputs)
+        seeds |= up.pop("seeds")
+        rec.update(up)
+        if config is None and up["input_configs"]:
+            # a pure merge of other outputs: the configs they were made from, once each
+            rec["config"] = {"inputs_made_with": _distinct_input_configs(inputs)}
+            rec["config_sha256"] = config_hash(rec["config"])
+    rec["seeds"] = sorted(seeds)
     rec.update(extra)
     return rec
 

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import grids
+
 jax.config.update("jax_enable_x64", True)
 
 log = logging.getLogger("ntk_phases.theory")
@@ -255,9 +257,7 @@ def phase_table(activation: str, sigma_w2, sigma_b2, quadrature_degree: int = 64
 
 def grid(spec: dict) -> np.ndarray:
     """A 1-D grid from a config entry ``{min, max, num}`` or an explicit ``values`` list."""
-    if "values" in spec:
-        return np.asarray(spec["values"], dtype=np.float64)
-    return np.linspace(spec["min"], spec["max"], int(spec["num"]))
+    return np.asarray(grids.grid(spec), dtype=np.float64)
 
 
 def depth_scale_table(activation: str, cfg: dict) -> "Any":

@@ -1,8 +1,27 @@
 # Config validation (before any job runs), run paths and target lists.
 import json
+import sys
 
 from snakemake.utils import validate
 
+# The package's plain-Python grid helpers (no jax): one definition of a config grid.
+sys.path.insert(0, f"{workflow.basedir}/src")
+from ntk_phases import grids
+
+
+def _values_win(node):
+    """An explicit grid {values: [...]} replaces a {min, max, num} range: `--configfile`
+    merges dictionaries key by key, so giving values over config.yaml's range would
+    otherwise leave both forms in one grid."""
+    if isinstance(node, dict):
+        if "values" in node:
+            for key in ("min", "max", "num"):
+                node.pop(key, None)
+        for child in node.values():
+            _values_win(child)
+
+
+_values_win(config)
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 
@@ -38,20 +57,32 @@ shell.prefix(
 )
 
 
-def theory_grid(spec):
-    """Values of a {min, max, num} / {values} grid (same rule as ntk_phases.theory.grid)."""
-    if "values" in spec:
-        return list(spec["values"])
-    n = spec["num"]
-    step = (spec["max"] - spec["min"]) / (n - 1) if n > 1 else 0.0
-    return [spec["min"] + i * step for i in range(n)]
+def kernel_chunks(arch):
+    """The σ_w² values of each kernels job of an architecture (chunks of its grid)."""
+    spec = config["kernels"]["architectures"][arch]
+    return grids.chunks(grids.grid(spec["sigma_w2"]), spec["sigma_chunk"])
 
 
 def kernel_chunk_ids(arch):
     """Chunk indices of an architecture's σ_w² grid (one kernels job each)."""
-    spec = config["kernels"]["architectures"][arch]
-    n = len(theory_grid(spec["sigma_w2"]))
-    return list(range((n + spec["sigma_chunk"] - 1) // spec["sigma_chunk"]))
+    return list(range(len(kernel_chunks(arch))))
+
+
+def kernel_job_config(wildcards):
+    """Only what one kernels job computes from: its σ_w² values, its σ_b², the
+    architecture's settings. Snakemake's params trigger then reruns just the jobs whose
+    values changed when a grid is edited."""
+    spec = config["kernels"]["architectures"][wildcards.arch]
+    return as_json(
+        {
+            "arch": {
+                k: v for k, v in spec.items() if k not in ("sigma_w2", "sigma_chunk")
+            },
+            "sigma_w2": kernel_chunks(wildcards.arch)[int(wildcards.chunk)],
+            "sigma_b2": config["kernels"]["sigma_b2"][int(wildcards.sb)],
+            "tanh_deg": config["kernels"]["tanh_deg"],
+        }
+    )
 
 
 def infinite_tables(archs):
@@ -61,6 +92,30 @@ def infinite_tables(archs):
         arch=[a for a in archs if a in config["kernels"]["architectures"]],
         activation=config["kernels"]["activations"],
     )
+
+
+def block_config(texp, tarch):
+    """The config section a finite-width training block of experiment `texp` reads:
+    `training.grid` (shared by its architectures) or `training.architectures.<arch>`."""
+    train = config["training"]
+    return train["grid"] if texp == "grid" else train["architectures"][tarch]
+
+
+def architecture_tables(kind="metrics"):
+    """F8's finite-width inputs, one per trained (architecture, activation) of
+    `training.architectures`: merged tables (`metrics`) or depth-scale overlays."""
+    sec = config["training"]["architectures"]
+    path = {
+        "metrics": f"{RESULTS}/metrics/finite_architectures_{{a}}_{{f}}.csv",
+        "overlays": f"{RESULTS}/training/depth_scales_architectures_{{a}}_{{f}}.csv",
+    }[kind]
+    return expand(path, a=sec["archs"], f=sec["activations"])
+
+
+def per_attempt(base):
+    """A resource that grows with the attempt (base, 2 base, 3 base): a job SLURM kills
+    for memory or time is retried with more (profile `retries`); also used locally."""
+    return lambda wildcards, attempt: base * attempt
 
 
 def as_json(obj):

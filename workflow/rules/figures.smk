@@ -60,16 +60,20 @@ rule F2:
 TARGETS.extend(figure_targets("F3", "F4", "F5", "F6", "F8"))
 
 
+# F8 adds a finite-width row: the `architectures` training tables and their depth-scale
+# overlays (train.smk; none when training.architectures.archs is empty).
 rule infinite_figure:
     input:
-        lambda w: infinite_tables(
+        tables=lambda w: infinite_tables(
             ["fcn", "cnn_f", "cnn_p"] if w.fig == "F8" else ["fcn"]
         ),
+        finite=lambda w: architecture_tables() if w.fig == "F8" else [],
+        overlays=lambda w: architecture_tables("overlays") if w.fig == "F8" else [],
     output:
         pdf=f"{RESULTS}/figures/{{fig}}.pdf",
         png=report(
             f"{RESULTS}/figures/{{fig}}.png",
-            caption="../report/{fig}.rst",
+            caption="../report/infinite_figures.rst",
             category="Infinite width",
         ),
     log:
@@ -80,17 +84,23 @@ rule infinite_figure:
         ENV
     params:
         dpi=config["figures"]["dpi"],
-        cfg=as_json(
+        cfg=lambda w: as_json(
             {
                 **config["claims"],
                 "n_train": config["kernels"]["architectures"]
                 .get("fcn", {})
                 .get("n_train", 0),
-                "architectures": config["kernels"]["architectures"],
+                "architectures": {
+                    a: s
+                    for a, s in config["kernels"]["architectures"].items()
+                    if w.fig == "F8" or a == "fcn"
+                },
+                "finite": config["training"]["architectures"] if w.fig == "F8" else {},
             }
         ),
     shell:
-        "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input}"
+        "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input.tables}"
+        " --finite {input.finite} --overlays {input.overlays}"
         " --config-json {params.cfg:q} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 

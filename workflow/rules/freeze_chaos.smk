@@ -29,10 +29,17 @@ rule freeze_chaos:
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(config["freeze_chaos"]["mem_mb"]),
+        runtime=per_attempt(config["freeze_chaos"]["runtime"]),
     params:
-        cfg=as_json(config["freeze_chaos"]),
+        # resources are not inputs of the computation: changing them does not rerun it
+        cfg=as_json(
+            {
+                k: v
+                for k, v in config["freeze_chaos"].items()
+                if k not in ("mem_mb", "runtime")
+            }
+        ),
     shell:
         "python -m ntk_phases.freeze_chaos --data {input.data} --config-json {params.cfg:q}"
         " --analytic {output.analytic} --empirical {output.empirical}"
@@ -67,6 +74,7 @@ rule F13:
     input:
         checkerboard=FREEZE_CHAOS["checkerboard"],
         maps=f"{RESULTS}/freeze_chaos/checkerboard_maps.npz",
+        claims=f"{RESULTS}/metrics/claims_c8.csv",
     output:
         pdf=f"{RESULTS}/figures/F13.pdf",
         png=report(
@@ -82,5 +90,5 @@ rule F13:
         dpi=config["figures"]["dpi"],
     shell:
         "python -m ntk_phases.figures.freeze_chaos F13 --checkerboard {input.checkerboard}"
-        " --maps {input.maps} --dpi {params.dpi}"
+        " --maps {input.maps} --claims {input.claims} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"

@@ -18,12 +18,11 @@ rule kernel_sweep:
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
-        cfg=as_json(config["kernels"]),
+        cfg=kernel_job_config,
     shell:
         "python -m ntk_phases.infinite kernels --arch {wildcards.arch}"
-        " --activation {wildcards.activation} --sb-index {wildcards.sb}"
-        " --chunk {wildcards.chunk} --data {input.data} --config-json {params.cfg:q}"
-        " --out {output} > {log} 2>&1"
+        " --activation {wildcards.activation} --data {input.data}"
+        " --config-json {params.cfg:q} --out {output} > {log} 2>&1"

@@ -25,8 +25,8 @@ rule kernel_metrics:
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         cfg=as_json({**config["metrics"], "tanh_deg": config["kernels"]["tanh_deg"]}),
         dataset=DATASET,
@@ -53,7 +53,13 @@ rule infinite_table:
     conda:
         ENV
     params:
-        cfg=as_json({"kernels": config["kernels"], "metrics": config["metrics"]}),
+        cfg=lambda w: as_json(
+            {
+                "arch": config["kernels"]["architectures"][w.arch],
+                "sigma_b2": config["kernels"]["sigma_b2"],
+                "metrics": config["metrics"],
+            }
+        ),
     shell:
         "python -m ntk_phases.infinite merge --inputs {input}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
@@ -69,8 +75,8 @@ rule pooling_correction:
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         cfg=as_json(
             {
@@ -94,7 +100,11 @@ rule claims:
         pooling=f"{RESULTS}/metrics/pooling_correction.csv",
         extra=lambda w: CLAIMS_EXTRA,
     output:
-        f"{RESULTS}/metrics/claims.csv",
+        report(
+            f"{RESULTS}/metrics/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
     log:
         f"{RESULTS}/logs/metrics/claims.log",
     conda:

@@ -1,12 +1,16 @@
 # Stage `train`: finite-width networks (flax/optax), trained in vmapped blocks.
 #
 # learning rates (kernels stage, neural-tangents)  ->  training jobs (jax/flax/optax only)
-#   -> tables under metrics/  ->  F7 (grid), F9 (memorization, C6), F10 (width, C7).
+#   -> tables under metrics/  ->  F7 (grid), F8 (architectures, with the infinite-width
+#   tables; rule in figures.smk), F9 (memorization, C6), F10 (width, C7).
+# `grid` and `architectures` share the learning-rate and block-training rules (wildcard
+# `texp`): the same entry points, each block reading its own config section.
 # Training jobs declare threads/mem_mb/runtime/gpu (config `training`); JAX does not
 # pre-allocate GPU memory, so several jobs can share a GPU node.
 
 TRAIN = config["training"]
 GRID = TRAIN["grid"]
+ARCHS = TRAIN["architectures"]
 MEMO = TRAIN["memorization"]
 WIDTH = TRAIN["width"]
 GRID_PAIRS = [(a, f) for a in GRID["archs"] for f in GRID["activations"]]
@@ -33,8 +37,10 @@ KERNEL_BATCH = (
     else ""
 )
 
+
 TARGETS.extend(
     [f"{RESULTS}/metrics/finite_{a}_{f}.csv" for a, f in GRID_PAIRS]
+    + architecture_tables()
     + [
         f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
         f"{RESULTS}/metrics/width_summary_{WIDTH_NAME}.csv",
@@ -51,6 +57,7 @@ localrules:
 wildcard_constraints:
     tarch="fcn|cnn_f|cnn_p",
     tact="erf|tanh|relu",
+    texp="grid|architectures",
 
 
 rule training_data:
@@ -77,20 +84,20 @@ rule training_data:
         " {params.data_dir} --out-npz {output.npz} --out-json {output.json} > {log} 2>&1"
 
 
-rule training_lr_grid:
+rule training_lr_finite:
     input:
         f"{RESULTS}/data/{DATASET}.npz",
     output:
-        lr=f"{RESULTS}/training/lr_grid_{{tarch}}_{{tact}}.csv",
-        overlay=f"{RESULTS}/training/depth_scales_grid_{{tarch}}_{{tact}}.csv",
+        lr=f"{RESULTS}/training/lr_{{texp}}_{{tarch}}_{{tact}}.csv",
+        overlay=f"{RESULTS}/training/depth_scales_{{texp}}_{{tarch}}_{{tact}}.csv",
     log:
-        f"{RESULTS}/logs/training/lr_grid_{{tarch}}_{{tact}}.log",
+        f"{RESULTS}/logs/training/lr_{{texp}}_{{tarch}}_{{tact}}.log",
     conda:
         ENV
     resources:
-        mem_mb=TRAIN["lr_mem_mb"],
+        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
-        cfg=as_json(GRID),
+        cfg=lambda w: as_json(block_config(w.texp, w.tarch)),
         theory=as_json(
             {k: config["theory"][k] for k in ("quadrature_degree", "newton_iters")}
         ),
@@ -98,7 +105,7 @@ rule training_lr_grid:
         tanh_deg=TANH_DEG,
         kb=KERNEL_BATCH,
     shell:
-        "python -m ntk_phases.finite lr --experiment grid --arch {wildcards.tarch}"
+        "python -m ntk_phases.finite lr --experiment {wildcards.texp} --arch {wildcards.tarch}"
         " --activation {wildcards.tact} --data {input} --dataset {params.dataset}"
         " --config-json {params.cfg:q} --theory-json {params.theory:q}"
         " --tanh-deg {params.tanh_deg} {params.kb} --out {output.lr} --out-overlay {output.overlay}"
@@ -115,7 +122,7 @@ rule training_lr_memorization:
     conda:
         ENV
     resources:
-        mem_mb=TRAIN["lr_mem_mb"],
+        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
         cfg=as_json(MEMO),
         dataset=DATASET,
@@ -138,7 +145,7 @@ rule training_lr_width:
     conda:
         ENV
     resources:
-        mem_mb=TRAIN["lr_mem_mb"],
+        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
         cfg=as_json(WIDTH),
         dataset=DATASET,
@@ -154,28 +161,28 @@ rule training_lr_width:
 rule train_finite:
     input:
         data=f"{RESULTS}/data/{DATASET}.npz",
-        lr=f"{RESULTS}/training/lr_grid_{{tarch}}_{{tact}}.csv",
+        lr=f"{RESULTS}/training/lr_{{texp}}_{{tarch}}_{{tact}}.csv",
     output:
-        f"{RESULTS}/training/grid/{{tarch}}_{{tact}}_d{{depth}}.csv",
+        f"{RESULTS}/training/{{texp}}/{{tarch}}_{{tact}}_d{{depth}}.csv",
     log:
-        f"{RESULTS}/logs/training/grid_{{tarch}}_{{tact}}_d{{depth}}.log",
+        f"{RESULTS}/logs/training/{{texp}}_{{tarch}}_{{tact}}_d{{depth}}.log",
     wildcard_constraints:
         depth=r"\d+",
     conda:
         ENV
     threads: TRAIN["threads"]
     resources:
-        mem_mb=TRAIN["mem_mb"],
-        runtime=TRAIN["runtime"],
+        mem_mb=per_attempt(TRAIN["mem_mb"]),
+        runtime=per_attempt(TRAIN["runtime"]),
         gpu=TRAIN["gpu"],
     params:
-        cfg=as_json(GRID),
+        cfg=lambda w: as_json(block_config(w.texp, w.tarch)),
         common=TRAIN_COMMON,
         dataset=DATASET,
-        checkpoint=lambda wc: f"{RESULTS}/checkpoints/grid_{wc.tarch}_{wc.tact}_d{wc.depth}.pkl",
+        checkpoint=lambda wc: f"{RESULTS}/checkpoints/{wc.texp}_{wc.tarch}_{wc.tact}_d{wc.depth}.pkl",
     shell:
         "export XLA_PYTHON_CLIENT_PREALLOCATE=false;"
-        " python -m ntk_phases.finite train --experiment grid"
+        " python -m ntk_phases.finite train --experiment {wildcards.texp}"
         " --arch {wildcards.tarch} --activation {wildcards.tact} --depth {wildcards.depth}"
         " --data {input.data} --dataset {params.dataset} --lr {input.lr}"
         " --config-json {params.cfg:q} --common-json {params.common:q}"
@@ -198,6 +205,22 @@ rule finite_table:
         "python -m ntk_phases.finite merge --inputs {input} --out {output} > {log} 2>&1"
 
 
+rule architectures_table:
+    input:
+        lambda w: expand(
+            f"{RESULTS}/training/architectures/{w.tarch}_{w.tact}_d{{depth}}.csv",
+            depth=ARCHS[w.tarch]["depths"],
+        ),
+    output:
+        f"{RESULTS}/metrics/finite_architectures_{{tarch}}_{{tact}}.csv",
+    log:
+        f"{RESULTS}/logs/training/finite_architectures_{{tarch}}_{{tact}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m ntk_phases.finite merge --inputs {input} --out {output} > {log} 2>&1"
+
+
 rule train_memorization:
     input:
         data=f"{RESULTS}/data/{DATASET}_memorization.npz",
@@ -210,8 +233,8 @@ rule train_memorization:
         ENV
     threads: TRAIN["threads"]
     resources:
-        mem_mb=TRAIN["mem_mb"],
-        runtime=TRAIN["runtime"],
+        mem_mb=per_attempt(TRAIN["mem_mb"]),
+        runtime=per_attempt(TRAIN["runtime"]),
         gpu=TRAIN["gpu"],
     params:
         cfg=as_json(MEMO),
@@ -241,8 +264,8 @@ rule train_width:
         ENV
     threads: TRAIN["threads"]
     resources:
-        mem_mb=TRAIN["mem_mb"],
-        runtime=TRAIN["runtime"],
+        mem_mb=per_attempt(TRAIN["mem_mb"]),
+        runtime=per_attempt(TRAIN["runtime"]),
         gpu=TRAIN["gpu"],
     params:
         cfg=as_json(WIDTH),
@@ -280,7 +303,7 @@ rule width_infinite:
     conda:
         ENV
     resources:
-        mem_mb=TRAIN["lr_mem_mb"],
+        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
         cfg=as_json(WIDTH),
         dataset=DATASET,

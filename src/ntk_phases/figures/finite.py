@@ -82,6 +82,29 @@ def _overlay(ax, ov: pd.DataFrame, depth_max: float):
     ax.set_ylim(0, depth_max)
 
 
+def accuracy_cmap():
+    """viridis with grey for cells where every seed diverged (NaN means)."""
+    import matplotlib.pyplot as plt
+
+    return plt.get_cmap("viridis").with_extremes(bad="0.75")
+
+
+def draw_heat(ax, frame: pd.DataFrame, overlay: pd.DataFrame, step: int, col: str, cmap):
+    """One trained-grid panel (F7, F8's finite row): the mean over ok seeds of ``col`` at
+    ``step`` over (σ_w², depth), a red × on cells with diverged seeds, and the mean-field
+    8ξ₁ / 8ξ* depths and χ₁ = 1 from ``overlay``. Returns the mesh (for a colour bar)."""
+    sw, depths, z, div = heat(frame, step, col)
+    mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1,
+                         shading="flat")
+    for (i, k) in zip(*np.nonzero(div)):
+        ax.text(sw[k], depths[i], "×", ha="center", va="center", color="red", fontsize=9)
+    _overlay(ax, overlay, _edges(depths)[-1])
+    ax.set_xlim(_edges(sw)[0], _edges(sw)[-1])
+    ax.set_xlabel(style.SYMBOLS["sigma_w2"])
+    ax.set_ylabel(style.SYMBOLS["depth"])
+    return mesh
+
+
 def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: list[int]):
     import matplotlib.pyplot as plt
 
@@ -93,8 +116,7 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
     n_rows = 2 * len(blocks)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows),
                              squeeze=False)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.75")
+    cmap = accuracy_cmap()
     mesh = None
     for b, (frame, ov, st) in enumerate(blocks):
         arch, act = frame["arch"].iloc[0], frame["activation"].iloc[0]
@@ -106,17 +128,8 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
                 if j >= len(st):
                     ax.axis("off")
                     continue
-                sw, depths, z, div = heat(frame, st[j], col)
-                mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1,
-                                     shading="flat")
-                for (i, k) in zip(*np.nonzero(div)):
-                    ax.text(sw[k], depths[i], "×", ha="center", va="center", color="red",
-                            fontsize=9)
-                _overlay(ax, ov, _edges(depths)[-1])
-                ax.set_xlim(_edges(sw)[0], _edges(sw)[-1])
+                mesh = draw_heat(ax, frame, ov, st[j], col, cmap)
                 ax.set_title(f"{arch}/{act} {name} accuracy, step {st[j]}", fontsize=10)
-                ax.set_xlabel(style.SYMBOLS["sigma_w2"])
-                ax.set_ylabel(style.SYMBOLS["depth"])
                 if b == 0 and r == 0 and j == 0:
                     ax.legend(fontsize=7, loc="upper left", facecolor="0.6", framealpha=0.8)
         axes[2 * b, 0].annotate(

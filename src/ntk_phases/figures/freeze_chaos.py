@@ -1,5 +1,6 @@
 """F12 (normalized NTK against depth: freeze vs chaos) and F13 (checkerboard), from the
-tables written by :mod:`ntk_phases.freeze_chaos` only."""
+tables written by :mod:`ntk_phases.freeze_chaos` only (F13 also reads the C8 claims for
+the thresholds of its statistics)."""
 
 from __future__ import annotations
 
@@ -35,35 +36,42 @@ def _band(ax, g, colour, label, **kw):
                     alpha=0.12, linewidth=0)
 
 
-def _theory_erf(ax, g, colour):
-    """Mean-field asymptote (dashed), anchored at the start of the deep window."""
-    sw2, sb2 = float(g["sigma_w2"].iloc[0]), float(g["sigma_b2"].iloc[0])
+def _theory(ax, g, colour):
+    """Mean-field approach law (dashed) anchored at the start of the deep window:
+    freeze 1 − ρ ∝ l^poly r^l, chaos ρ ∝ l^poly r^l (r, poly: the table's predictions)."""
     if "pred_rate" not in g or not np.isfinite(g["pred_rate"].iloc[0]):
         return
-    r = float(g["pred_rate"].iloc[0])
+    r, poly = float(g["pred_rate"].iloc[0]), float(g["pred_poly"].iloc[0])
     d = g["depth"].to_numpy()
     l0 = d[len(d) // 2]
     rho0 = float(g.loc[g["depth"] == l0, "rho_mean"].iloc[0])
-    dd = d[d >= l0]
-    y = 1 - (1 - rho0) * r ** (dd - l0) if g["pred_regime"].iloc[0] == "freeze" else rho0 * r ** (dd - l0)
+    dd = d[d >= l0].astype(float)
+    shape = (dd / l0) ** poly * r ** (dd - l0)
+    y = 1 - (1 - rho0) * shape if g["pred_regime"].iloc[0] == "freeze" else rho0 * shape
     ax.plot(dd, y, color=colour, **{**style.THEORY_LINE, "linewidth": 1.2})
-    del sw2, sb2
 
 
 def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
     fig, axes = plt.subplots(2, 3, figsize=(14, 8))
     (a_b, a_e, a_n), (a_k, a_p, a_t) = axes
     colour_of = {}
-    # (a) ReLU, bias variance β
-    vals, norm, cmap = _family_colours(analytic, "bias", "sigma_b2", "viridis")
-    for b in vals:
-        g = analytic[(analytic["family"] == "bias") & (analytic["sigma_b2"] == b)]
+    # (a) ReLU, bias variance β: σ_w² = 2 (critical, solid) and σ_w² = 2(1 − β) (freeze, dash-dot)
+    fam = analytic["family"].isin(["bias", "bias_vp"])
+    betas = analytic.loc[fam, "sigma_b2"]
+    norm = mpl.colors.Normalize(betas.min(), betas.max() if betas.max() > betas.min() else betas.min() + 1)
+    cmap = mpl.colormaps["viridis"]
+    for (family, b), g in analytic[fam].groupby(["family", "sigma_b2"]):
         colour_of[g["variant"].iloc[0]] = cmap(norm(b))
-        _band(a_b, g, cmap(norm(b)), None)
+        _band(a_b, g, cmap(norm(b)), None, linestyle="-" if family == "bias" else "-.")
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=a_b, label=r"bias variance $\beta=\sigma_b^2$")
-    a_b.axhline(0.25, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
-    a_b.text(1, 0.26, r"$\beta=0$ limit 1/4", color="grey", fontsize=8)
-    a_b.set_title(r"ReLU, $\sigma_w^2=2$: bias pushes to freeze")
+    for lim in (0.25, 4 / 7):  # critical limits of ρ at σ_w² = 2 (β = 0, β > 0)
+        a_b.axhline(lim, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
+    a_b.plot([], [], "k-", label=r"$\sigma_w^2=2$ (critical, $\chi_1=1$)")
+    a_b.plot([], [], "k-.", label=r"$\sigma_w^2=2(1-\beta)$ (freeze)")
+    a_b.plot([], [], color="grey", **{**style.THEORY_LINE, "linewidth": 1.0},
+             label=r"$\sigma_w^2=2$ limits: 1/4 ($\beta=0$), 4/7 ($\beta>0$)")
+    a_b.legend(fontsize=7, loc="lower left")
+    a_b.set_title("ReLU: bias pushes toward freeze")
     # (b) erf across σ_w²
     vals, norm, cmap = _family_colours(analytic, "erf", "sigma_w2", "plasma")
     for s in vals:
@@ -71,7 +79,7 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
         c = cmap(norm(s) * 0.85)
         colour_of[g["variant"].iloc[0]] = c
         _band(a_e, g, c, None)
-        _theory_erf(a_e, g, c)
+        _theory(a_e, g, c)
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=mpl.colormaps["plasma"]), ax=a_e, label=r"$\sigma_w^2$ (erf)")
     sb = analytic.loc[analytic["family"] == "erf", "sigma_b2"]
     a_e.set_title(rf"erf, $\sigma_b^2={sb.iloc[0]:g}$ (dashed: mean field)" if len(sb) else "erf")
@@ -94,10 +102,10 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
         ax.set_ylim(-0.1, 1.05)
     # bottom row: trainability / generalization against depth
     for v, g in analytic.groupby("variant", sort=False):
-        c = colour_of.get(v, "grey")
-        a_k.semilogy(g["depth"], g["kappa"], color=c)
-        a_p.semilogy(g["depth"], np.maximum(g["mean_pred_rms"], 1e-300), color=c)
-        a_t.plot(g["depth"], g["test_acc"], color=c)
+        kw = {"color": colour_of.get(v, "grey"), "linestyle": "-." if g["family"].iloc[0] == "bias_vp" else "-"}
+        a_k.semilogy(g["depth"], g["kappa"], **kw)
+        a_p.semilogy(g["depth"], np.maximum(g["mean_pred_rms"], 1e-300), **kw)
+        a_t.plot(g["depth"], g["test_acc"], **kw)
     a_k.set_ylabel(r"condition number $\kappa$ of $\Theta$")
     a_p.set_ylabel(r"rms of $P(\Theta)Y$ on test points")
     t = analytic["t"].iloc[0] if len(analytic) else np.nan
@@ -112,38 +120,68 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
     return fig
 
 
-def figure_f13(checker: pd.DataFrame, maps: dict):
-    fig = plt.figure(figsize=(13, 7.5))
-    gs = fig.add_gridspec(2, 3)
+def _tolerance(claims: pd.DataFrame | None, regime: str, key: str) -> float:
+    """Threshold of a checkerboard claim row (``key`` in its quantity), nan if absent."""
+    if claims is None:
+        return np.nan
+    rows = claims[(claims["arch"] == f"deconv_{regime}") & claims["quantity"].str.contains(key, regex=False)]
+    return float(rows["tolerance"].iloc[0]) if len(rows) else np.nan
+
+
+CHECKER_COLOURS = {"freeze": "tab:blue", "chaos": "tab:red"}
+
+
+def figure_f13(checker: pd.DataFrame, maps: dict, claims: pd.DataFrame | None = None):
+    fig = plt.figure(figsize=(14, 8))
+    outer = fig.add_gridspec(1, 2, width_ratios=[2, 1.05])
     regimes = [r for r in ("freeze", "chaos") if f"{r}_diag" in maps]
+    gs_maps = outer[0].subgridspec(max(len(regimes), 1), 2)
     for i, reg in enumerate(regimes):
         g = checker[checker["regime"] == reg].iloc[0]
         lab = (rf"{reg}: {'ReLU' if g['activation'] == 'relu' else 'LayerNorm + centred ReLU'},"
                rf" $\sigma_w^2={g['sigma_w2']:g}, \sigma_b^2={g['sigma_b2']:g}$")
-        ax = fig.add_subplot(gs[i, 0])
+        ax = fig.add_subplot(gs_maps[i, 0])
         im = ax.imshow(maps[f"{reg}_diag"], cmap="magma")
-        fig.colorbar(im, ax=ax, label=r"$\Theta_{pp}$ (output pixel $p$)")
+        fig.colorbar(im, ax=ax, label=r"$\Theta_{pp}$ (output pixel $p$)", shrink=0.8)
         ax.set_title(lab, fontsize=9)
         ax.set_xlabel("pixel column")
         ax.set_ylabel("pixel row")
-        ax = fig.add_subplot(gs[i, 1])
-        row = maps[f"{reg}_row"]
-        im = ax.imshow(row, cmap="RdBu_r", vmin=-1, vmax=1)
-        fig.colorbar(im, ax=ax, label=r"$\Theta_{pq}/\sqrt{\Theta_{pp}\Theta_{qq}}$, $p$ = centre")
-        ax.set_title(f"{reg}: kernel between the centre pixel and all others", fontsize=9)
+        ax = fig.add_subplot(gs_maps[i, 1])
+        im = ax.imshow(maps[f"{reg}_row"], cmap="RdBu_r", vmin=-1, vmax=1)
+        fig.colorbar(im, ax=ax, label=r"$R_{pq}$, $p$ = centre pixel", shrink=0.8)
+        ax.set_title(f"{reg}: " + r"$R_{pq}=\Theta_{pq}/\sqrt{\Theta_{pp}\Theta_{qq}}$, centre row", fontsize=9)
         ax.set_xlabel("pixel column")
         ax.set_ylabel("pixel row")
-    ax = fig.add_subplot(gs[:, 2])
+    gs_stats = outer[1].subgridspec(3, 1)
+    a_c, a_f, a_d = (fig.add_subplot(gs_stats[k]) for k in range(3))
     for reg, g in checker.groupby("regime"):
-        c = "tab:blue" if reg == "freeze" else "tab:red"
-        ax.plot(g["depth"], g["parity_ratio"], "o-", color=c, label=f"{reg} (all pixels)")
-        if g["parity_ratio_interior"].notna().any():
-            ax.plot(g["depth"], g["parity_ratio_interior"], "s:", color=c, label=f"{reg} (2-pixel border removed)")
-    ax.axhline(1.0, color="grey", **style.THEORY_LINE)
-    ax.set_xlabel("number of stride-2 transposed convolutions")
-    ax.set_ylabel(r"$\langle\Theta_{pp}\rangle_{\rm even,even} / \langle\Theta_{pp}\rangle_{\rm odd,odd}$")
-    ax.set_title("checkerboard: even/odd pixel ratio")
-    ax.legend(fontsize=8)
+        c = CHECKER_COLOURS.get(reg, "grey")
+        a_c.plot(g["depth"], g["parity_contrast"], "o-", color=c, label=reg)
+        if g["parity_contrast_interior"].notna().any():
+            a_c.plot(g["depth"], g["parity_contrast_interior"], "s:", color=c, label=f"{reg}, 2-pixel border removed")
+        a_f.plot(g["depth"], g["far_corr"], "o-", color=c, label=reg)
+        a_d.plot(g["depth"], g["parity_ratio"], "o-", color=c, alpha=0.6, label=reg)
+        t = _tolerance(claims, reg, "side/2")
+        if np.isfinite(t):
+            for y in ((t,) if reg == "freeze" else (t, -t)):
+                a_f.axhline(y, color=c, linewidth=0.9, linestyle="--")
+    t = _tolerance(claims, "freeze", "parity contrast")
+    if np.isfinite(t):
+        a_c.axhline(t, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
+        a_c.text(checker["depth"].min(), t, " threshold: freeze >, chaos <=", color="grey", fontsize=7, va="bottom")
+    a_c.set_ylabel("parity contrast of $R$")
+    a_c.set_title("checkerboard: max - min of parity-class pair means of $R$", fontsize=9)
+    a_c.set_ylim(0, 1.45 * np.nanmax(checker[["parity_contrast", "parity_contrast_interior"]].to_numpy()))
+    a_c.legend(fontsize=7, ncol=2, loc="upper center")
+    a_f.set_ylabel(r"mean $R_{pq}$, $|p-q|\geq$ side/2")
+    a_f.set_title("long-range correlation (dashed: thresholds)", fontsize=9)
+    a_f.set_ylim(-0.15, 1.0)
+    a_d.axhline(1.0, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
+    a_d.set_ylabel(r"$\langle\Theta_{pp}\rangle_{\rm even}/\langle\Theta_{pp}\rangle_{\rm odd}$")
+    a_d.set_title("diagonal even/odd ratio (reported, not claimed)", fontsize=9)
+    for ax in (a_c, a_f, a_d):
+        ax.set_xticks(sorted(checker["depth"].unique()))
+    a_d.set_xlabel("number of stride-2 transposed convolutions")
     return fig
 
 
@@ -154,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--empirical")
     p.add_argument("--checkerboard")
     p.add_argument("--maps")
+    p.add_argument("--claims", help="claims_c8.csv (thresholds of the F13 statistics)")
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--out", nargs="+", required=True)
     args = p.parse_args(argv)
@@ -164,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with np.load(args.maps) as f:
             maps = {k: f[k] for k in f.files}
-        fig = figure_f13(pd.read_csv(args.checkerboard), maps)
-        inputs = [args.checkerboard, args.maps]
+        claims = pd.read_csv(args.claims) if args.claims else None
+        fig = figure_f13(pd.read_csv(args.checkerboard), maps, claims)
+        inputs = [args.checkerboard, args.maps] + ([args.claims] if args.claims else [])
     style.save(fig, args.out, args.dpi, inputs, figure=args.figure)
     return 0
 

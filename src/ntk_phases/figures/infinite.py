@@ -1,6 +1,8 @@
 """F3-F6 and F8: infinite-width kernels and metrics against depth, with the mean-field
 predictions dashed. Reads only the tidy ``metrics/infinite_<arch>_<activation>.csv``
-tables (which carry q*, c*, χ₁, χ_c*, ξ₁, ξ* per row)."""
+tables (which carry q*, c*, χ₁, χ_c*, ξ₁, ξ* per row); F8 also draws a finite-width row
+from the training stage's ``metrics/finite_architectures_<arch>_<activation>.csv`` tables
+and their depth-scale overlays (``--finite``, ``--overlays``)."""
 
 from __future__ import annotations
 
@@ -207,32 +209,97 @@ def f6(tables: dict, cfg: dict):
     return fig
 
 
-def f8(tables: dict, cfg: dict):
+ARCHS = ("fcn", "cnn_f", "cnn_p")
+
+
+def f8_rows(tables: dict, finite: dict) -> tuple[list[str], list[tuple[str, str]]]:
+    """F8's columns (architectures present in either row, in the fixed FCN, CNN-F, CNN-P
+    order) and rows: one ``("infinite", activation)`` per activation of the kernel tables,
+    then one ``("finite", activation)`` per activation of the trained tables (none when
+    nothing was trained)."""
+    keys = set(tables) | set(finite)
+    archs = [a for a in ARCHS if any(k[0] == a for k in keys)]
+    rows = [("infinite", a) for a in sorted({a for _, a in tables})]
+    rows += [("finite", a) for a in sorted({a for _, a in finite})]
+    return archs, rows
+
+
+def _finite_title(frame: pd.DataFrame, arch: str, act: str, step: int, settings: dict) -> str:
+    """Panel title of a trained grid: step and the recipe (width, examples, batch, seeds)."""
+    unit = "width" if arch == "fcn" else "channels"
+    n = settings.get("n_train") or "all"
+    bs = int(frame["batch_size"].iloc[0]) if "batch_size" in frame else "?"
+    return (f"{arch} / {act}, trained: test accuracy, step {step}\n"
+            f"{unit} {int(frame['width'].iloc[0])}, n_train = {n}, batch {bs}, "
+            f"{frame['seed'].nunique()} seed(s)")
+
+
+def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | None = None):
+    """Test accuracy over (σ_w², depth) per architecture: infinite width at the largest t
+    (top rows), and, where ``finite`` holds trained grids, finite networks at their last
+    recorded step, mean over ok seeds (bottom rows; ``overlays``: their ξ₁, ξ* tables)."""
     import matplotlib.pyplot as plt
 
-    archs = [a for a in ("fcn", "cnn_f", "cnn_p") if any(k[0] == a for k in tables)]
-    acts = sorted({a for (_, a) in tables})
-    fig, axes = plt.subplots(len(acts), len(archs), figsize=(4.4 * len(archs) + 1, 3.6 * len(acts)), squeeze=False)
-    mesh = None
-    for i, act in enumerate(acts):
+    from .finite import accuracy_cmap, draw_heat
+
+    finite, overlays = finite or {}, overlays or {}
+    archs, rows = f8_rows(tables, finite)
+    fig, axes = plt.subplots(len(rows), len(archs), figsize=(4.4 * len(archs) + 1, 3.6 * len(rows)),
+                             squeeze=False)
+    cmap = accuracy_cmap()
+    mesh, legend = None, True
+    for i, (kind, act) in enumerate(rows):
         for j, arch in enumerate(archs):
             ax = axes[i, j]
-            if (arch, act) not in tables:
+            if (arch, act) not in (tables if kind == "infinite" else finite):
                 ax.set_axis_off()
+                if kind == "finite":  # say why the row has a gap
+                    ax.text(0.5, 0.5, f"{arch} / {act}: not trained here\n"
+                            "(training.architectures.archs;\nF7 trains the FCN grid)"
+                            if arch == "fcn" else f"{arch} / {act}: not trained here\n"
+                            "(training.architectures.archs)",
+                            ha="center", va="center", transform=ax.transAxes, fontsize=9)
                 continue
-            frame = tables[(arch, act)]
-            t = frame["t"].max()
-            mesh = _heatmap(ax, frame, t, "test_acc")
-            n = cfg["architectures"][arch]["n_train"] if arch in cfg.get("architectures", {}) else "?"
-            ax.set_title(f"{arch} / {act}: test accuracy, t = {t:g} (n_train = {n})", fontsize=9)
-            ax.set_xlabel(style.SYMBOLS["sigma_w2"])
-            ax.set_ylabel(style.SYMBOLS["depth"])
-    fig.colorbar(mesh, ax=axes, label="test accuracy (infinite width)", shrink=0.7)
-    fig.suptitle("F8: FCN vs CNN-F vs CNN-P, infinite width (dashed: 8ξ₁, 8ξ*)")
+            if kind == "infinite":
+                frame = tables[(arch, act)]
+                t = frame["t"].max()
+                mesh = _heatmap(ax, frame, t, "test_acc")
+                n = cfg["architectures"][arch]["n_train"] if arch in cfg.get("architectures", {}) else "?"
+                ax.set_title(f"{arch} / {act}, infinite width: test accuracy, t = {t:g}\n"
+                             f"(n_train = {n})", fontsize=9)
+                ax.set_xlabel(style.SYMBOLS["sigma_w2"])
+                ax.set_ylabel(style.SYMBOLS["depth"])
+                continue
+            frame = finite[(arch, act)]
+            step = int(frame["step"].max())
+            mesh = draw_heat(ax, frame, overlays[(arch, act)], step, "test_acc", cmap)
+            ax.set_yticks(np.sort(frame["depth"].unique()))  # the few trained depths
+            ax.set_title(_finite_title(frame, arch, act, step, cfg.get("finite", {}).get(arch, {})),
+                         fontsize=9)
+            if legend:  # one legend for the overlays of the finite row
+                ax.legend(fontsize=7, loc="upper left", facecolor="0.6", framealpha=0.8)
+                legend = False
+    label = "test accuracy"
+    title = "F8: FCN vs CNN-F vs CNN-P, infinite width (dashed: 8ξ₁, 8ξ*)"
+    if finite:
+        label += " (finite: mean over seeds; grey: all seeds diverged, × some)"
+        title = ("F8: FCN vs CNN-F vs CNN-P — infinite width (top; dashed: 8ξ₁, 8ξ*) and "
+                 "finite width, trained (bottom)")
+    fig.colorbar(mesh, ax=axes, label=label, shrink=0.7)
+    fig.suptitle(title)
     return fig
 
 
 FIGURES = {"F3": f3, "F4": f4, "F5": f5, "F6": f6, "F8": f8}
+
+
+def _keyed(paths: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Tables keyed by their (arch, activation), in the order given."""
+    out = {}
+    for path in paths:
+        f = pd.read_csv(path)
+        out[(str(f["arch"].iloc[0]), str(f["activation"].iloc[0]))] = f
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,18 +309,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure", required=True, choices=sorted(FIGURES))
     p.add_argument("--tables", nargs="+", required=True)
     p.add_argument("--config-json", required=True)
+    p.add_argument("--finite", nargs="*", default=[],
+                   help="F8: trained tables (metrics/finite_architectures_*.csv)")
+    p.add_argument("--overlays", nargs="*", default=[],
+                   help="F8: one depth-scale overlay per --finite table, in the same order")
     p.add_argument("--out", nargs="+", required=True)
     p.add_argument("--dpi", type=int, default=150)
     args = p.parse_args(argv)
     setup_logging()
     style.setup()
     cfg = json.loads(args.config_json)
-    tables = {}
-    for path in args.tables:
-        f = pd.read_csv(path)
-        tables[(str(f["arch"].iloc[0]), str(f["activation"].iloc[0]))] = f
-    fig = FIGURES[args.figure](tables, cfg)
-    style.save(fig, args.out, args.dpi, inputs=args.tables, figure=args.figure)
+    tables = _keyed(args.tables)
+    if len(args.overlays) != len(args.finite):
+        p.error("give one --overlays table per --finite table")
+    finite = _keyed(args.finite)
+    overlays = {k: pd.read_csv(o) for k, o in zip(finite, args.overlays)}
+    if args.figure == "F8":
+        fig = f8(tables, cfg, finite, overlays)
+    else:
+        fig = FIGURES[args.figure](tables, cfg)
+    style.save(fig, args.out, args.dpi, inputs=args.tables + args.finite + args.overlays,
+               figure=args.figure)
     log.info("wrote %s", " ".join(args.out))
     return 0
 

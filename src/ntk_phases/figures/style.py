@@ -32,7 +32,10 @@ def setup() -> None:
 
 
 def save(fig, outputs: list[str | os.PathLike], dpi: int, inputs: list[str], **meta) -> None:
-    """Write the figure to each output (PDF, PNG) atomically, each with a provenance sidecar."""
+    """Write the figure to each output (PDF, PNG) atomically, each with a provenance
+    sidecar (its own settings as the config; the tables' configs, datasets and seeds are
+    inherited through their sidecars)."""
+    config = {"dpi": dpi, **{k: v for k, v in meta.items() if isinstance(v, (str, int, float))}}
     for path in io.save_figure(fig, outputs, dpi=dpi):
-        io.write_provenance(path, inputs=inputs, **meta)
+        io.write_provenance(path, config=config, inputs=inputs, **meta)
     plt.close(fig)

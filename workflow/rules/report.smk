@@ -1,0 +1,25 @@
+# The run's config as a table for the HTML report (`snakemake --report`).
+
+
+localrules:
+    run_config,
+
+
+TARGETS.append(f"{RESULTS}/config.csv")
+
+
+rule run_config:
+    output:
+        report(
+            f"{RESULTS}/config.csv",
+            caption="../report/config.rst",
+            category="Configuration",
+        ),
+    log:
+        f"{RESULTS}/logs/run_config.log",
+    conda:
+        ENV
+    params:
+        cfg=as_json(config),
+    shell:
+        "python -m ntk_phases.run_config --config-json {params.cfg:q} --out {output} > {log} 2>&1"
