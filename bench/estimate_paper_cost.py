@@ -10,10 +10,11 @@ present, the ``memorization`` job, one per width of ``width``), the FLOPs of one
 step of its whole block of models come from XLA's cost analysis of the compiled step
 (``bench_train.step_flops``: depths ≥ 2 extrapolated exactly from depths 1 and 2); a job's
 FLOPs are steps × that, plus its evaluations (``n_record`` forward passes over train and
-test, counted as a third of a training step per batch of examples). One step of a
-representative job is timed here, giving this device's achieved FLOP/s; device-hours =
-FLOPs / that rate. GPU-hours for devices we have not measured are printed at an *assumed*
-fraction of their fp32 peak (``--assumed-efficiency``), labelled as such.
+test, counted as a third of a training step per batch of examples). The costliest shallow
+job of each architecture is timed here for a few steps, giving this device's achieved
+FLOP/s for that architecture; device-hours = FLOPs / that rate. GPU-hours for devices we
+have not measured are printed at an *assumed* fraction of their fp32 peak
+(``--assumed-efficiency``), labelled as such.
 """
 
 from __future__ import annotations
@@ -67,19 +68,21 @@ def training_jobs(cfg: dict) -> list[dict]:
     for arch in g["archs"]:
         for act in g["activations"]:
             for depth in g["depths"]:
-                jobs.append(dict(rule="train_finite", arch=arch, act=act, depth=int(depth),
+                jobs.append(dict(rule="train_finite[grid]", arch=arch, act=act, depth=int(depth),
                                  width=g["width"], models=n_sw * len(g["seeds"]),
                                  n_train=n_train_default, n_test=n_test_default,
                                  batch=g.get("batch_size"), steps=g["n_steps"], records=g["n_record"]))
     a = tr.get("architectures") or {}
-    for arch, spec in (a.get("archs") or {}).items() if isinstance(a.get("archs"), dict) else []:
-        s = {**a, **spec}
-        for depth in s["depths"]:
-            jobs.append(dict(rule="train_architectures", arch=arch, act=s.get("activation", "erf"),
-                             depth=int(depth), width=s["width"],
-                             models=len(grids.grid(s["sigma_w2"])) * len(s["seeds"]),
-                             n_train=s.get("n_train") or n_train_default, n_test=n_test_default,
-                             batch=s.get("batch_size"), steps=s["n_steps"], records=s["n_record"]))
+    for arch in a.get("archs") or []:
+        s = a[arch]
+        for act in a.get("activations") or ["erf"]:
+            for depth in s["depths"]:
+                jobs.append(dict(rule="train_finite[architectures]", arch=arch, act=act,
+                                 depth=int(depth), width=s["width"],
+                                 models=len(grids.grid(s["sigma_w2"])) * len(s["seeds"]),
+                                 n_train=s.get("n_train") or n_train_default,
+                                 n_test=s.get("n_test") or n_test_default,
+                                 batch=s.get("batch_size"), steps=s["n_steps"], records=s["n_record"]))
     m = tr["memorization"]
     jobs.append(dict(rule="train_memorization", arch=m["arch"], act=m["activation"], depth=m["depth"],
                      width=m["width"], models=2 * len(m["seeds"]), n_train=m["n_train"],
@@ -146,21 +149,28 @@ def main(argv: list[str] | None = None) -> int:
         job["flops"] = job_flops(job, per_step_cache[key])
         total += job["flops"]
         by_rule.setdefault(job["rule"], []).append(job)
-    # the rate: the job with the most FLOPs per step among the cheap-to-time ones
-    probe = max((j for j in jobs if j["depth"] <= 8), key=lambda j: per_step_cache[
-        (j["arch"], j["depth"], j["width"], j["batch"] or j["n_train"])])
-    probe_step = per_step_cache[(probe["arch"], probe["depth"], probe["width"], probe["batch"] or probe["n_train"])]
-    t0 = time.perf_counter()
-    sec, rate = measured_rate(probe, shape, probe_step, args.timing_steps)
-    print(f"measured: {probe['rule']} {probe['arch']} depth {probe['depth']} width {probe['width']} "
-          f"batch {probe['batch'] or probe['n_train']}: {sec * 1e3:.1f} ms/step/model = "
-          f"{rate / 1e9:.1f} GFLOP/s on this device (timing took {time.perf_counter() - t0:.0f} s)")
-    print(f"\n{'rule':20s} {'jobs':>5s} {'models':>7s} {'PFLOP':>9s} {'hours here':>11s}")
+    # the rate, per architecture (convolutions and matmuls run at different rates): the
+    # job with the most FLOPs per step among those of depth <= 8 (cheap to time)
+    def key(j):
+        return (j["arch"], j["depth"], j["width"], j["batch"] or j["n_train"])
+
+    rates = {}
+    for arch in sorted({j["arch"] for j in jobs}):
+        probe = max((j for j in jobs if j["arch"] == arch and j["depth"] <= 8), key=lambda j: per_step_cache[key(j)])
+        t0 = time.perf_counter()
+        sec, rates[arch] = measured_rate(probe, shape, per_step_cache[key(probe)], args.timing_steps)
+        print(f"measured {arch}: {probe['rule']} depth {probe['depth']} width {probe['width']} batch "
+              f"{probe['batch'] or probe['n_train']}: {sec * 1e3:.1f} ms/step/model = "
+              f"{rates[arch] / 1e9:.1f} GFLOP/s on this device (timing took {time.perf_counter() - t0:.0f} s)")
+    for job in jobs:
+        job["hours"] = job["flops"] / rates[job["arch"]] / 3600
+    print(f"\n{'rule':28s} {'jobs':>5s} {'models':>7s} {'PFLOP':>9s} {'hours here':>11s}")
     for rule, js in by_rule.items():
         fl = sum(j["flops"] for j in js)
-        print(f"{rule:20s} {len(js):5d} {sum(j['models'] for j in js):7d} {fl / 1e15:9.3f} {fl / rate / 3600:11.2f}")
-    print(f"{'total':20s} {len(jobs):5d} {sum(j['models'] for j in jobs):7d} {total / 1e15:9.3f} "
-          f"{total / rate / 3600:11.2f}")
+        print(f"{rule:28s} {len(js):5d} {sum(j['models'] for j in js):7d} {fl / 1e15:9.3f} "
+              f"{sum(j['hours'] for j in js):11.2f}")
+    print(f"{'total':28s} {len(jobs):5d} {sum(j['models'] for j in jobs):7d} {total / 1e15:9.3f} "
+          f"{sum(j['hours'] for j in jobs):11.2f}")
     print(f"\nGPU-hours at an ASSUMED {args.assumed_efficiency:.0%} of fp32 (non-tensor-core) peak, "
           "not measured here:")
     for name, (peak, note) in B.PEAK_FP32.items():

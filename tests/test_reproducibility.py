@@ -96,7 +96,7 @@ def test_every_table_and_figure_has_provenance(shared):
             assert rec["dataset"] == "digits" and rec["file_sha256"] == data_sha[Path(path).name], (out, path)
             with_data += 1
         theory_only = (out.parent.name == "theory" or out.stem in ("F1", "F2", "config")
-                       or out.name.startswith("depth_scales_grid_"))
+                       or out.name.startswith("depth_scales_"))
         if not theory_only:  # everything else derives from the prepared dataset
             assert prov.get("datasets"), f"{out.relative_to(shared)} names no dataset"
     assert with_data > 20
