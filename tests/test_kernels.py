@@ -282,3 +282,24 @@ def test_memory_helpers():
     assert result == 5_000_000.0
     assert stats["peak_increase_bytes"] > 20e6
     assert stats["peak_bytes"] >= stats["baseline_bytes"]
+
+
+def test_relu_ntk_offdiagonal_approaches_its_limit_at_sqrt_chi1():
+    """Why claims.ordered_claims predicts √χ₁ (not χ₁) for ReLU's λ_min and κ: with the
+    closed-form recursion above, the gap Θ_aa − Θ_ab of two inputs in the ordered phase
+    shrinks by √χ₁ per layer (ReLU's derivative kernel has a √(1 − c) term), while the
+    diagonal's distance to p* shrinks like l χ₁^l (a double root)."""
+    sw2, sb2 = 1.0, 0.18
+    chi1 = sw2 / 2
+    x = np.array([[1.0, 0.0], [0.6, 0.8]]) * np.sqrt(2.0)  # two inputs of norm √n₀, c⁰ = 0.6
+    depths = np.arange(10, 31)
+    gaps, diag_gaps = [], []
+    p_star = sb2 / (1 - chi1) / (1 - chi1)  # q* / (1 − χ₁), q* = σ_b² / (1 − χ₁)
+    for depth in depths:
+        _, theta = fcn_closed_form(x, "relu", sw2, sb2, int(depth))
+        gaps.append(theta[0, 0] - theta[0, 1])
+        diag_gaps.append(abs(theta[0, 0] - p_star))
+    rate = np.exp(np.polyfit(depths, np.log(gaps), 1)[0])
+    assert abs(rate - np.sqrt(chi1)) < 0.03 * np.sqrt(chi1), rate
+    diag_rate = np.exp(np.polyfit(depths, np.log(np.array(diag_gaps) / depths), 1)[0])
+    assert abs(diag_rate - chi1) < 0.02 * chi1, diag_rate

@@ -254,8 +254,9 @@ def test_test_config_completes_through_slurm(runs):
     # phase_table jobs travel together (profile group `theory`), not one job per activation
     assert any(c.startswith("rule_theory_") for c in comments), comments
     assert not any(c.startswith("rule_phase_table") for c in comments), comments
-    # rules declared localrules run on the submit host, never through sbatch
-    assert not any(c.startswith("rule_prepare_data") for c in comments), comments
+    # rules declared localrules (data, figures) run on the submit host, never through sbatch
+    assert not any(c.startswith(("rule_prepare_data", "rule_F", "rule_infinite_figure")) for c in comments), comments
+    assert re.search(r"localrule infinite_figure:", out), "figure jobs did not run locally"
 
 
 def test_slurm_results_equal_local_results(runs):

@@ -101,9 +101,19 @@ def chaotic_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
 DEFAULT_PRECISION = 1e-12
 
 
+# ReLU is not smooth, which changes two of C2's rates (the paper's χ₁ assumes a smooth φ):
+# - its q-map q -> σ_w² q/2 + σ_b² is linear with slope exactly χ₁, so the diagonal
+#   Θ_aa^l − p* = Σ_k χ₁^(l−k) (q^k − q*) has a double root: ∝ l χ₁^l;
+# - its derivative kernel K̇(c) = (π − arccos c)/(2π) σ_w² has a √(1 − c) term, so the
+#   off-diagonal NTK entries, and with them λ_min and κ, approach their limit at
+#   χ₁^(1/2) per layer (the same term gives 1 − ρ ∝ χ₁^(l/2) in freeze_chaos.prediction).
+NONSMOOTH = {"relu"}
+
+
 def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list[dict]:
     """C2 at one ordered point."""
     floor = KERNEL_PRECISION.get(act, DEFAULT_PRECISION)
+    nonsmooth = act in NONSMOOTH
     th = pts.iloc[0]
     chi1, q = th["chi_1"], th["q_star"]
     xi = th["xi_1"]
@@ -115,9 +125,15 @@ def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
                      _rel_ok(p_star, meas, 1e-3), pts, d[-1:], "at the deepest depth"))
     gap = np.abs(pts["ntk_diag"].to_numpy() - p_star)
     ok = (d >= max(3, 2 * xi)) & (gap > 100 * floor * p_star)
-    rate = log_slope(d[ok], gap[ok])
-    rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*| per layer (chi_1)", chi1, rate, 0.02,
-                     _rel_ok(chi1, rate, 0.02), pts, d[ok]))
+    if nonsmooth:
+        rate = log_slope(d[ok], gap[ok] / d[ok])
+        rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*|/l per layer (chi_1; double root)",
+                         chi1, rate, 0.02, _rel_ok(chi1, rate, 0.02), pts, d[ok],
+                         f"|ntk_diag - p*| alone: {log_slope(d[ok], gap[ok]):.4f}"))
+    else:
+        rate = log_slope(d[ok], gap[ok])
+        rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*| per layer (chi_1)", chi1, rate, 0.02,
+                         _rel_ok(chi1, rate, 0.02), pts, d[ok]))
     meas = float(pts["lambda_max"].iloc[-1])
     rows.append(_row("C2", arch, act, "lambda_max limit m p*", n_train * p_star, meas, 0.01,
                      _rel_ok(n_train * p_star, meas, 0.01), pts, d[-1:], f"m = {n_train}"))
@@ -126,12 +142,13 @@ def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
         & ~pts["singular"].to_numpy().astype(bool)
         & (pts["lambda_min"].to_numpy() > 100 * floor * pts["lambda_max"].to_numpy())
     )
+    lam, name = (np.sqrt(chi1), "sqrt(chi_1): relu") if nonsmooth else (chi1, "chi_1")
     rate = log_slope(d[fine], pts.loc[fine, "lambda_min"].to_numpy())
-    rows.append(_row("C2", arch, act, "decay factor of lambda_min per layer (chi_1, up to a polynomial)",
-                     chi1, rate, 0.15, _rel_ok(chi1, rate, 0.15), pts, d[fine], "non-singular depths"))
+    rows.append(_row("C2", arch, act, f"decay factor of lambda_min per layer ({name}, up to a polynomial)",
+                     lam, rate, 0.15, _rel_ok(lam, rate, 0.15), pts, d[fine], "non-singular depths"))
     rate = log_slope(d[fine], pts.loc[fine, "kappa"].to_numpy())
-    rows.append(_row("C2", arch, act, "growth factor of kappa per layer (1/chi_1, up to a polynomial)",
-                     1 / chi1, rate, 0.15, _rel_ok(1 / chi1, rate, 0.15), pts, d[fine], "non-singular depths"))
+    rows.append(_row("C2", arch, act, f"growth factor of kappa per layer (1/{name}, up to a polynomial)",
+                     1 / lam, rate, 0.15, _rel_ok(1 / lam, rate, 0.15), pts, d[fine], "non-singular depths"))
     return rows
 
 

@@ -1,4 +1,12 @@
 # Stage `figures`: one rule per figure ID, reading only tidy tables.
+# Figure jobs are seconds of matplotlib: on a cluster they run on the submit host
+# (localrules) instead of each waiting for a scheduler round.
+
+
+localrules:
+    F1,
+    F2,
+    infinite_figure,
 
 
 TARGETS.extend(figure_targets("F1", "F2"))

@@ -14,6 +14,11 @@ TARGETS.extend(figure_targets("F12", "F13"))
 CLAIMS_EXTRA.append(f"{RESULTS}/metrics/claims_c8.csv")
 
 
+localrules:
+    F12,
+    F13,
+
+
 # One job: neural-tangents and XLA start-up (~20 s) is paid once.
 rule freeze_chaos:
     input:

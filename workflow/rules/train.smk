@@ -48,10 +48,14 @@ TARGETS.extend(
     ]
 )
 TARGETS.extend(figure_targets("F7", "F9", "F10"))
+CLAIMS_EXTRA.append(f"{RESULTS}/metrics/claims_finite.csv")
 
 
 localrules:
     training_data,
+    F7,
+    F9,
+    F10,
 
 
 wildcard_constraints:
