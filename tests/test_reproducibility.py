@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 RESULTS = Path("results") / "test"
 CONFIG = "config/test.yaml"
+PROFILE = ["--profile", "workflow/profiles/default"]  # as `make run`
 
 
 def clone_run(src: Path, dest: Path, results: bool) -> Path:
@@ -174,12 +175,13 @@ def test_changing_one_sigma_w2_reruns_only_its_dependents(shared, tmp_path):
 # -- an interrupted run ------------------------------------------------------------------
 def test_sigkilled_run_reruns_to_the_uninterrupted_tables(shared, tmp_path):
     """SIGKILL to Snakemake's whole process group once some kernel chunks are done and
-    others are running; then the recovery a user runs (README): unlock, run again."""
+    others are running; then the recovery a user runs (README): unlock, run the same
+    command again (the profile `make run` uses sets rerun-incomplete)."""
     work = clone_run(shared, tmp_path / "wf", results=False)
     targets = [str(RESULTS / "metrics" / f"infinite_{a}_erf.csv") for a in ("fcn", "cnn_f")]
     log = open(work / "killed.out", "w")
     proc = subprocess.Popen(
-        [tool("snakemake"), *targets, "--cores", "2", "--configfile", CONFIG],
+        [tool("snakemake"), *targets, *PROFILE, "--configfile", CONFIG],
         cwd=work, env=run_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     chunks = work / RESULTS / "metrics" / "chunks"
@@ -199,10 +201,12 @@ def test_sigkilled_run_reruns_to_the_uninterrupted_tables(shared, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     done = [p for p in targets if (work / p).exists()]
     assert len(done) < len(targets), "nothing was left to do after the kill"
+    # jobs were cut off mid-run: Snakemake marked their outputs incomplete
+    assert [p for p in (work / ".snakemake" / "incomplete").rglob("*") if p.is_file()]
 
     unlock = snakemake(work, "--unlock", "--configfile", CONFIG)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    again = snakemake(work, *targets, "--cores", "2", "--configfile", CONFIG)
+    again = snakemake(work, *targets, *PROFILE, "--configfile", CONFIG)
     assert again.returncode == 0, again.stderr[-4000:]
     tables = sorted(p.relative_to(work) for p in (work / RESULTS).rglob("*.csv"))
     assert len(tables) >= 2 + len(list(chunks.glob("*.csv"))), tables
