@@ -20,7 +20,6 @@ have not measured are printed at an *assumed* fraction of their fp32 peak
 from __future__ import annotations
 
 import argparse
-import copy
 import functools
 import os
 import sys
@@ -29,6 +28,7 @@ import time
 import jax
 import numpy as np
 import yaml
+from snakemake.utils import update_config
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
@@ -43,19 +43,11 @@ IMAGE = {"cifar10": (32, 32, 3), "mnist": (28, 28, 1), "fashion_mnist": (28, 28,
 
 def load_config(path: str) -> dict:
     """``config/config.yaml`` with ``path`` merged over it, as Snakemake's --configfile does."""
-
-    def merge(base: dict, over: dict) -> dict:
-        out = copy.deepcopy(base)
-        for k, v in over.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
-
     with open(os.path.join(ROOT, "config", "config.yaml")) as f:
-        base = yaml.safe_load(f)
-    if os.path.abspath(path) == os.path.abspath(os.path.join(ROOT, "config", "config.yaml")):
-        return base
+        config = yaml.safe_load(f)
     with open(path) as f:
-        return merge(base, yaml.safe_load(f))
+        update_config(config, yaml.safe_load(f))
+    return config
 
 
 def training_jobs(cfg: dict) -> list[dict]:
@@ -139,21 +131,20 @@ def main(argv: list[str] | None = None) -> int:
     dev = jax.devices()[0]
     print(f"# training cost of {os.path.relpath(args.config, ROOT)} ({cfg['dataset']['name']}, "
           f"images {shape}); device: {dev.platform} {getattr(dev, 'device_kind', '')}")
+    def key(j):
+        return (j["arch"], j["depth"], j["width"], j["batch"] or j["n_train"])
+
     per_step_cache: dict[tuple, float] = {}
     total = 0.0
     by_rule: dict[str, list] = {}
     for job in jobs:
-        key = (job["arch"], job["depth"], job["width"], job["batch"] or job["n_train"])
-        if key not in per_step_cache:
-            per_step_cache[key] = step_flops_of(job, shape)
-        job["flops"] = job_flops(job, per_step_cache[key])
+        if key(job) not in per_step_cache:
+            per_step_cache[key(job)] = step_flops_of(job, shape)
+        job["flops"] = job_flops(job, per_step_cache[key(job)])
         total += job["flops"]
         by_rule.setdefault(job["rule"], []).append(job)
     # the rate, per architecture (convolutions and matmuls run at different rates): the
     # job with the most FLOPs per step among those of depth <= 8 (cheap to time)
-    def key(j):
-        return (j["arch"], j["depth"], j["width"], j["batch"] or j["n_train"])
-
     rates = {}
     for arch in sorted({j["arch"] for j in jobs}):
         probe = max((j for j in jobs if j["arch"] == arch and j["depth"] <= 8), key=lambda j: per_step_cache[key(j)])

@@ -173,9 +173,11 @@ def _dataset_record(path: Path) -> dict | None:
 
 def upstream(inputs: list[str | os.PathLike]) -> dict[str, Any]:
     """What an output inherits from its inputs: the datasets it derives from (with
-    checksums), the config hash of each input that has a provenance sidecar, and seeds."""
+    checksums), the config hash of each input that has a provenance sidecar (and each
+    distinct config once), and seeds."""
     datasets: dict[str, dict] = {}
     configs: dict[str, str] = {}
+    distinct: dict[str, dict] = {}
     seeds: set[int] = set()
     for p in map(Path, inputs):
         if (rec := _dataset_record(p)) is not None:
@@ -189,18 +191,8 @@ def upstream(inputs: list[str | os.PathLike]) -> dict[str, Any]:
             seeds.update(prov.get("seeds", []))
             if "config_sha256" in prov:
                 configs[str(p)] = prov["config_sha256"]
-    return {"datasets": datasets, "input_configs": configs, "seeds": seeds}
-
-
-def _distinct_input_configs(inputs: list[str | os.PathLike]) -> list[dict]:
-    seen: dict[str, dict] = {}
-    for p in inputs:
-        side = Path(str(p) + ".prov.json")
-        if side.exists():
-            prov = json.loads(side.read_text())
-            if "config_sha256" in prov:
-                seen.setdefault(prov["config_sha256"], prov["config"])
-    return list(seen.values())
+                distinct.setdefault(prov["config_sha256"], prov["config"])
+    return {"datasets": datasets, "input_configs": configs, "seeds": seeds, "distinct_configs": distinct}
 
 
 def provenance(
@@ -224,10 +216,11 @@ def provenance(
         rec["inputs"] = {str(p): sha256_file(p) for p in inputs}
         up = upstream(inputs)
         seeds |= up.pop("seeds")
+        distinct = up.pop("distinct_configs")
         rec.update(up)
-        if config is None and up["input_configs"]:
+        if config is None and distinct:
             # a pure merge of other outputs: the configs they were made from, once each
-            rec["config"] = {"inputs_made_with": _distinct_input_configs(inputs)}
+            rec["config"] = {"inputs_made_with": list(distinct.values())}
             rec["config_sha256"] = config_hash(rec["config"])
     rec["seeds"] = sorted(seeds)
     rec.update(extra)
