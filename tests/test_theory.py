@@ -100,6 +100,44 @@ def test_tanh_fixed_points_are_fixed():
     assert set(d["phase"]) == {"ordered", "chaotic"}
 
 
+@pytest.mark.parametrize("activation", ["erf", "relu", "tanh"])
+def test_cross_maps_equal_the_off_diagonal_of_the_2x2_dual(activation):
+    """The 1 × 1 cross-kernel the c* iteration uses is the off-diagonal entry of the full
+    2 × 2 kernel map, for T and for Ṫ."""
+    cross = theory.cross_maps(activation, 64)
+    dual = theory.dual_maps(activation, 64)
+    for q, c in [(0.3, 0.0), (0.7, 0.4), (2.0, 0.95), (5.0, -0.6)]:
+        T, Td = cross(q, c)
+        T2, Td2 = dual(q * np.array([[1.0, c], [c, 1.0]]))
+        assert abs(float(T) - float(T2[0, 1])) < 1e-13 * max(1.0, abs(float(T2[0, 1])))
+        assert abs(float(Td) - float(Td2[0, 1])) < 1e-13 * max(1.0, abs(float(Td2[0, 1])))
+
+
+def test_newton_stops_at_the_rounding_floor():
+    """A map whose steps halve down to a 1e-11 noise floor (as the c* iteration's do near
+    the critical line, where h' is small): the loop stops once steps stop shrinking there,
+    close to the root, instead of running to the iteration cap."""
+
+    def update(x):
+        return 0.5 * (x + 0.3) + 1e-11 * jax.numpy.sin(1e13 * x)
+
+    x, iters = jax.jit(lambda x0: theory._newton(update, x0, 1000))(0.0)
+    assert abs(float(x) - 0.3) < 5e-11  # within a few noise amplitudes of the root
+    assert int(iters) < 100  # without the stall rule: all 1000
+
+
+def test_tanh_near_critical_points_converge_before_the_cap():
+    """Near-critical tanh points whose c* Newton steps sat at ~1e-13 until all 60 allowed
+    iterations were spent (measured before the stall rule): now each stops well before."""
+    # grid points of config.yaml's theory grid: σ_w² 1.87, 2.06, 2.25, 2.31; σ_b² 0.07-0.21
+    sw = np.linspace(0.05, 3.0, 48)[[29, 32, 35, 36]]
+    sb = np.linspace(0.01, 0.25, 25)[[6, 11, 17, 20]]
+    d = theory.phase_diagram("tanh", sw, sb, 64, 60)
+    assert (d["phase"] == "chaotic").sum() >= 4
+    assert np.max(d["c_residual"]) < 1e-12
+    assert np.max(d["c_iterations"]) < 60 and np.max(d["q_iterations"]) < 60
+
+
 def test_depth_scales():
     s = theory.depth_scales(np.array([0.5, 2.0]), np.array([0.5, 0.8]))
     assert s["xi_1"][0] == pytest.approx(-1 / np.log(0.5)) and np.isnan(s["xi_1"][1])

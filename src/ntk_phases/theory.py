@@ -11,7 +11,11 @@ directly, so T and Ṫ are exactly the maps the analytic kernels stage iterates.
   where no stable root exists (ReLU with σ_w² ≥ 2) q* = inf and ``bounded`` is False.
 - c*: root of ``h(c) = (σ_w² T(q*, q* c) + σ_b²)/q* − c`` on [0, 1) by Newton from
   c = 0 (h is convex on [0, 1] because the correlation map has non-negative Taylor
-  coefficients, so the iteration is monotone); c* = 1 in the ordered phase.
+  coefficients, so the iteration is monotone); c* = 1 in the ordered phase. The slope is
+  ``h'(c) = σ_w² Ṫ(q*, q* c) − 1`` (Price's theorem), and T, Ṫ are evaluated for the one
+  off-diagonal entry only (a 1 × 1 cross-kernel between two inputs of length q*): for the
+  quadrature-based tanh that is one 2-D quadrature per map instead of the four entries of
+  a 2 × 2 kernel and their autodiff (``bench/bench_theory.py`` measures the ratio).
 - χ₁ = σ_w² Ṫ(q*, q*) and χ_c* = σ_w² Ṫ(q*, q* c*) (Price's theorem: Ṫ is the
   slope of T in its off-diagonal argument, which the tests check by autodiff).
 - ξ_c = −1/log χ_c*, ξ₁ = −1/log χ₁ (ordered), ξ* = −1/(log χ_c* − log χ₁) (chaotic).
@@ -95,6 +99,38 @@ def dual_maps(activation: str, quadrature_degree: int = 64, with_derivative: boo
     return dual
 
 
+@functools.lru_cache(maxsize=None)
+def cross_maps(activation: str, quadrature_degree: int = 64) -> Callable:
+    """``cross(q, c) -> (T, Ṫ)`` of two inputs of equal length q and correlation c.
+
+    The same neural-tangents kernel function as :func:`dual_maps`, applied to the 1 × 1
+    cross-covariance ``q c`` between two single inputs (``cov1 = cov2 = q``), so only the
+    off-diagonal entry the correlation map needs is integrated.
+    """
+    from neural_tangents import stax
+
+    _, _, kernel_fn = activation_layer(activation, quadrature_degree)
+    _, _, identity_fn = stax.Identity()
+    template = identity_fn(np.ones((1, 1)), np.ones((1, 1)))
+
+    def cross(q, c) -> tuple[jnp.ndarray, jnp.ndarray]:
+        diag = jnp.reshape(q, (1,))
+        k = template.replace(
+            nngp=jnp.reshape(q * c, (1, 1)),
+            cov1=diag,
+            cov2=diag,
+            ntk=jnp.ones((1, 1), dtype=diag.dtype),
+            is_input=False,
+            is_gaussian=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out = kernel_fn(k)
+        return out.nngp[0, 0], out.ntk[0, 0]
+
+    return cross
+
+
 def q_map(activation: str, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
     """One step of the length map q ↦ σ_w² T(q) + σ_b²."""
     T, _ = dual_maps(activation, quadrature_degree, False)(jnp.reshape(q, (1, 1)))
@@ -103,33 +139,57 @@ def q_map(activation: str, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
 
 def c_map(activation: str, c, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
     """One step of the correlation map at fixed length q."""
-    K = q * jnp.array([[1.0, c], [c, 1.0]])
-    T, _ = dual_maps(activation, quadrature_degree, False)(K)
-    return (sigma_w2 * T[0, 1] + sigma_b2) / q
+    T, _ = cross_maps(activation, quadrature_degree)(q, c)
+    return (sigma_w2 * T + sigma_b2) / q
 
 
-def _newton(update: Callable, x0, max_iters: int, rtol: float = 1e-13):
-    """Iterate ``x ← update(x)`` until the step is below ``rtol·max(1, |x|)`` or ``max_iters``.
+def _newton(update: Callable, x0, max_iters: int, rtol: float = 1e-13, noise_rtol: float = 1e-8):
+    """``(x, iterations)``: iterate ``x ← update(x)`` until the step is below ``rtol·max(1, |x|)``, the step
+    stops shrinking once below ``noise_rtol·max(1, |x|)``, or ``max_iters``.
 
     A while loop rather than a fixed count: under vmap it stops when every grid point
-    has converged, which matters for the quadrature-based tanh kernel.
+    has converged, which matters for the quadrature-based tanh kernel. Near the critical
+    line h'(c*) = χ_c* − 1 is small and rounding in the quadrature sum, divided by it,
+    keeps Newton steps at ~1e-13 forever; a step that no longer shrinks in the last
+    digits means the iteration has reached that floor, so it stops there instead of
+    running every lane to ``max_iters``.
     """
 
     def cond(state):
-        i, x, dx = state
-        return (i < max_iters) & (dx > rtol * jnp.maximum(1.0, jnp.abs(x)))
+        i, x, dx, dx_prev = state
+        scale = jnp.maximum(1.0, jnp.abs(x))
+        stalled = (dx >= dx_prev) & (dx < noise_rtol * scale)
+        return (i < max_iters) & (dx > rtol * scale) & ~stalled
 
     def body(state):
-        i, x, _ = state
+        i, x, dx, _ = state
         x_new = update(x)
-        return i + 1, x_new, jnp.abs(x_new - x)
+        return i + 1, x_new, jnp.abs(x_new - x), dx
 
-    _, x, _ = jax.lax.while_loop(cond, body, (0, jnp.asarray(x0, dtype=jnp.float64), jnp.inf))
-    return x
+    init = (0, jnp.asarray(x0, dtype=jnp.float64), jnp.inf, jnp.inf)
+    iters, x, _, _ = jax.lax.while_loop(cond, body, init)
+    return x, iters
+
+
+def correlation_root(activation: str, quadrature_degree: int, newton_iters: int, q, sigma_w2, sigma_b2):
+    """``(c, iterations)``: the smallest root on [0, 1) of the correlation map's
+    ``h(c) = (σ_w² T(q, q c) + σ_b²)/q − c`` at length q, by Newton from c = 0 with the
+    Price slope ``h'(c) = σ_w² Ṫ(q, q c) − 1``. Tends to 1 where no root lies below 1."""
+    cross = cross_maps(activation, quadrature_degree)
+    c_hi = 1.0 - 1e-12
+
+    def newton_c(c):
+        T, Tdot = cross(q, c)
+        step = ((sigma_w2 * T + sigma_b2) / q - c) / (sigma_w2 * Tdot - 1.0)
+        step = jnp.where(jnp.isfinite(step), step, 0.0)
+        return jnp.clip(c - step, 0.0, c_hi)
+
+    return _newton(newton_c, jnp.asarray(0.0), newton_iters)
 
 
 def _fixed_point_one(activation: str, quadrature_degree: int, newton_iters: int, sigma_w2, sigma_b2):
-    """q*, c*, χ₁, χ_c* and the fixed-point residuals at one (σ_w², σ_b²)."""
+    """q*, c*, χ₁, χ_c*, the fixed-point residuals and Newton iteration counts at one
+    (σ_w², σ_b²)."""
     deg = quadrature_degree
 
     def g(q):
@@ -140,7 +200,7 @@ def _fixed_point_one(activation: str, quadrature_degree: int, newton_iters: int,
         return jnp.maximum(q - step, 0.0)
 
     q0 = sigma_w2 + sigma_b2 + 1.0
-    q = _newton(newton_q, q0, newton_iters)
+    q, q_iters = _newton(newton_q, q0, newton_iters)
     q_res = jnp.abs(g(q)) / jnp.maximum(1.0, q)
     # The root must be a stable fixed point of the length map (slope < 1); otherwise the
     # length diverges (ReLU with σ_w² > 2 has only the unstable root q = 0 when σ_b² = 0).
@@ -151,25 +211,15 @@ def _fixed_point_one(activation: str, quadrature_degree: int, newton_iters: int,
     _, Tdot_diag = dual_maps(activation, deg)(jnp.reshape(q_safe, (1, 1)))
     chi_1 = sigma_w2 * Tdot_diag[0, 0]
 
-    def h(c):
-        return c_map(activation, c, q_safe, sigma_w2, sigma_b2, deg) - c
-
-    c_hi = 1.0 - 1e-12
-
-    def newton_c(c):
-        step = h(c) / jax.grad(h)(c)
-        step = jnp.where(jnp.isfinite(step), step, 0.0)
-        return jnp.clip(c - step, 0.0, c_hi)
-
-    c_newton = _newton(newton_c, jnp.asarray(0.0), newton_iters)
+    c_newton, c_iters = correlation_root(activation, deg, newton_iters, q_safe, sigma_w2, sigma_b2)
     chaotic = bounded & (chi_1 > 1.0)
     c = jnp.where(chaotic, c_newton, 1.0)
-    c_res = jnp.where(chaotic, jnp.abs(h(c_newton)), 0.0)
-    K = q_safe * jnp.array([[1.0, c], [c, 1.0]])
-    _, Tdot = dual_maps(activation, deg)(K)
-    chi_c = jnp.where(chaotic, sigma_w2 * Tdot[0, 1], chi_1)
+    h = c_map(activation, c_newton, q_safe, sigma_w2, sigma_b2, deg) - c_newton
+    c_res = jnp.where(chaotic, jnp.abs(h), 0.0)
+    _, Tdot = cross_maps(activation, deg)(q_safe, c)
+    chi_c = jnp.where(chaotic, sigma_w2 * Tdot, chi_1)
     q = jnp.where(bounded, q, jnp.inf)
-    return q, c, chi_1, chi_c, q_res, c_res, bounded
+    return q, c, chi_1, chi_c, q_res, c_res, bounded, q_iters, c_iters
 
 
 @functools.lru_cache(maxsize=None)
@@ -200,12 +250,15 @@ def phase_diagram(
     """Mean-field quantities on every (σ_w², σ_b²) pair of the two 1-D grids.
 
     Returns flat arrays (σ_w² varying slowest) keyed by the ``phase_<activation>.csv``
-    columns, plus the residuals ``q_residual`` and ``c_residual`` of the fixed points.
+    columns, plus the residuals ``q_residual`` and ``c_residual`` of the fixed points and
+    the Newton iterations ``q_iterations`` and ``c_iterations`` each took.
     """
     sw, sb = np.meshgrid(np.asarray(sigma_w2, float), np.asarray(sigma_b2, float), indexing="ij")
     sw, sb = sw.ravel(), sb.ravel()
     fn = _fixed_points_fn(activation, quadrature_degree, newton_iters)
-    q, c, chi_1, chi_c, q_res, c_res, bounded = (np.asarray(a) for a in fn(jnp.asarray(sw), jnp.asarray(sb)))
+    q, c, chi_1, chi_c, q_res, c_res, bounded, q_it, c_it = (
+        np.asarray(a) for a in fn(jnp.asarray(sw), jnp.asarray(sb))
+    )
     out = {
         "sigma_w2": sw,
         "sigma_b2": sb,
@@ -215,6 +268,8 @@ def phase_diagram(
         "chi_c": chi_c,
         "q_residual": q_res,
         "c_residual": c_res,
+        "q_iterations": q_it,
+        "c_iterations": c_it,
         "bounded": bounded.astype(bool),
     }
     out.update(depth_scales(chi_1, chi_c))
@@ -252,6 +307,8 @@ def phase_table(activation: str, sigma_w2, sigma_b2, quadrature_degree: int = 64
     frame.insert(0, "activation", activation)
     frame["q_residual"] = d["q_residual"]
     frame["c_residual"] = d["c_residual"]
+    frame["q_iterations"] = d["q_iterations"]
+    frame["c_iterations"] = d["c_iterations"]
     return frame
 
 
@@ -343,13 +400,17 @@ def main(argv: list[str] | None = None) -> int:
     bounded = frame["bounded"]
     worst_q = frame.loc[bounded, "q_residual"].max() if bounded.any() else 0.0
     log.info(
-        "done in %.1fs; %d ordered, %d chaotic, %d unbounded; max q* residual %.2e, max c* residual %.2e",
+        "done in %.1fs; %d ordered, %d chaotic, %d unbounded; max q* residual %.2e, max c* residual %.2e;"
+        " Newton iterations at most %d (q*) and %d (c*) of newton_iters = %d",
         time.perf_counter() - t0,
         (frame["phase"] == "ordered").sum(),
         (frame["phase"] == "chaotic").sum(),
         (~bounded).sum(),
         worst_q,
         frame["c_residual"].max(),
+        frame["q_iterations"].max(),
+        frame["c_iterations"].max(),
+        cfg["newton_iters"],
     )
     io.write_csv(args.out, frame)
     io.write_provenance(args.out, config=cfg, activation=args.activation, table="phase")
