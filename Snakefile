@@ -22,6 +22,15 @@ include: "workflow/rules/report.smk"
 report: "workflow/report/workflow.rst"
 
 
+# A failed job's outputs are removed by Snakemake; their provenance sidecars go with them.
+onstart:
+    remove_orphan_sidecars(RESULTS)
+
+
+onerror:
+    remove_orphan_sidecars(RESULTS)
+
+
 rule all:
     default_target: True
     input:

@@ -60,3 +60,19 @@ def test_a_merge_without_config_records_the_configs_of_its_inputs(tmp_path):
     rec = json.loads(io.write_provenance(merged, inputs=parts).read_text())
     assert rec["config"] == {"inputs_made_with": [{"depth": 1}, {"depth": 4}]}
     assert rec["config_sha256"] == io.config_hash(rec["config"])
+
+
+def test_orphan_sidecars_are_removed_and_others_kept(tmp_path):
+    kept = tmp_path / "a" / "table.csv"
+    kept.parent.mkdir()
+    kept.write_text("x\n1\n")
+    io.write_provenance(kept, config={"k": 1})
+    gone = tmp_path / "a" / "b" / "F1.png"
+    gone.parent.mkdir()
+    gone.write_bytes(b"png")
+    io.write_provenance(gone, config={"k": 1})
+    gone.unlink()  # what Snakemake does to a failed job's output
+    removed = io.remove_orphan_sidecars(tmp_path)
+    assert removed == [tmp_path / "a" / "b" / "F1.png.prov.json"]
+    assert (tmp_path / "a" / "table.csv.prov.json").exists()
+    assert not (tmp_path / "a" / "b" / "F1.png.prov.json").exists()

@@ -115,6 +115,7 @@ def test_failing_rule_leaves_no_output_and_points_to_its_log(shared, tmp_path):
     res = work / RESULTS
     (res / "theory" / "phase_erf.csv").write_text("not,a\nphase,table\n")
     before = set((res / "figures").iterdir())
+    assert (res / "figures" / "F1.png.prov.json").exists()
     proc = snakemake(work, "F1", "--cores", "1", "--configfile", CONFIG)  # targets first: --configfile takes several
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -123,6 +124,9 @@ def test_failing_rule_leaves_no_output_and_points_to_its_log(shared, tmp_path):
     assert "KeyError" in (work / log).read_text() or "Error" in (work / log).read_text()
     after = set((res / "figures").iterdir())
     assert not (res / "figures" / "F1.png").exists() and not (res / "figures" / "F1.pdf").exists()
+    # the old figure's provenance went with it (Snakemake's onerror handler)
+    assert not (res / "figures" / "F1.png.prov.json").exists()
+    assert not (res / "figures" / "F1.pdf.prov.json").exists()
     assert after <= before  # nothing new (no temporary file) next to the outputs
 
 

@@ -43,8 +43,8 @@ TEST_CONFIG = "config/test.yaml"
 RESULTS = Path("results") / "test"
 LIMIT_S = 1800  # a hang guard for each Snakemake run (SIGTERM, SIGKILL 30 s later)
 # The SLURM run builds the infinite-width part of the test config (data, theory, kernel
-# chunks grouped with their metrics, tables, figures): every cluster mechanism is
-# exercised there, while the finite-width and freeze/chaos jobs would only add minutes of
+# chunks grouped with their metrics, tables, figures; data, theory and figures run on the
+# submit host): every cluster mechanism is exercised there, while the finite-width and freeze/chaos jobs would only add minutes of
 # TensorFlow/JAX start-up to the suite. Its tables are compared with the local run's.
 SLURM_TARGETS = ["F1", "F2", "F3", "F4", "F5", "F6", "F8"]
 
@@ -251,12 +251,15 @@ def test_test_config_completes_through_slurm(runs):
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
     assert submitted, "no job went through SLURM"
     comments = [j["comment"] for j in runs["jobs"]]
-    # phase_table jobs travel together (profile group `theory`), not one job per activation
-    assert any(c.startswith("rule_theory_") for c in comments), comments
-    assert not any(c.startswith("rule_phase_table") for c in comments), comments
-    # rules declared localrules (data, figures) run on the submit host, never through sbatch
-    assert not any(c.startswith(("rule_prepare_data", "rule_F", "rule_infinite_figure")) for c in comments), comments
-    assert re.search(r"localrule infinite_figure:", out), "figure jobs did not run locally"
+    # a kernel chunk and its metrics travel together (profile group `kernels`)
+    assert any(c.startswith("rule_kernels_") for c in comments), comments
+    assert not any(c.startswith(("rule_kernel_sweep", "rule_kernel_metrics")) for c in comments), comments
+    # rules declared localrules (data, theory, figures) run on the submit host, never through sbatch
+    local = ("prepare_data", "phase_table", "depth_scale_table", "F1", "F2", "infinite_figure")
+    assert not any(c.startswith(tuple(f"rule_{r}" for r in local)) for c in comments), comments
+    assert not any(c.startswith("rule_theory_") for c in comments), comments
+    for rule in local:
+        assert re.search(rf"localrule {rule}:", out), f"{rule} did not run locally"
 
 
 def test_slurm_results_equal_local_results(runs):
@@ -295,15 +298,17 @@ def test_scancelled_job_is_retried(runs):
 
 
 def test_too_little_memory_is_retried_with_more(cluster, runs, tmp_path):
-    """The first attempt gets 200 MB (a Python + JAX process needs more): SLURM kills it
-    (jobacct_gather OverMemoryKill), the retry asks for the profile's 2000 * attempt MB."""
+    """A kernel chunk and its metrics (one `kernels` group submission) get 200 MB on the
+    first attempt (a Python + JAX process needs more): SLURM kills it (jobacct_gather
+    OverMemoryKill); the retry asks for the rules' 2000 * attempt MB."""
     work = clone(runs["slurm_dir"], tmp_path / "wf")  # the workflow of the local reference run
-    target = str(RESULTS / "theory" / "phase_relu.csv")
+    target = str(RESULTS / "metrics" / "chunks" / "infinite_fcn_erf_sb0_chunk0.csv")
+    small_first = "mem_mb=200 if attempt == 1 else 2000 * attempt"
     monitor = Monitor(cluster)
     monitor.start()
     proc = start_snakemake(
         work, *slurm_flags(cluster), "--configfile", TEST_CONFIG,
-        "--set-resources", "phase_table:mem_mb=200 if attempt == 1 else 2000 * attempt",
+        "--set-resources", f"kernel_sweep:{small_first}", f"kernel_metrics:{small_first}",
         "--", target,
     )
     try:
@@ -392,12 +397,16 @@ def test_paper_dry_run_without_slurm(tmp_path):
     assert proc.returncode == 0, out[-4000:]
     assert "Using profile workflow/profiles/slurm" in out
     counts = job_count(out)
-    assert counts.get("phase_table", 0) >= 1 and counts.get("total", 0) > 1, counts
-    # the profile's resources reach the jobs: phase_table's own, the default elsewhere
+    assert counts.get("phase_table", 0) >= 1 and counts.get("kernel_sweep", 0) > 1, counts
+    # the resources reach the jobs: kernel_sweep's own (per_attempt) with the profile's
+    # partition, the profile's defaults for rules that declare none
     partition = profile_partitions(work)[0]
-    blocks = re.findall(r"rule phase_table:\n(?:\s+\w+: .*\n)+", out)
-    assert len(blocks) == counts["phase_table"], out[-3000:]
-    for block in blocks:
-        res = re.search(r"resources: (.*)", block).group(1)
-        assert "mem_mb=2000," in res and "runtime=10," in res and f"slurm_partition={partition}," in res, res
-    assert "Group job theory" in out  # phase_table jobs are grouped into one submission
+    expected = {"kernel_sweep": ("mem_mb=4000,", "runtime=60,"), "run_config": ("mem_mb=2000,", "runtime=30,")}
+    for rule, wanted in expected.items():
+        blocks = re.findall(rf"rule {rule}:\n(?:\s+\w+: .*\n)+", out)
+        assert len(blocks) == counts[rule], out[-3000:]
+        for block in blocks:
+            res = re.search(r"resources: (.*)", block).group(1)
+            assert all(w in res for w in wanted) and f"slurm_partition={partition}," in res, (rule, res)
+    assert "Group job kernels" in out  # kernel chunks and their metrics go out as groups
+    assert "Group job theory" not in out  # theory tables are localrules

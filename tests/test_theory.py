@@ -155,3 +155,18 @@ def test_correlation_trajectory_converges_at_rate_chi_c():
     # asymptotically the gap shrinks by χ_c* per layer (linearization at c*)
     rate = gaps[71] / gaps[70]
     assert abs(rate - d["chi_c"][0]) < 1e-3
+
+
+def test_grid_batches_give_the_same_table(monkeypatch):
+    """The grid is solved in batches of points (bounded memory for the quadrature-based
+    tanh); the batch size, and a last batch that is not full, change nothing."""
+    sw, sb = np.linspace(0.5, 3.0, 7), np.array([0.05, 0.2])
+    whole = theory.phase_diagram("tanh", sw, sb, 32, 40)
+    monkeypatch.setattr(theory, "QUADRATURE_ELEMENTS_PER_BATCH", 3 * 32**2)
+    theory._fixed_points_fn.cache_clear()
+    assert theory.grid_batch_size("tanh", 32) == 3  # 14 points: batches of 3, 3, 3, 3, 2
+    batched = theory.phase_diagram("tanh", sw, sb, 32, 40)
+    theory._fixed_points_fn.cache_clear()
+    for key in ("q_star", "c_star", "chi_1", "chi_c"):
+        np.testing.assert_allclose(batched[key], whole[key], rtol=1e-13, atol=1e-15, err_msg=key)
+    assert (batched["phase"] == whole["phase"]).all()

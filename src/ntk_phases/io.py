@@ -234,6 +234,21 @@ def write_provenance(output: str | os.PathLike, **kwargs: Any) -> Path:
     return side
 
 
+def remove_orphan_sidecars(root: str | os.PathLike) -> list[Path]:
+    """Delete every ``<output>.prov.json`` under ``root`` whose output no longer exists.
+
+    Sidecars are not declared outputs of most rules, so when a rerun fails and Snakemake
+    removes the rule's old output, the old sidecar would stay behind describing a file
+    that is gone. Returns the removed paths.
+    """
+    removed = []
+    for side in Path(root).rglob("*.prov.json"):
+        if not Path(str(side)[: -len(".prov.json")]).exists():
+            side.unlink(missing_ok=True)
+            removed.append(side)
+    return removed
+
+
 def read_config_json(path: str | os.PathLike) -> dict:
     """Read a JSON config file written by a rule's params."""
     with open(path) as f:

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 # The package's plain-Python grid helpers (no jax): one definition of a config grid.
 sys.path.insert(0, f"{workflow.basedir}/src")
 from ntk_phases import grids
+from ntk_phases.io import remove_orphan_sidecars
 
 
 def _values_win(node):

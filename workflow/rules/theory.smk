@@ -1,4 +1,12 @@
 # Stage `theory`: mean-field fixed points, slopes and depth scales on a grid.
+# Scalar recursions vmapped over the σ grid: seconds on the default grid, about four
+# CPU-minutes for tanh on the paper grid (bench/bench_theory.py). On a cluster they run
+# on the submit host (localrules) rather than wait for a scheduler round each.
+
+
+localrules:
+    phase_table,
+    depth_scale_table,
 
 
 rule phase_table:
