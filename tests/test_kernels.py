@@ -303,3 +303,24 @@ def test_relu_ntk_offdiagonal_approaches_its_limit_at_sqrt_chi1():
     assert abs(rate - np.sqrt(chi1)) < 0.03 * np.sqrt(chi1), rate
     diag_rate = np.exp(np.polyfit(depths, np.log(np.array(diag_gaps) / depths), 1)[0])
     assert abs(diag_rate - chi1) < 0.02 * chi1, diag_rate
+
+
+def test_neural_tangents_loads_without_tensorflow_and_keeps_experimental():
+    """ntk_phases defers neural-tangents' TensorFlow-only `experimental` subpackage
+    (nt_tensorflow_workaround): importing the kernels module does not load TensorFlow,
+    and the subpackage still works when something asks for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import ntk_phases.kernels\n"
+        "import neural_tangents as nt\n"
+        "print('tensorflow' in sys.modules)\n"
+        "print(callable(nt.experimental.empirical_ntk_fn_tf))\n"
+        "import neural_tangents.experimental.empirical_tf.empirical as e\n"
+        "print('tensorflow' in sys.modules, e.empirical_ntk_fn_tf is nt.experimental.empirical_ntk_fn_tf)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[:3] == ["False", "True", "True True"], proc.stdout

@@ -1,7 +1,7 @@
 # Stage `theory`: mean-field fixed points, slopes and depth scales on a grid.
-# Scalar recursions vmapped over the σ grid: seconds on the default grid, about four
-# CPU-minutes for tanh on the paper grid (bench/bench_theory.py). On a cluster they run
-# on the submit host (localrules) rather than wait for a scheduler round each.
+# Scalar recursions vmapped over the σ grid: seconds on the default grid; on the paper
+# grid tanh takes ~2.5 minutes on 2 cores and 1 GB (README, Performance). On a cluster
+# they run on the submit host (localrules) rather than wait for a scheduler round each.
 
 
 localrules:
