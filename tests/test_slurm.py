@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,15 @@ def clone(workdir: Path, dest: Path) -> Path:
     return dest
 
 
+def logged_span(out: str) -> float:
+    """Seconds from the first to the last timestamp in a Snakemake log (NaN without two)."""
+    stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", out, re.M)
+    if len(stamps) < 2:
+        return float("nan")
+    first, last = (datetime.strptime(s, "%a %b %d %H:%M:%S %Y") for s in (stamps[0], stamps[-1]))
+    return (last - first).total_seconds()
+
+
 def shared_local_run(request):
     """A session-wide local run of the test config, if tests/conftest.py offers one as the
     fixture ``test_config_run`` (returning (workdir, CompletedProcess)); else None. Sharing
@@ -226,7 +236,8 @@ def runs(request, cluster, snapshot, tmp_path_factory):
         if shared is None:
             l_rc, l_out, l_time = finish(local, local_dir)
         else:
-            l_rc, l_out, l_time = shared[1].returncode, shared[1].stdout + shared[1].stderr, float("nan")
+            l_out = shared[1].stdout + shared[1].stderr
+            l_rc, l_time = shared[1].returncode, logged_span(l_out)
     finally:
         monitor.halt.set()
         for proc in procs:
