@@ -44,9 +44,10 @@ TEST_CONFIG = "config/test.yaml"
 RESULTS = Path("results") / "test"
 LIMIT_S = 1800  # a hang guard for each Snakemake run (SIGTERM, SIGKILL 30 s later)
 # The SLURM run builds the infinite-width part of the test config (data, theory, kernel
-# chunks grouped with their metrics, tables, figures; data, theory and figures run on the
-# submit host): every cluster mechanism is exercised there, while the finite-width and freeze/chaos jobs would only add minutes of
-# TensorFlow/JAX start-up to the suite. Its tables are compared with the local run's.
+# chunks grouped with their metrics, tables, figures; data, theory and figures run on
+# the submit host), plus F8's small CNN-P training row: every cluster mechanism is
+# exercised there, while the rest of the finite-width and the freeze/chaos jobs would
+# only add minutes to the suite. Its tables are compared with the local run's.
 SLURM_TARGETS = ["F1", "F2", "F3", "F4", "F5", "F6", "F8"]
 
 
@@ -412,7 +413,10 @@ def test_paper_dry_run_without_slurm(tmp_path):
     # the resources reach the jobs: kernel_sweep's own (per_attempt) with the profile's
     # partition, the profile's defaults for rules that declare none
     partition = profile_partitions(work)[0]
-    expected = {"kernel_sweep": ("mem_mb=4000,", "runtime=60,"), "run_config": ("mem_mb=2000,", "runtime=30,")}
+    expected = {
+        "kernel_sweep": ("mem_mb=4000,", "runtime=60,"),
+        "run_config": ("mem_mb=2000,", "runtime=30,"),
+    }
     for rule, wanted in expected.items():
         blocks = re.findall(rf"rule {rule}:\n(?:\s+\w+: .*\n)+", out)
         assert len(blocks) == counts[rule], out[-3000:]

@@ -144,8 +144,9 @@ def c_map(activation: str, c, q, sigma_w2, sigma_b2, quadrature_degree: int = 64
 
 
 def _newton(update: Callable, x0, max_iters: int, rtol: float = 1e-13, noise_rtol: float = 1e-8):
-    """``(x, iterations)``: iterate ``x ← update(x)`` until the step is below ``rtol·max(1, |x|)``, the step
-    stops shrinking once below ``noise_rtol·max(1, |x|)``, or ``max_iters``.
+    """``(x, iterations)``: iterate ``x ← update(x)`` until the step is below
+    ``rtol·max(1, |x|)``, until it stops shrinking once below ``noise_rtol·max(1, |x|)``,
+    or for ``max_iters``.
 
     A while loop rather than a fixed count: under vmap it stops when every grid point
     has converged, which matters for the quadrature-based tanh kernel. Near the critical
