@@ -24,11 +24,11 @@ report: "workflow/report/workflow.rst"
 
 # A failed job's outputs are removed by Snakemake; their provenance sidecars go with them.
 onstart:
-    remove_orphan_sidecars(RESULTS)
+    remove_orphan_sidecars()
 
 
 onerror:
-    remove_orphan_sidecars(RESULTS)
+    remove_orphan_sidecars()
 
 
 rule all:

@@ -40,6 +40,23 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def clone_workflow(src: Path, dest: Path, results: bool = False) -> Path:
+    """A copy of a workflow directory; with ``results``, its outputs and Snakemake's
+    metadata too (so that Snakemake sees the same finished run)."""
+    skip = [] if results else ["results", ".snakemake"]
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*skip, "*.out"))
+    return dest
+
+
+def assert_tables_equal(a_dir: Path, b_dir: Path, names: list) -> None:
+    """The CSV tables ``names`` (relative paths) of two runs agree to 1e-12."""
+    import pandas as pd
+
+    for rel in names:
+        a, b = pd.read_csv(a_dir / rel), pd.read_csv(b_dir / rel)
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-12, obj=str(rel))
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` and capture its output."""
     return subprocess.run(

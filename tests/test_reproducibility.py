@@ -17,7 +17,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -28,7 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_env, snakemake, tool
+from conftest import assert_tables_equal, clone_workflow, run_env, snakemake, tool
 
 from ntk_phases import io
 
@@ -39,14 +38,6 @@ CONFIG = "config/test.yaml"
 PROFILE = ["--profile", "workflow/profiles/default"]  # as `make run`
 
 
-def clone_run(src: Path, dest: Path, results: bool) -> Path:
-    """A copy of a workflow directory; with ``results``, its outputs and Snakemake's
-    metadata too (so that Snakemake sees the same finished run)."""
-    skip = [] if results else ["results", ".snakemake"]
-    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*skip, "*.out"))
-    return dest
-
-
 def jobs_of_dry_run(output: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, wildcards) of every job a dry run (-n) lists."""
     jobs = []
@@ -55,12 +46,6 @@ def jobs_of_dry_run(output: str) -> list[tuple[str, dict[str, str]]]:
         pairs = dict(p.split("=", 1) for p in wc.group(1).split(", ")) if wc else {}
         jobs.append((rule, pairs))
     return jobs
-
-
-def assert_tables_equal(a_dir: Path, b_dir: Path, names: list[Path]) -> None:
-    for rel in names:
-        a, b = pd.read_csv(a_dir / rel), pd.read_csv(b_dir / rel)
-        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-12, obj=str(rel))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +96,7 @@ def test_every_table_and_figure_has_provenance(shared):
 
 # -- a failing job -----------------------------------------------------------------------
 def test_failing_rule_leaves_no_output_and_points_to_its_log(shared, tmp_path):
-    work = clone_run(shared, tmp_path / "wf", results=True)
+    work = clone_workflow(shared, tmp_path / "wf", results=True)
     res = work / RESULTS
     (res / "theory" / "phase_erf.csv").write_text("not,a\nphase,table\n")
     before = set((res / "figures").iterdir())
@@ -132,7 +117,7 @@ def test_failing_rule_leaves_no_output_and_points_to_its_log(shared, tmp_path):
 
 # -- editing the config ------------------------------------------------------------------
 def test_changing_one_sigma_w2_reruns_only_its_dependents(shared, tmp_path):
-    work = clone_run(shared, tmp_path / "wf", results=True)
+    work = clone_workflow(shared, tmp_path / "wf", results=True)
     cfg_path = work / CONFIG
     cfg = yaml.safe_load(cfg_path.read_text())
     fcn = cfg["kernels"]["architectures"]["fcn"]
@@ -181,7 +166,7 @@ def test_sigkilled_run_reruns_to_the_uninterrupted_tables(shared, tmp_path):
     """SIGKILL to Snakemake's whole process group once some kernel chunks are done and
     others are running; then the recovery a user runs (README): unlock, run the same
     command again (the profile `make run` uses sets rerun-incomplete)."""
-    work = clone_run(shared, tmp_path / "wf", results=False)
+    work = clone_workflow(shared, tmp_path / "wf")
     targets = [str(RESULTS / "metrics" / f"infinite_{a}_erf.csv") for a in ("fcn", "cnn_f")]
     log = open(work / "killed.out", "w")
     proc = subprocess.Popen(

@@ -28,14 +28,15 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import slurm_cluster  # noqa: E402
-from conftest import ROOT, copy_workflow, run_env, tool  # noqa: E402
+from conftest import (  # noqa: E402
+    ROOT, assert_tables_equal, clone_workflow, copy_workflow, run_env, tool,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -185,12 +186,6 @@ def snapshot(tmp_path_factory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("snapshot"))
 
 
-def clone(workdir: Path, dest: Path) -> Path:
-    """A fresh copy of the workflow in ``workdir`` (without its results or Snakemake state)."""
-    shutil.copytree(workdir, dest, ignore=shutil.ignore_patterns("results", ".snakemake", "*.out"))
-    return dest
-
-
 def logged_span(out: str) -> float:
     """Seconds from the first to the last timestamp in a Snakemake log (NaN without two)."""
     stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", out, re.M)
@@ -218,9 +213,10 @@ def runs(request, cluster, snapshot, tmp_path_factory):
     shared = shared_local_run(request)
     if shared is not None:  # run exactly the workflow the local run ran
         local_dir = Path(shared[0])
-        slurm_dir = clone(local_dir, base / "slurm")
+        slurm_dir = clone_workflow(local_dir, base / "slurm")
     else:
-        local_dir, slurm_dir = clone(snapshot, base / "local"), clone(snapshot, base / "slurm")
+        local_dir = clone_workflow(snapshot, base / "local")
+        slurm_dir = clone_workflow(snapshot, base / "slurm")
     monitor = Monitor(cluster, cancel=True)
     procs = []
     try:
@@ -280,9 +276,7 @@ def test_slurm_results_equal_local_results(runs):
     tables = sorted(p.relative_to(slurm) for p in slurm.rglob("*.csv"))
     assert len(tables) >= 8, "the SLURM run wrote too few tables"
     assert set(tables) <= {p.relative_to(local) for p in local.rglob("*.csv")}
-    for rel in tables:
-        a, b = pd.read_csv(local / rel), pd.read_csv(slurm / rel)
-        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-12, obj=str(rel))
+    assert_tables_equal(local, slurm, tables)
     arrays = sorted(p.relative_to(slurm) for p in slurm.rglob("*.npz"))
     assert arrays and set(arrays) <= {p.relative_to(local) for p in local.rglob("*.npz")}
     for rel in arrays:
@@ -313,7 +307,7 @@ def test_too_little_memory_is_retried_with_more(cluster, runs, tmp_path):
     """A kernel chunk and its metrics (one `kernels` group submission) get 200 MB on the
     first attempt (a Python + JAX process needs more): SLURM kills it (jobacct_gather
     OverMemoryKill); the retry asks for the rules' 2000 * attempt MB."""
-    work = clone(runs["slurm_dir"], tmp_path / "wf")  # the workflow of the local reference run
+    work = clone_workflow(runs["slurm_dir"], tmp_path / "wf")  # the workflow of the local reference run
     target = str(RESULTS / "metrics" / "chunks" / "infinite_fcn_erf_sb0_chunk0.csv")
     small_first = "mem_mb=200 if attempt == 1 else 2000 * attempt"
     monitor = Monitor(cluster)
@@ -333,9 +327,7 @@ def test_too_little_memory_is_retried_with_more(cluster, runs, tmp_path):
     assert [j["min_memory"] for j in jobs] == ["200M", "4000M"], jobs
     failed_log = next((work / ".snakemake" / "slurm_logs").rglob(f"{jobs[0]['jobid']}.log"))
     assert "exceeded memory limit" in failed_log.read_text()
-    a = pd.read_csv(work / target)
-    b = pd.read_csv(runs["local_dir"] / target)
-    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-12)
+    assert_tables_equal(work, runs["local_dir"], [target])
 
 
 SLOW_SECONDS = 100  # the job's work: more than its first time limit, less than its second

@@ -20,7 +20,8 @@ directly, so T and Ṫ are exactly the maps the analytic kernels stage iterates.
   slope of T in its off-diagonal argument, which the tests check by autodiff).
 - ξ_c = −1/log χ_c*, ξ₁ = −1/log χ₁ (ordered), ξ* = −1/(log χ_c* − log χ₁) (chaotic).
 
-Everything is vmapped over a flattened (σ_w², σ_b²) grid and jitted.
+Everything is jitted and vmapped over a flattened (σ_w², σ_b²) grid, in batches of grid
+points (:func:`grid_batch_size`).
 """
 
 from __future__ import annotations
@@ -215,9 +216,9 @@ def _fixed_point_one(activation: str, quadrature_degree: int, newton_iters: int,
     c_newton, c_iters = correlation_root(activation, deg, newton_iters, q_safe, sigma_w2, sigma_b2)
     chaotic = bounded & (chi_1 > 1.0)
     c = jnp.where(chaotic, c_newton, 1.0)
-    h = c_map(activation, c_newton, q_safe, sigma_w2, sigma_b2, deg) - c_newton
-    c_res = jnp.where(chaotic, jnp.abs(h), 0.0)
-    _, Tdot = cross_maps(activation, deg)(q_safe, c)
+    # one evaluation at the root gives both its residual and χ_c* (used where chaotic)
+    T, Tdot = cross_maps(activation, deg)(q_safe, c_newton)
+    c_res = jnp.where(chaotic, jnp.abs((sigma_w2 * T + sigma_b2) / q_safe - c_newton), 0.0)
     chi_c = jnp.where(chaotic, sigma_w2 * Tdot, chi_1)
     q = jnp.where(bounded, q, jnp.inf)
     return q, c, chi_1, chi_c, q_res, c_res, bounded, q_iters, c_iters

@@ -7,7 +7,6 @@ from snakemake.utils import validate
 # The package's plain-Python grid helpers (no jax): one definition of a config grid.
 sys.path.insert(0, f"{workflow.basedir}/src")
 from ntk_phases import grids
-from ntk_phases.io import remove_orphan_sidecars
 
 
 def _values_win(node):
@@ -117,6 +116,15 @@ def per_attempt(base):
     """A resource that grows with the attempt (base, 2 base, 3 base): a job SLURM kills
     for memory or time is retried with more (profile `retries`); also used locally."""
     return lambda wildcards, attempt: base * attempt
+
+
+def remove_orphan_sidecars():
+    """Delete provenance sidecars under RESULTS whose output is gone (onstart, onerror).
+    Imported here, not at the top: ntk_phases.io needs numpy, and the workflow is parsed
+    again inside every cluster job."""
+    from ntk_phases.io import remove_orphan_sidecars as remove
+
+    remove(RESULTS)
 
 
 def as_json(obj):

@@ -254,10 +254,8 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
             if (arch, act) not in (tables if kind == "infinite" else finite):
                 ax.set_axis_off()
                 if kind == "finite":  # say why the row has a gap
-                    ax.text(0.5, 0.5, f"{arch} / {act}: not trained here\n"
-                            "(training.architectures.archs;\nF7 trains the FCN grid)"
-                            if arch == "fcn" else f"{arch} / {act}: not trained here\n"
-                            "(training.architectures.archs)",
+                    why = "training.architectures.archs" + (";\nF7 trains the FCN grid" if arch == "fcn" else "")
+                    ax.text(0.5, 0.5, f"{arch} / {act}: not trained here\n({why})",
                             ha="center", va="center", transform=ax.transAxes, fontsize=9)
                 continue
             if kind == "infinite":
