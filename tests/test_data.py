@@ -5,6 +5,7 @@ Fashion-MNIST through ``tfds.testing.mock_data``."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from unittest import mock
 
@@ -161,3 +162,68 @@ def test_tfds_grayscale_with_mock_data(name, tmp_path):
     assert arrays["x_train"].shape == (20, 28, 28, 1)
     np.testing.assert_allclose(np.linalg.norm(arrays["x_test"].reshape(10, -1), axis=1), 28.0)
     assert meta["source"] == f"tfds:{name}"
+
+
+# --- offline: a tfds dataset that cannot be downloaded --------------------------------
+
+def _offline_errors():
+    import requests
+    import tensorflow_datasets as tfds
+
+    conn = requests.exceptions.ConnectionError(
+        "HTTPSConnectionPool(host='www.cs.toronto.edu', port=443): Max retries exceeded"
+    )
+    wrapped = RuntimeError("Failed to download")
+    wrapped.__cause__ = conn
+    return {
+        "requests-connection-error": conn,
+        "tfds-download-error": tfds.download.DownloadError("Failed to get url ... HTTP code: 503."),
+        "wrapped-connection-error": wrapped,
+        "connection-refused": ConnectionRefusedError(111, "Connection refused"),
+        "dns-failure": socket.gaierror(-2, "Name or service not known"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["requests-connection-error", "tfds-download-error",
+                                  "wrapped-connection-error", "connection-refused", "dns-failure"])
+def test_tfds_offline_is_one_clear_message(tmp_path, capsys, kind):
+    import tensorflow_datasets as tfds
+
+    data_dir = tmp_path / "tfds"  # empty: cifar10 is not prepared there
+    out = tmp_path / "results" / "r" / "data"
+    npz, js = out / "cifar10.npz", out / "cifar10.json"
+    err = _offline_errors()[kind]
+    with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", side_effect=err), \
+            mock.patch.object(tfds.download.DownloadManager, "download", side_effect=err):
+        rc = data.main(["--dataset", "cifar10", "--n-train", "10", "--n-test", "5", "--data-dir", str(data_dir),
+                        "--out-npz", str(npz), "--out-json", str(js)])
+    cap = capsys.readouterr()
+    msg = cap.err + cap.out
+    assert rc == 2, msg
+    assert "Traceback" not in msg
+    assert "cannot download dataset cifar10" in msg
+    assert f"dataset.data_dir = {data_dir} holds no prepared cifar10" in msg
+    assert "prepare_data" in msg and f"snakemake {npz} --cores 1 --configfile <your config>" in msg
+    assert "set dataset.data_dir" in msg
+    assert msg.count(" ERROR ") == 1  # one message
+    assert not npz.exists() and not js.exists() and not (tmp_path / "results").exists()
+
+
+def test_tfds_offline_message_with_the_default_data_dir():
+    import requests
+
+    e = data.DatasetOffline("mnist", None, "/home/u/tensorflow_datasets", requests.exceptions.ConnectionError("x"))
+    text = e.explain("results/run1/data/mnist.npz")
+    assert "dataset.data_dir = null (tensorflow-datasets' default, /home/u/tensorflow_datasets)" in text
+    assert "snakemake results/run1/data/mnist.npz --cores 1" in text and "mnist/<version>/" in text
+    assert "results/<run>/data/mnist.npz" in str(e)  # without a target: the pattern
+    assert isinstance(e, data.DatasetError)
+
+
+def test_tfds_other_download_failures_are_not_called_offline(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with mock.patch.object(tfds.download.DownloadManager, "download_and_extract",
+                           side_effect=KeyError("not a network problem")):
+        with pytest.raises(KeyError):
+            data.prepare("cifar10", 10, 5, seed=0, data_dir=str(tmp_path / "tfds"))

@@ -141,8 +141,11 @@ def test_checkpoints_removed_and_progress_logged(finite_run):
     res = work / "results" / "test"
     ckpt = res / "checkpoints"
     assert not ckpt.exists() or not any(ckpt.iterdir()), list(ckpt.iterdir())
-    log = (res / "logs" / "training" / "grid_fcn_erf_d4.log").read_text()
+    # test.yaml leaves depths_per_job at null: both grid depths train in one job
+    log = (res / "logs" / "training" / "grid_fcn_erf_d1_4.log").read_text()
     assert "steps/s" in log and "removed checkpoint" in log
+    assert "grid depth 1 width 16" in log and "grid depth 4 width 16" in log
+    assert log.count("removed checkpoint") == 2  # one checkpoint per block
 
 
 def test_second_run_is_a_no_op(finite_run):
@@ -178,11 +181,13 @@ def _lr_csv(path: Path, cfg: dict, learning_rate: float) -> Path:
     return path
 
 
-def _train_cmd(folder: Path, data: Path, cfg: dict, lr: Path, common: dict, *extra: str):
+def _train_cmd(folder: Path, data: Path, cfg: dict, lr: Path, common: dict, *extra: str,
+               depths: list | None = None, checkpoint: str = "ck.pkl"):
+    depths = [cfg["depths"][0]] if depths is None else depths
     return [sys.executable, "-c", BLOCKED, "train", "--experiment", "grid", "--arch", "fcn",
-            "--activation", "erf", "--depth", str(cfg["depths"][0]), "--data", str(data),
+            "--activation", "erf", "--depth", *map(str, depths), "--data", str(data),
             "--dataset", "digits", "--lr", str(lr), "--config-json", json.dumps(cfg),
-            "--common-json", json.dumps(common), "--checkpoint", str(folder / "ck.pkl"),
+            "--common-json", json.dumps(common), "--checkpoint", str(folder / checkpoint),
             "--out", str(folder / "out.csv"), *extra]
 
 
@@ -270,6 +275,50 @@ def test_stale_checkpoint_of_another_configuration_is_replaced(tmp_path, tiny_da
     assert "belongs to another run" in proc.stderr
     assert pd.read_csv(tmp_path / "out.csv")["step"].max() == 30
     assert not (tmp_path / "ck.pkl").exists()
+
+
+def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny_data):
+    """A job training depths 1 and 2 in one process: its table is the two one-depth jobs'
+    rows; stopped inside depth 2, the rerun takes depth 1 from its (rows-only) finished
+    checkpoint, resumes depth 2 from its own, and writes the same table."""
+    cfg = {**GRID_CFG, "depths": [1, 2]}
+    common = {"checkpoint_every": 20}
+    lr = _lr_csv(tmp_path / "lr.csv", cfg, 2e-3)
+    pattern = "ck_d{depth}.pkl"
+    dirs = {k: tmp_path / k for k in ("d1", "d2", "ref", "run")}
+    for d in dirs.values():
+        d.mkdir()
+    for depth in (1, 2):
+        one = _run(_train_cmd(dirs[f"d{depth}"], tiny_data, cfg, lr, common, depths=[depth]))
+        assert one.returncode == 0, one.stderr[-3000:]
+    ref = _run(_train_cmd(dirs["ref"], tiny_data, cfg, lr, common, depths=[1, 2],
+                          checkpoint=pattern))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    merged = pd.concat([pd.read_csv(dirs[f"d{d}"] / "out.csv") for d in (1, 2)],
+                       ignore_index=True)
+    pd.testing.assert_frame_equal(merged, pd.read_csv(dirs["ref"] / "out.csv"), check_exact=True)
+    assert not list(dirs["ref"].glob("*.pkl"))
+
+    # a kill 80 steps into the job: depth 1 (60 steps) done, depth 2 at step 20
+    run = dirs["run"]
+    stopped = _run(_train_cmd(run, tiny_data, cfg, lr, common, "--stop-after-step", "80",
+                              depths=[1, 2], checkpoint=pattern))
+    assert stopped.returncode == F.EXIT_INTERRUPTED, stopped.stderr[-3000:]
+    assert not (run / "out.csv").exists()
+    from ntk_phases.train import load_checkpoint
+
+    done, partial = load_checkpoint(run / "ck_d1.pkl"), load_checkpoint(run / "ck_d2.pkl")
+    assert done["step"] == cfg["n_steps"] and done["state_leaves"] is None and done["rows"]
+    assert partial["step"] == 20 and partial["state_leaves"] is not None
+    again = _run(_train_cmd(run, tiny_data, cfg, lr, common, depths=[1, 2], checkpoint=pattern))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "ck_d1.pkl is finished" in again.stderr and "from step 20" in again.stderr
+    _assert_same_table(dirs["ref"] / "out.csv", run / "out.csv")
+    assert not list(run.glob("*.pkl"))
+
+    # several blocks need a checkpoint per block
+    clash = _run(_train_cmd(run, tiny_data, cfg, lr, common, depths=[1, 2]))
+    assert clash.returncode != 0 and "pattern" in clash.stderr
 
 
 def test_record_schedule_includes_figure_steps():
@@ -413,7 +462,8 @@ def _mem_frame(chaotic_train, chaotic_test, ordered_test):
     rows = []
     for sw, tr, te in ((25.0, chaotic_train, chaotic_test), (0.5, 1.0, ordered_test)):
         for seed in (0, 1):
-            rows.append({"arch": "fcn", "sigma_w2": sw, "seed": seed, "step": 100,
+            rows.append({"arch": "fcn", "activation": "erf", "width": 256, "sigma_w2": sw,
+                         "sigma_b2": 0.0, "depth": 8, "seed": seed, "step": 100,
                          "train_acc": tr, "test_acc": te, "status": "ok"})
     return pd.DataFrame(rows)
 
@@ -425,13 +475,23 @@ def test_claims_c6_logic():
     assert [r["passed"] for r in good] == [True, True, True]
     bad = F.claims_c6(_mem_frame(0.9, 0.3, 0.2), cfg, 10)
     assert [r["passed"] for r in bad] == [False, False, False]
+    # rows of the one claims schema, every configuration column filled
+    from ntk_phases.claims import schema_violations
+
+    table = pd.DataFrame(good + bad, columns=F.CLAIM_COLUMNS)
+    assert schema_violations(table) == []
+    assert table["depth_min"].eq(8).all() and table["sigma_w2"].tolist()[:3] == [25.0, 25.0, 0.5]
 
 
 def test_claims_c7_fits_the_slope():
     widths = np.array([64, 128, 256, 512])
-    rows = [{"arch": "fcn", "width": w, "seed": s, "diverged": False,
+    rows = [{"arch": "fcn", "activation": "erf", "sigma_w2": 2.0, "sigma_b2": 0.18, "depth": 2,
+             "width": w, "seed": s, "diverged": False,
              "relative_distance": 2.0 * w ** -0.5, "ntk_rel_error": 3.0 * w ** -0.1}
             for w in widths for s in (0, 1)]
     out = F.claims_c7(pd.DataFrame(rows), {"slope": -0.5, "slope_tolerance": 0.2})
     assert math.isclose(out[0]["measured"], -0.5, abs_tol=1e-9) and out[0]["passed"]
     assert math.isclose(out[1]["measured"], -0.1, abs_tol=1e-9) and not out[1]["passed"]
+    from ntk_phases.claims import schema_violations
+
+    assert schema_violations(pd.DataFrame(out, columns=F.CLAIM_COLUMNS)) == []

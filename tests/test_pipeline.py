@@ -33,7 +33,7 @@ def test_end_to_end_builds_f1_and_tables(test_run):
     work, proc = test_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = work / "results" / "test"
-    for name in ("F1", "F2", "F3", "F4", "F5", "F6", "F8"):
+    for name in ("F1", "F2", "F3", "F4", "F5", "F6", "F6_mean", "F8"):
         for ext in ("pdf", "png"):
             fig = res / "figures" / f"{name}.{ext}"
             assert fig.stat().st_size > 10_000
@@ -61,7 +61,14 @@ def test_end_to_end_builds_f1_and_tables(test_run):
     for claim in ("C1", "C2"):
         rows = claims[(claims["claim"] == claim) & (claims["arch"] == "fcn")]
         assert len(rows) >= 4 and rows["passed"].all(), rows.to_string()
-    assert set(claims["claim"]) >= {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"}  # one table (F11)
+    assert set(claims["claim"]) >= {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"}  # one table (F11)
+    # one row schema for every producer: no cell empty where the schema says it applies
+    from ntk_phases.claims import CONDITIONS, schema_violations
+
+    assert schema_violations(claims) == []
+    for r in claims.to_dict("records"):  # the stated rule reproduces `passed`
+        if r["condition"] in CONDITIONS and pd.notna(r["measured"]):
+            assert CONDITIONS[r["condition"]](r["predicted"], r["measured"], r["tolerance"]) == r["passed"], r
     meta = json.loads((res / "data" / "digits.json").read_text())
     assert meta["n_train"] == 64 and meta["n_test"] == 32
     for log in ("data/digits.log", "theory/phase_erf.log", "figures/F1.log"):

@@ -134,9 +134,9 @@ def test_changing_one_sigma_w2_reruns_only_its_dependents(shared, tmp_path):
     acts = cfg["kernels"]["activations"]
     expected = (
         {("kernel_sweep", ("fcn", a, "1")) for a in acts}
-        | {("kernel_metrics", ("fcn", a, "1")) for a in acts}
         | {("infinite_table", ("fcn", a, None)) for a in acts}
         | {("infinite_figure", f) for f in ("F3", "F4", "F5", "F6", "F8")}
+        | {("F6_mean", None)}
         | {("claims", None), ("run_config", None), ("all", None)}
     )
 
@@ -203,7 +203,7 @@ def test_sigkilled_run_reruns_to_the_uninterrupted_tables(shared, tmp_path):
 
 
 # -- the HTML report ---------------------------------------------------------------------
-FIGURES = ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F12", "F13"]
+FIGURES = ["F1", "F2", "F3", "F4", "F5", "F6", "F6_mean", "F7", "F8", "F9", "F10", "F12", "F13"]
 
 
 def report_items(html: str, name: str) -> dict:

@@ -259,9 +259,9 @@ def test_test_config_completes_through_slurm(runs):
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
     assert submitted, "no job went through SLURM"
     comments = [j["comment"] for j in runs["jobs"]]
-    # a kernel chunk and its metrics travel together (profile group `kernels`)
+    # kernel chunks travel together (profile group `kernels`)
     assert any(c.startswith("rule_kernels_") for c in comments), comments
-    assert not any(c.startswith(("rule_kernel_sweep", "rule_kernel_metrics")) for c in comments), comments
+    assert not any(c.startswith("rule_kernel_sweep") for c in comments), comments
     # rules declared localrules (data, theory, figures) run on the submit host, never through sbatch
     local = ("prepare_data", "phase_table", "depth_scale_table", "F1", "F2", "infinite_figure")
     assert not any(c.startswith(tuple(f"rule_{r}" for r in local)) for c in comments), comments
@@ -314,7 +314,7 @@ def test_too_little_memory_is_retried_with_more(cluster, runs, tmp_path):
     monitor.start()
     proc = start_snakemake(
         work, *slurm_flags(cluster), "--configfile", TEST_CONFIG,
-        "--set-resources", f"kernel_sweep:{small_first}", f"kernel_metrics:{small_first}",
+        "--set-resources", f"kernel_sweep:{small_first}",
         "--", target,
     )
     try:

@@ -218,6 +218,38 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
         T.train_block(*args, lr * 2, X, Y, XT, YT, 60, checkpoint_path=ckpt, **kw)
 
 
+@pytest.mark.parametrize("arch,depth", [("fcn", 3), ("cnn_p", 2)])
+def test_initial_parameters_do_not_depend_on_jit(arch, depth):
+    """Blocks draw their initial parameters eagerly (per-shape compilations shared across
+    depths); they must be bit-identical to the same init compiled as one program."""
+    spec = T.StepSpec(arch, "erf", depth, 8, N_CLASSES, len(X), len(X))
+    seeds = jnp.asarray([0, 5], jnp.uint32)
+    eager = T._init_params(spec, (-1, *X.shape[1:]), seeds)
+    jitted = jax.jit(T._init_params, static_argnums=(0, 1))(spec, (-1, *X.shape[1:]), seeds)
+    leaves = jax.tree_util.tree_leaves
+    assert len(leaves(eager)) == len(leaves(jitted)) == (6 if depth >= 2 else 4)
+    for a, b in zip(leaves(eager), leaves(jitted)):
+        assert a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_finished_checkpoint_without_state_returns_its_rows(tmp_path, monkeypatch):
+    """``final_state=False``: the final checkpoint keeps the rows only, and a rerun returns
+    them without building (or compiling) any state."""
+    args = (*BLOCK, [1.0, 2.0], 0.05, [0])
+    lr = np.array([0.01, 0.01])
+    kw = dict(BLOCK_KW, n_record=6)
+    ckpt = tmp_path / "done.ckpt"
+    full = T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20,
+                         final_state=False, **kw)
+    payload = T.load_checkpoint(ckpt)
+    assert payload["step"] == 40 and payload["state_leaves"] is None
+    monkeypatch.setattr(T.Block, "init_state", lambda self: pytest.fail("state was built"))
+    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt,
+                                               checkpoint_every=20, **kw))
+    with pytest.raises(ValueError, match="n_steps"):  # still refused for another run
+        T.train_block(*args, lr, X, Y, XT, YT, 41, checkpoint_path=ckpt, **kw)
+
+
 @pytest.mark.parametrize("arch,model_batch_size", [("fcn", 3), ("cnn_f", None)])
 # singles run with the default ("auto": 1 on CPU, i.e. lax.map)
 def test_vmapped_block_equals_separate_models(arch, model_batch_size):

@@ -11,6 +11,10 @@ Conventions shared by both (NTK parameterization):
   ``padding`` (circular) and stride 1, ``width`` channels;
 - readout: ``flatten`` then dense, or global average ``pool`` then dense;
   the readout is ``Dense(n_out, W_std=σ_w, b_std=σ_b)``.
+
+``convention: notebook`` (the authors' companion notebook, F6 cells) uses another FCN:
+a read-in ``Dense(W_std=1, no bias)``, then the hidden layers, and the kernel read after
+the last nonlinearity (``readout="none"``); :func:`get_architecture` returns it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ class Architecture:
 
     name: str
     hidden: str  # "dense" | "conv"
-    readout: str  # "flatten" | "pool"
+    readout: str  # "flatten" | "pool" | "none" (kernel after the last nonlinearity)
+    readin: str = "none"  # "none" | "dense" (Dense(W_std=1, no bias) before the hidden layers)
     kernel_size: tuple[int, int] = (3, 3)
     padding: str = "CIRCULAR"
     description: str = ""
@@ -48,13 +53,28 @@ ARCHITECTURES: dict[str, Architecture] = {
     ),
 }
 
+#: The architectures of ``convention: notebook`` (the notebook has only the FCN).
+NOTEBOOK_ARCHITECTURES: dict[str, Architecture] = {
+    "fcn": Architecture(
+        "fcn", hidden="dense", readout="none", readin="dense",
+        description="the notebook's FCN: read-in Dense(W_std=1, no bias), l x [Dense, φ], no readout",
+    ),
+}
+
+CONVENTIONS: tuple[str, ...] = ("ours", "notebook")
+
 ACTIVATIONS: tuple[str, ...] = ("erf", "tanh", "relu")
 
 
-def get_architecture(name: str) -> Architecture:
-    """Look up an architecture by name, with an error listing the known ones."""
+def get_architecture(name: str, convention: str = "ours") -> Architecture:
+    """Look up an architecture by name (and convention), with an error listing the known ones."""
+    table = {"ours": ARCHITECTURES, "notebook": NOTEBOOK_ARCHITECTURES}.get(convention)
+    if table is None:
+        raise ValueError(f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}")
     try:
-        return ARCHITECTURES[name]
+        return table[name]
     except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES))
-        raise ValueError(f"unknown architecture {name!r}; known: {known}") from None
+        known = ", ".join(sorted(table))
+        raise ValueError(
+            f"unknown architecture {name!r} for convention {convention!r}; known: {known}"
+        ) from None

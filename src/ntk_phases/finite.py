@@ -3,8 +3,10 @@ they need) for the ``train`` rules of ``workflow/rules/train.smk``.
 
 Experiments (config section ``training``):
 
-- ``grid`` (F7): every σ_w² of a grid × seeds at one σ_b², one training job per
-  (arch, activation, depth); rows merged into ``metrics/finite_<arch>_<activation>.csv``.
+- ``grid`` (F7): every σ_w² of a grid × seeds at one σ_b², one block per (arch,
+  activation, depth), ``depths_per_job`` blocks per training job (config: all in one job by
+  default, one per job on a cluster); rows merged into
+  ``metrics/finite_<arch>_<activation>.csv``.
 - ``architectures`` (F8, finite row): the ``grid`` experiment with a section of its own per
   architecture (``training.architectures.<arch>``: CNNs need far smaller grids than the FCN
   on a CPU) and its own training subset (``n_train``, ``n_test``); rows merged into
@@ -21,8 +23,10 @@ Subcommands (``python -m ntk_phases.finite <cmd> ...``):
   (neural-tangents, float64) and the learning rate ``η = lr_factor · 2/λ_max`` (see
   :mod:`ntk_phases.train` for its normalization); for ``grid`` and ``architectures`` also the
   mean-field depth scales ξ₁, ξ* along the grid's σ_b² (the F7 and F8 overlays).
-- ``train``: train one block (jax/flax/optax only; the learning rate arrives as the ``lr``
-  table), write its rows, delete its checkpoint. A killed job resumes from its checkpoint.
+- ``train``: train a job's blocks one after another in one process (jax/flax/optax only;
+  the learning rate arrives as the ``lr`` table), write their rows as one table, delete
+  their checkpoints. Each block has its own checkpoint: a killed job's rerun takes the
+  finished blocks' rows from theirs and resumes the unfinished block from its own.
 - ``merge``: concatenate block tables into one.
 - ``infinite``: the ``width`` experiment against the infinite-width prediction (from the
   analytic kernels that ``lr --out-kernels`` saved; numpy only).
@@ -48,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import io
-from .cli import setup_logging
+from .cli import setup_logging, use_compile_cache
 
 log = logging.getLogger("ntk_phases.finite")
 
@@ -329,8 +333,12 @@ def train_experiment(experiment: str, cfg: dict, arrays: dict, lr: pd.DataFrame,
                      dataset: str, arch: str | None = None, activation: str | None = None,
                      depth: int | None = None, width: int | None = None,
                      checkpoint: str | None = None, common: dict | None = None,
-                     stop_after_step: int | None = None) -> tuple[pd.DataFrame, Any]:
-    """Train one block of an experiment; returns (rows, Block)."""
+                     stop_after_step: int | None = None, max_seconds: float | None = None,
+                     final_state: bool = True) -> tuple[pd.DataFrame, Any]:
+    """Train one block of an experiment; returns (rows, Block). ``max_seconds``: the
+    block's share of the job's time limit (``common['max_minutes']`` is the caller's);
+    ``final_state``: keep the parameters in the final checkpoint (the width experiment
+    reads them)."""
     from . import train as T
 
     common = common or {}
@@ -353,14 +361,13 @@ def train_experiment(experiment: str, cfg: dict, arrays: dict, lr: pd.DataFrame,
              "%d steps (batch %s)", experiment, c["arch"], c["activation"], depth, width,
              np.round(c["sigma_w2"], 4).tolist(), c["sigma_b2"], cfg["seeds"],
              np.array2string(eta, precision=4), cfg["n_steps"], cfg.get("batch_size") or "full")
-    max_minutes = common.get("max_minutes")
     rows = T.train_block(
         c["arch"], c["activation"], depth, width, c["sigma_w2"], c["sigma_b2"], cfg["seeds"], eta,
         x_train, _targets(arrays["y_train"]), x_test, _targets(arrays["y_test"]),
         int(cfg["n_steps"]), record_steps=record_schedule(cfg),
         checkpoint_path=checkpoint, checkpoint_every=common.get("checkpoint_every"),
         log_every=common.get("log_every"), stop_after_step=stop_after_step,
-        max_seconds=None if max_minutes is None else 60.0 * float(max_minutes),
+        max_seconds=max_seconds, final_state=final_state,
         extra_columns={"dataset": dataset, "experiment": experiment}, **kwargs,
     )
     block = T.Block(c["arch"], c["activation"], depth, width, c["sigma_w2"], c["sigma_b2"],
@@ -424,7 +431,32 @@ def width_outputs(block, checkpoint: str, arrays: dict, n_ntk: int) -> dict[str,
             "learning_rate": np.asarray(block.learning_rate), "width": np.asarray(block.spec.width)}
 
 
+def block_checkpoint(pattern: str | None, depth: int | None, width: int | None) -> str | None:
+    """The checkpoint of one block of a job: ``pattern`` with ``{depth}`` and ``{width}``
+    filled in (a plain path serves a one-block job)."""
+    if pattern is None:
+        return None
+    return pattern.replace("{depth}", str(depth)).replace("{width}", str(width))
+
+
+def _stack_outputs(outs: list[dict]) -> dict[str, np.ndarray]:
+    """One ``--out-npz`` per job: every array of :func:`width_outputs` stacked along a
+    leading axis over the job's widths (:func:`_unstack_outputs` reverses it)."""
+    return {k: np.stack([o[k] for o in outs]) for k in outs[0]}
+
+
+def _unstack_outputs(arrays: dict[str, np.ndarray]) -> list[dict]:
+    if np.ndim(arrays["width"]) == 0:  # one width, unstacked (older files)
+        return [arrays]
+    return [{k: v[i] for k, v in arrays.items()} for i in range(len(arrays["width"]))]
+
+
 def cmd_train(args) -> int:
+    """Train the job's blocks one after another in this process (one start-up): every
+    ``--depth`` (grid, architectures) or ``--width`` (width) given. Each block keeps its
+    own checkpoint (``--checkpoint`` with ``{depth}`` / ``{width}``) until the job's table
+    is written: a rerun of a killed job takes finished blocks from their checkpoints (rows
+    only) and resumes the unfinished one."""
     from . import data as data_mod
     from .train import TrainingInterrupted
 
@@ -433,42 +465,70 @@ def cmd_train(args) -> int:
     common = json.loads(args.common_json) if args.common_json else {}
     arrays = experiment_data(args.experiment, cfg, data_mod.load(args.data))
     lr = pd.read_csv(args.lr)
-    if args.checkpoint is None and args.experiment == "width":
+    is_width = args.experiment == "width"
+    if args.checkpoint is None and is_width:
         raise SystemExit("the width experiment needs --checkpoint (final parameters)")
-    def run():
-        return train_experiment(
-            args.experiment, cfg, arrays, lr, dataset=args.dataset, arch=args.arch,
-            activation=args.activation, depth=args.depth, width=args.width,
-            checkpoint=args.checkpoint, common=common, stop_after_step=args.stop_after_step)
+    blocks = [(d, w) for d in (args.depth or [None]) for w in (args.width or [None])]
+    ckpts = [block_checkpoint(args.checkpoint, d, w) for d, w in blocks]
+    if args.checkpoint is not None and len(set(ckpts)) != len(ckpts):
+        raise SystemExit("several blocks need a --checkpoint pattern with {depth} or {width}")
+    max_minutes = common.get("max_minutes")
+    deadline = None if max_minutes is None else t0 + 60.0 * float(max_minutes)
 
-    try:
+    frames, outs = [], []
+    for i, ((depth, width), ckpt) in enumerate(zip(blocks, ckpts)):
+        stop = None
+        if args.stop_after_step is not None:  # a simulated kill after that many steps of
+            stop = args.stop_after_step - i * int(cfg["n_steps"])  # the job's blocks in order
+            if stop <= 0:
+                log.warning("stopped before block %d of %d; rerun the job to resume", i + 1,
+                            len(blocks))
+                return EXIT_INTERRUPTED
+
+        def run():
+            left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            return train_experiment(
+                args.experiment, cfg, arrays, lr, dataset=args.dataset, arch=args.arch,
+                activation=args.activation, depth=depth, width=width, checkpoint=ckpt,
+                common=common, stop_after_step=stop, max_seconds=left, final_state=is_width)
+
         try:
-            frame, block = run()
-        except ValueError as e:
-            # a checkpoint left by a killed job of an older configuration: start afresh
-            if args.checkpoint is None or "belongs to another run" not in str(e):
-                raise
-            log.warning("%s; removing it and training from scratch", e)
-            Path(args.checkpoint).unlink()
-            frame, block = run()
-    except TrainingInterrupted as e:
-        log.warning("%s; rerun the job to resume from the checkpoint %s", e, args.checkpoint)
-        return EXIT_INTERRUPTED
+            try:
+                frame, block = run()
+            except ValueError as e:
+                # a checkpoint left by a killed job of an older configuration: start afresh
+                if ckpt is None or "belongs to another run" not in str(e):
+                    raise
+                log.warning("%s; removing it and training from scratch", e)
+                Path(ckpt).unlink()
+                frame, block = run()
+        except TrainingInterrupted as e:
+            log.warning("%s; rerun the job to resume from the checkpoint %s", e, ckpt)
+            return EXIT_INTERRUPTED
+        frames.append(frame)
+        if is_width:
+            outs.append(width_outputs(block, ckpt, arrays, int(cfg.get("n_ntk", 32))))
+
+    frame = pd.concat(frames, ignore_index=True)
     if args.out_npz:
-        arr = width_outputs(block, args.checkpoint, arrays, int(cfg.get("n_ntk", 32)))
         with io.atomic_path(args.out_npz, suffix=".npz") as tmp:
-            np.savez(tmp, **arr)
+            np.savez(tmp, **_stack_outputs(outs))
     io.write_csv(args.out, frame)
     io.write_provenance(args.out, config={"experiment": cfg, "common": common},
                         inputs=[args.data, args.lr], experiment=args.experiment)
-    n_div = int(frame.loc[frame["step"] == frame["step"].max(), "status"].eq("diverged").sum())
-    last = frame[frame["step"] == frame["step"].max()]
-    log.info("wrote %s: %d rows; final step %d: mean train_acc %.4f, test_acc %.4f, "
-             "%d diverged; %.1fs", args.out, len(frame), int(last["step"].iloc[0]),
-             last["train_acc"].mean(), last["test_acc"].mean(), n_div, time.perf_counter() - t0)
-    if args.checkpoint and Path(args.checkpoint).exists():
-        Path(args.checkpoint).unlink()
-        log.info("removed checkpoint %s", args.checkpoint)
+    for f in frames:
+        last = f[f["step"] == f["step"].max()]
+        log.info("%s depth %d width %d: %d rows; final step %d: mean train_acc %.4f, "
+                 "test_acc %.4f, %d diverged", args.experiment, int(f["depth"].iloc[0]),
+                 int(f["width"].iloc[0]), len(f), int(last["step"].iloc[0]),
+                 last["train_acc"].mean(), last["test_acc"].mean(),
+                 int(last["status"].eq("diverged").sum()))
+    log.info("wrote %s: %d rows of %d blocks; %.1fs", args.out, len(frame), len(blocks),
+             time.perf_counter() - t0)
+    for ckpt in ckpts:
+        if ckpt and Path(ckpt).exists():
+            Path(ckpt).unlink()
+            log.info("removed checkpoint %s", ckpt)
     return 0
 
 
@@ -582,7 +642,7 @@ def cmd_infinite(args) -> int:
     outs = []
     for p in args.npz:
         with np.load(p) as f:
-            outs.append({k: f[k] for k in f.files})
+            outs.extend(_unstack_outputs({k: f[k] for k in f.files}))
     outs.sort(key=lambda o: int(o["width"]))
     t0 = time.perf_counter()
     with np.load(args.kernels) as f:
@@ -605,47 +665,74 @@ def cmd_infinite(args) -> int:
 # ----------------------------------------------------------------------------- claims
 
 
-CLAIM_COLUMNS = ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed",
-                 "condition"]
+def _claim_columns() -> list[str]:
+    from .claims import COLUMNS  # the one claims-row schema (numpy/pandas only)
+
+    return COLUMNS
+
+
+CLAIM_COLUMNS = _claim_columns()
+
+
+def _setting(frame: pd.DataFrame, cfg: dict, key: str, default: Any = None) -> Any:
+    """A configuration value of a claims row: the table's column, else the config's."""
+    if key in frame and len(frame):
+        return frame[key].iloc[0]
+    return cfg.get(key, default)
 
 
 def claims_c6(mem: pd.DataFrame, cfg: dict, n_classes: int) -> list[dict]:
-    """C6 from the memorization table: final-step accuracies, mean over seeds."""
+    """C6 from the memorization table: final-step accuracies, mean over seeds (rows of
+    :data:`ntk_phases.claims.SCHEMA`)."""
+    from .claims import claim_row
+
     chance = 1.0 / n_classes
     last = mem[mem["step"] == mem["step"].max()]
     arch = str(mem["arch"].iloc[0])
+    act = str(_setting(mem, cfg, "activation"))
+    sb2, depth = float(_setting(mem, cfg, "sigma_b2")), int(_setting(mem, cfg, "depth"))
+    width = _setting(mem, cfg, "width")
 
     def at(sw2, col):
         sel = last[np.isclose(last["sigma_w2"], sw2)]
         ok = sel[sel["status"] == "ok"]
-        return float(ok[col].mean()) if len(ok) else float("nan")
+        return float(ok[col].mean()) if len(ok) else float("nan"), len(ok), len(sel)
 
     chaotic, ordered = float(cfg["sigma_w2_chaotic"]), float(cfg["sigma_w2_ordered"])
-    tr = at(chaotic, "train_acc")
-    te = at(chaotic, "test_acc")
-    te_o = at(ordered, "test_acc")
+    tr, n_tr, all_tr = at(chaotic, "train_acc")
+    te, _, _ = at(chaotic, "test_acc")
+    te_o, n_o, all_o = at(ordered, "test_acc")
     tr_min, margin, gap = (float(cfg["train_acc_min"]), float(cfg["chance_margin"]),
                            float(cfg["ordered_min_gap"]))
     step = int(last["step"].iloc[0])
+
+    def row(sw2, quantity, pred, meas, tol, passed, condition, n_ok, n_all):
+        return claim_row("C6", arch, act, quantity, pred, meas, tol, passed, condition,
+                         sigma_w2=sw2, sigma_b2=sb2, depth_min=depth, depth_max=depth,
+                         note=f"width {width}; step {step}; mean over {n_ok} of {n_all} seeds (ok)")
+
     return [
-        {"claim": "C6", "arch": arch, "quantity": f"chaotic sigma_w2={chaotic:g}: train_acc at step {step}",
-         "predicted": 1.0, "measured": tr, "tolerance": 1.0 - tr_min,
-         "passed": bool(tr >= tr_min), "condition": "measured >= predicted - tolerance"},
-        {"claim": "C6", "arch": arch, "quantity": f"chaotic sigma_w2={chaotic:g}: test_acc at step {step}",
-         "predicted": chance, "measured": te, "tolerance": margin,
-         "passed": bool(abs(te - chance) <= margin), "condition": "|measured - predicted| <= tolerance (predicted = chance)"},
-        {"claim": "C6", "arch": arch, "quantity": f"ordered sigma_w2={ordered:g}: test_acc at step {step}",
-         "predicted": chance, "measured": te_o, "tolerance": gap,
-         "passed": bool(te_o - chance >= gap), "condition": "measured - predicted >= tolerance (well above chance)"},
+        row(chaotic, f"chaotic sigma_w2={chaotic:g}: train_acc at step {step}", 1.0, tr, 1.0 - tr_min,
+            tr >= tr_min, "measured >= predicted - tolerance", n_tr, all_tr),
+        row(chaotic, f"chaotic sigma_w2={chaotic:g}: test_acc at step {step}", chance, te, margin,
+            abs(te - chance) <= margin, "|measured - predicted| <= tolerance", n_tr, all_tr),
+        row(ordered, f"ordered sigma_w2={ordered:g}: test_acc at step {step}", chance, te_o, gap,
+            te_o - chance >= gap, "measured - predicted >= tolerance", n_o, all_o),
     ]
 
 
 def claims_c7(summary: pd.DataFrame, cfg: dict) -> list[dict]:
     """C7: power-law slopes against width of the distance to the infinite-width prediction
-    and of the empirical-NTK error (mean over seeds per width)."""
+    and of the empirical-NTK error (mean over seeds per width; rows of
+    :data:`ntk_phases.claims.SCHEMA`)."""
+    from .claims import claim_row
+
     ok = summary[~summary["diverged"].astype(bool)]
     per = ok.groupby("width")[["relative_distance", "ntk_rel_error"]].mean().reset_index()
     arch = str(summary["arch"].iloc[0])
+    act = str(_setting(summary, cfg, "activation"))
+    sw2, sb2 = float(_setting(summary, cfg, "sigma_w2")), float(_setting(summary, cfg, "sigma_b2"))
+    depth = int(_setting(summary, cfg, "depth"))
     pred, tol = float(cfg["slope"]), float(cfg["slope_tolerance"])
     rows = []
     for col, what in (("relative_distance", "final test outputs vs infinite-width prediction "
@@ -656,13 +743,14 @@ def claims_c7(summary: pd.DataFrame, cfg: dict) -> list[dict]:
         else:
             slope = float("nan")
         falls = bool(np.all(np.diff(per[col].to_numpy()) < 0)) if len(per) >= 2 else False
-        rows.append({"claim": "C7", "arch": arch,
-                     "quantity": f"{what}: slope of log against log width "
-                                 f"(widths {per['width'].min()}-{per['width'].max()})",
-                     "predicted": pred, "measured": slope, "tolerance": tol,
-                     "passed": bool(slope < 0 and abs(slope - pred) <= tol),
-                     "condition": "measured < 0 and |measured - predicted| <= tolerance"
-                                  + ("" if falls else " (note: not monotone in width)")})
+        rows.append(claim_row(
+            "C7", arch, act,
+            f"{what}: slope of log against log width (widths {per['width'].min()}-{per['width'].max()})",
+            pred, slope, tol, bool(slope < 0 and abs(slope - pred) <= tol),
+            "measured < 0 and |measured - predicted| <= tolerance",
+            sigma_w2=sw2, sigma_b2=sb2, depth_min=depth, depth_max=depth,
+            note=(f"widths {', '.join(str(int(w)) for w in per['width'])}; mean over seeds per width"
+                  + ("" if falls else "; not monotone in width"))))
     return rows
 
 
@@ -705,20 +793,24 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--out-kernels", default=None,
                    help="width: analytic NTK/NNGP blocks (train, test x train, test diagonal)")
 
-    q = sub.add_parser("train", help="train one block (jax/flax/optax only)")
+    q = sub.add_parser("train", help="train a job's blocks (jax/flax/optax only)")
     q.add_argument("--experiment", choices=EXPERIMENTS, required=True)
     q.add_argument("--arch")
     q.add_argument("--activation")
-    q.add_argument("--depth", type=int, default=None)
-    q.add_argument("--width", type=int, default=None)
+    q.add_argument("--depth", type=int, nargs="+", default=None,
+                   help="grid, architectures: the depths this job trains, one block each")
+    q.add_argument("--width", type=int, nargs="+", default=None,
+                   help="width: the widths this job trains, one block each")
     q.add_argument("--data", required=True)
     q.add_argument("--dataset", required=True)
     q.add_argument("--lr", required=True, help="table from the lr subcommand")
     q.add_argument("--config-json", required=True, help="the experiment's config section")
     q.add_argument("--common-json", default=None, help="checkpointing, logging, dtype, ...")
-    q.add_argument("--checkpoint", default=None)
-    q.add_argument("--out", required=True)
-    q.add_argument("--out-npz", default=None, help="width: outputs and empirical NTK")
+    q.add_argument("--checkpoint", default=None,
+                   help="checkpoint path; with several blocks a pattern with {depth} or {width}")
+    q.add_argument("--out", required=True, help="the job's table (every block's rows)")
+    q.add_argument("--out-npz", default=None,
+                   help="width: outputs and empirical NTK (leading axis: the job's widths)")
     q.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
 
     q = sub.add_parser("merge", help="concatenate block tables")
@@ -753,6 +845,8 @@ COMMANDS = {"lr": cmd_lr, "train": cmd_train, "merge": cmd_merge, "infinite": cm
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
+    if args.cmd == "lr":  # neural-tangents kernels; training compiles afresh (see use_compile_cache)
+        use_compile_cache()
     return COMMANDS[args.cmd](args)
 
 

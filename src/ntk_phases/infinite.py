@@ -1,10 +1,9 @@
 """Entry points of the infinite-width stages, called by Snakemake rules.
 
-- ``kernels``: analytic NNGP/NTK of one (architecture, activation, σ_b², chunk of σ_w²)
-  at every configured depth in one pass (:func:`ntk_phases.kernels.depth_sweep`),
-  saved as a (temporary) ``.npz``;
-- ``metrics``: the tidy metrics rows of one kernel file (:func:`metrics.metrics_frame`)
-  with the mean-field quantities of each (σ_w², σ_b²) appended;
+- ``sweep``: the tidy metrics rows of one (architecture, activation, σ_b², chunk of
+  σ_w²): kernels at every configured depth in one pass, reduced to metrics as they are
+  computed (:func:`ntk_phases.analytic.sweep.stream_metrics`), with the mean-field
+  quantities of each (σ_w², σ_b²) appended;
 - ``merge``: concatenate chunk tables into ``metrics/infinite_<arch>_<activation>.csv``;
 - ``pooling``: CNN-P against CNN-F at several image sizes d (claim C5).
 
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import io
-from .cli import setup_logging
+from .cli import setup_logging, use_compile_cache
 from .grids import depth_list
 
 log = logging.getLogger("ntk_phases.infinite")
@@ -55,42 +54,63 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     return y * np.sqrt(size * size * c) / norms
 
 
-def run_kernels(args: argparse.Namespace) -> None:
+def run_sweep(args: argparse.Namespace) -> None:
+    """Metrics rows of one (architecture, activation, σ_b², chunk of σ_w²), kernels
+    streamed layer by layer and reduced at each recorded depth (never written)."""
+    import pandas as pd
+
+    from . import conventions, metrics
     from . import data as data_mod
-    from . import kernels
+    from .analytic import sweep
+    from .architectures import get_architecture
 
     cfg = json.loads(args.config_json)  # this job's share of the config (kernels.smk)
     arch_cfg = cfg["arch"]
+    convention = cfg["convention"]
     sw2 = np.asarray(cfg["sigma_w2"], dtype=np.float64)
     sb2 = float(cfg["sigma_b2"])
     depths = depth_list(arch_cfg["depths"])
     d = subset(data_mod.load(args.data), arch_cfg["n_train"], arch_cfg["n_test"])
+    y_train = conventions.targets(d["y_train"], convention)
+    rcond = cfg["rcond"] if cfg["rcond"] is not None else metrics.default_rcond(len(y_train), args.activation)
     log.info(
-        "%s/%s sigma_b2=%g sigma_w2=%s depths 0..%d (%d), n_train=%d n_test=%d",
+        "%s/%s sigma_b2=%g sigma_w2=%s depths 0..%d (%d), n_train=%d n_test=%d, memory budget %g MB",
         args.arch, args.activation, sb2, np.round(sw2, 4).tolist(), max(depths), len(depths),
-        len(d["x_train"]), len(d["x_test"]),
+        len(d["x_train"]), len(d["x_test"]), cfg["memory_mb"],
     )
     t0 = time.perf_counter()
-    sweep = kernels.depth_sweep(
-        d["x_train"], d["x_test"], args.arch, args.activation, sw2, sb2, depths,
-        batch_size=arch_cfg.get("batch_size"), tanh_deg=cfg["tanh_deg"],
+    res = sweep.stream_metrics(
+        d["x_train"], y_train, d["x_test"], d["y_test"], get_architecture(args.arch, convention),
+        args.activation, sw2, sb2, depths, cfg["times"], memory_mb=cfg["memory_mb"],
+        tanh_deg=cfg["tanh_deg"], rcond=rcond, learning_rate=conventions.learning_rate(y_train, convention),
+        initial_function=conventions.initial_function(convention),
     )
-    log.info("kernels done in %.1fs; peak RSS %.0f MB", time.perf_counter() - t0, kernels.current_rss_bytes() / 2**20)
-    # The mean-field quantities travel with the kernels, so that the metrics job needs
-    # neither neural-tangents nor tensorflow (seconds of start-up per job).
-    from pandas.api.types import is_numeric_dtype
-
-    th = theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"])
-    theory_arrays = {
-        f"theory_{c}": np.asarray(th[c].to_numpy(), dtype=float if is_numeric_dtype(th[c]) else str)
-        for c in th.columns
-        if c != "sigma_w2"
-    }
-    # The kernel file is temporary: its provenance travels inside it to the metrics job.
-    prov = json.dumps(io.provenance(config=cfg, inputs=[args.data]), default=str)
-    with io.atomic_path(args.out, suffix=".npz") as tmp:
-        np.savez(tmp, **sweep, **theory_arrays, y_train=d["y_train"], y_test=d["y_test"],
-                 provenance=np.asarray(prov))
+    frame = pd.concat(
+        [
+            pd.DataFrame(metrics.tidy_rows({k: v[i] for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")},
+                                           s, sb2, res["depths"], cfg["times"]))
+            for i, s in enumerate(res["sigma_w2"])
+        ],
+        ignore_index=True,
+    )
+    leading = {"arch": args.arch, "activation": args.activation, "dataset": args.dataset, "convention": convention}
+    for pos, (k, v) in enumerate(leading.items()):
+        frame.insert(pos, k, v)
+    frame = frame.merge(theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"]), on="sigma_w2",
+                        how="left", validate="many_to_one")
+    for col in frame.columns:
+        may_be_nan = ("xi_1", "xi_star", "test_std_rms") if convention == "notebook" else ("xi_1", "xi_star")
+        if frame[col].dtype.kind == "f" and col not in may_be_nan and not col.startswith("mean_pred_entry") \
+                and frame[col].isna().any():
+            raise ValueError(f"NaN in metrics column {col}")
+    per_point = frame.drop_duplicates(["sigma_w2", "depth"])
+    log.info(
+        "%d rows in %.1fs; %d singular kernels of %d; peak RSS %.0f MB",
+        len(frame), time.perf_counter() - t0, int(per_point["singular"].sum()), len(per_point),
+        sweep.peak_rss_mb(),
+    )
+    io.write_csv(args.out, frame)
+    io.write_provenance(args.out, config=cfg, inputs=[args.data])
 
 
 def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> "Any":
@@ -102,44 +122,6 @@ def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) 
     fp = theory.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
     cols = ["q_star", "c_star", "chi_1", "chi_c", "xi_1", "xi_c", "xi_star", "phase"]
     return pd.DataFrame({"sigma_w2": fp["sigma_w2"], **{c: fp[c] for c in cols}})
-
-
-def run_metrics(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from . import data as data_mod
-    from . import metrics
-
-    cfg = json.loads(args.config_json)
-    with np.load(args.kernels) as f:
-        sweep = {k: f[k] for k in f.files}
-    kernels_prov = json.loads(str(sweep.pop("provenance")))
-    y_train = data_mod.mse_targets(sweep.pop("y_train"))
-    y_test = sweep.pop("y_test")
-    th = pd.DataFrame({"sigma_w2": sweep["sigma_w2"]})
-    for key in [k for k in sweep if k.startswith("theory_")]:
-        th[key.removeprefix("theory_")] = sweep.pop(key)
-    t0 = time.perf_counter()
-    frame = metrics.metrics_frame(
-        sweep, y_train, y_test, cfg["times"],
-        rcond=metrics.default_rcond(len(y_train), args.activation) if cfg.get("rcond") is None else cfg["rcond"],
-        arch=args.arch, activation=args.activation, dataset=args.dataset,
-    )
-    frame = frame.merge(th, on="sigma_w2", how="left", validate="many_to_one")
-    for col in frame.columns:
-        if frame[col].dtype.kind == "f" and col not in ("xi_1", "xi_star") and frame[col].isna().any():
-            raise ValueError(f"NaN in metrics column {col}")
-    log.info(
-        "metrics: %d rows in %.1fs; %d singular kernels of %d",
-        len(frame), time.perf_counter() - t0, int(frame.drop_duplicates(["sigma_w2", "depth"])["singular"].sum()),
-        len(frame.drop_duplicates(["sigma_w2", "depth"])),
-    )
-    io.write_csv(args.out, frame)
-    io.write_provenance(
-        args.out, config=cfg, datasets=kernels_prov.get("datasets", {}),
-        kernels={k: kernels_prov.get(k) for k in ("config", "config_sha256", "inputs")},
-        seeds=sorted(set(kernels_prov.get("seeds", [])) | io.config_seeds(cfg)),
-    )
 
 
 def run_merge(args: argparse.Namespace) -> None:
@@ -171,7 +153,7 @@ def run_pooling(args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             sweep = kernels.depth_sweep(
                 xtr, xte, arch, args.activation, [pc["sigma_w2"]], pc["sigma_b2"], depths,
-                tanh_deg=cfg["tanh_deg"],
+                test_diag=False, tanh_deg=cfg["tanh_deg"],
             )
             spec = metrics.spectrum(sweep["ntk_train"][0])
             diag, off = metrics.ntk_diag_offdiag(sweep["ntk_train"][0])
@@ -208,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
             c.add_argument(flag, required=True)
         return c
 
-    command("kernels", "--arch", "--activation", "--data")
-    command("metrics", "--kernels", "--arch", "--activation", "--dataset")
+    command("sweep", "--arch", "--activation", "--data", "--dataset")
     command("merge").add_argument("--inputs", nargs="+", required=True)
     command("pooling", "--activation", "--data")
     args = p.parse_args(argv)
     setup_logging()
-    {"kernels": run_kernels, "metrics": run_metrics, "merge": run_merge, "pooling": run_pooling}[args.command](args)
+    if args.command in ("sweep", "pooling"):
+        use_compile_cache()
+    {"sweep": run_sweep, "merge": run_merge, "pooling": run_pooling}[args.command](args)
     return 0
 
 

@@ -165,6 +165,8 @@ def _dataset_record(path: Path) -> dict | None:
     return {
         "dataset": meta["dataset"],
         "source": meta.get("source"),
+        **({"source_sha256": meta["source_sha256"]} if "source_sha256" in meta else {}),
+        "convention": meta.get("convention", "ours"),
         "seed": meta.get("seed"),
         "file_sha256": sha256_file(path),
         "array_sha256": meta["sha256"],

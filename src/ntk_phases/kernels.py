@@ -148,8 +148,8 @@ def activation_layer(activation: str, tanh_deg: int = DEFAULT_TANH_DEG):
     )
 
 
-def _as_arch(arch: str | Architecture) -> Architecture:
-    return arch if isinstance(arch, Architecture) else get_architecture(arch)
+def _as_arch(arch: str | Architecture, convention: str = "ours") -> Architecture:
+    return arch if isinstance(arch, Architecture) else get_architecture(arch, convention)
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,11 @@ class LayerKernelFns:
 
     # -- stax layers ---------------------------------------------------------
     def input_layers(self) -> list:
-        """Preprocessing layers (``Flatten`` for ``fcn``), no parameters."""
-        return [stax.Flatten()] if self.arch.hidden == "dense" else []
+        """Preprocessing layers (``Flatten`` for ``fcn``) and the read-in layer, if any."""
+        layers = [stax.Flatten()] if self.arch.hidden == "dense" else []
+        if self.arch.readin == "dense":
+            layers.append(stax.Dense(1, W_std=1.0, b_std=None))
+        return layers
 
     def hidden_layers(self, sigma_w, sigma_b) -> list:
         """One hidden layer ``[affine, φ]`` as stax layers."""
@@ -194,7 +197,9 @@ class LayerKernelFns:
         return [affine, activation_layer(self.activation, self.tanh_deg)]
 
     def readout_layers(self, sigma_w, sigma_b) -> list:
-        """Readout ``[Flatten | GlobalAvgPool, Dense(1)]`` as stax layers."""
+        """Readout ``[Flatten | GlobalAvgPool, Dense(1)]`` as stax layers (none: ``[]``)."""
+        if self.arch.readout == "none":
+            return []
         if self.arch.readout == "flatten":
             pool = stax.Flatten()
         elif self.arch.readout == "pool":
@@ -231,8 +236,8 @@ class LayerKernelFns:
         ``nngp``/``ntk`` have shape ``(n1, n2)``; ``cov1`` is the NNGP
         variance of the output at the first batch, shape ``(n1,)``.
         """
-        _, _, kernel_fn = stax.serial(*self.readout_layers(sigma_w, sigma_b))
-        out = kernel_fn(k)
+        layers = self.readout_layers(sigma_w, sigma_b)
+        out = stax.serial(*layers)[2](k) if layers else k
         return out.nngp, out.ntk, out.cov1
 
 
@@ -346,14 +351,14 @@ def _pin_diagonal(k):
 
 
 @functools.lru_cache(maxsize=32)
-def _jitted_maps(arch_name: str, activation: str, tanh_deg: int):
+def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int):
     """Jitted, σ_w-vmapped kernel maps, cached so repeated sweeps reuse compiles.
 
     Returns ``(fns, broadcast, hidden, readout)``; ``broadcast`` and
     ``hidden`` take a static ``pin`` flag (diagonal blocks, see
     :func:`_pin_diagonal` and the module docstring).
     """
-    fns = build_layer_kernel_fns(arch_name, activation, tanh_deg=tanh_deg)
+    fns = build_layer_kernel_fns(arch, activation, tanh_deg=tanh_deg)
 
     def broadcast(k, sigma_w, pin):
         # Identity under vmap with out_axes=0: gives every Kernel leaf a
@@ -378,8 +383,8 @@ def _jitted_maps(arch_name: str, activation: str, tanh_deg: int):
     return fns, broadcast_v, hidden_v, readout_v
 
 
-def _sweep_block(
-    arch_name: str,
+def sweep_block(
+    arch: Architecture,
     activation: str,
     tanh_deg: int,
     x1: np.ndarray,
@@ -393,10 +398,9 @@ def _sweep_block(
     One pass over layers: the hidden map is applied ``max(depths)`` times in
     total and the readout only at the requested depths. ``x2=None`` marks a
     block of ``x1`` with itself, whose diagonal is pinned at every layer.
+
     """
-    fns, broadcast_v, hidden_v, readout_v = _jitted_maps(
-        arch_name, activation, tanh_deg
-    )
+    fns, broadcast_v, hidden_v, readout_v = _jitted_maps(arch, activation, tanh_deg)
     pin = x2 is None
     sw = jnp.asarray(sigma_w, dtype=jnp.float64)
     sb = jnp.asarray(sigma_b, dtype=jnp.float64)
@@ -424,6 +428,7 @@ def depth_sweep(
     depths: Sequence[int],
     *,
     full_test: bool = False,
+    test_diag: bool = True,
     batch_size: int | None = None,
     sigma_chunk: int | None = None,
     tanh_deg: int = DEFAULT_TANH_DEG,
@@ -443,6 +448,8 @@ def depth_sweep(
         sigma_b2: bias variance (scalar >= 0).
         depths: depths to return (sorted and de-duplicated in the output).
         full_test: also return the full test×test blocks.
+        test_diag: return the test diagonals (``False`` skips the test×test
+            blocks they come from, unless ``full_test``).
         batch_size: examples per block (``None``: one block). Each block pair
             is propagated through all depths independently; peak memory then
             scales with ``batch_size**2`` instead of ``n**2`` (see
@@ -490,7 +497,8 @@ def depth_sweep(
         out[f"{key}_train"] = np.empty((S, D, n, n))
         if x_test is not None:
             out[f"{key}_test_train"] = np.empty((S, D, m, n))
-            out[f"{key}_test_diag"] = np.empty((S, D, m))
+            if test_diag or full_test:
+                out[f"{key}_test_diag"] = np.empty((S, D, m))
             if full_test:
                 out[f"{key}_test"] = np.empty((S, D, m, m))
 
@@ -500,9 +508,7 @@ def depth_sweep(
 
     def fill(prefix, x1, x2, s_sl, sl1, sl2, mirror=False, test_diag=False):
         """Propagate one block pair through all depths and store it."""
-        blocks = _sweep_block(
-            a.name, activation, int(tanh_deg), x1, x2, sw_all[s_sl], sb, dd
-        )
+        blocks = sweep_block(a, activation, int(tanh_deg), x1, x2, sw_all[s_sl], sb, dd)
         for di, nngp, ntk, _ in blocks:
             for key, val in (("nngp", nngp), ("ntk", ntk)):
                 if prefix is not None:
@@ -532,7 +538,7 @@ def depth_sweep(
             for bj in train_blocks:
                 fill("test_train", x_test[bi], x_train[bj], s_sl, bi, bj)
         # test × test: full (lower triangle, mirrored) or diagonal blocks only
-        for i, bi in enumerate(test_blocks):
+        for i, bi in enumerate(test_blocks if test_diag or full_test else []):
             for bj in test_blocks[: i + 1] if full_test else [bi]:
                 same = bi == bj
                 fill(

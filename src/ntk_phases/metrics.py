@@ -65,7 +65,13 @@ __all__ = [
     "predictive_moments",
     "accuracy",
     "expected_accuracy",
+    "expected_correct",
+    "train_metrics",
+    "point_sums",
+    "add_sums",
+    "finish_sums",
     "kernel_metrics",
+    "tidy_rows",
     "metrics_frame",
 ]
 
@@ -310,6 +316,63 @@ def gradient_flow(
     return {"train": train, "test": test, "learning_rate": eta}
 
 
+def _check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag):
+    kdd = _square("nngp_train", nngp_train)
+    ktd_k = _finite("nngp_test_train", nngp_test_train)
+    ktt = _finite("nngp_test_diag", nngp_test_diag)
+    if (
+        kdd.shape != theta.shape
+        or ktd_k.shape != ktd.shape
+        or ktt.shape != ktd.shape[:-1]
+    ):
+        raise ValueError(
+            "NNGP blocks must match the NTK blocks: "
+            f"{kdd.shape} vs {theta.shape}, {ktd_k.shape} vs {ktd.shape}, "
+            f"{ktt.shape} vs {ktd.shape[:-1]}"
+        )
+    return kdd, ktd_k, ktt
+
+
+def _batched(a: np.ndarray) -> np.ndarray:
+    """``a`` with a time axis inserted before its last two (matmul broadcasting)."""
+    return a[..., None, :, :]
+
+
+def _test_moments(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj, kv=None):
+    """Mean ``(*B, T, m, C)`` and variance ``(*B, T, m)`` at test points (see
+    :func:`predictive_moments`); each test point needs only its own rows.
+
+    Products are BLAS matmuls, associated as the einsum contractions they replace
+    (``kv`` = Θ_td V when the caller has it)."""
+    # A_t = (Θ_td V) diag(g_t) Vᵀ
+    if kv is None:
+        kv = np.matmul(ktd, evecs)
+    a_eig = kv[..., None, :, :] * over_lam[..., :, None, :]  # (*B, T, m, n) in eigenbasis
+    test_mean = np.matmul(a_eig, _batched(proj))
+    a = np.matmul(a_eig, _batched(np.swapaxes(evecs, -1, -2)))  # (*B, T, m, n)
+    cross = np.einsum("...tmj,...mj->...tm", a, ktd_k)
+    ak = np.matmul(a, _batched(kdd), out=a_eig)  # a_eig is no longer needed
+    quad = np.einsum("...tmk,...tmk->...tm", ak, a)
+    test_var = np.maximum(ktt[..., None, :] - 2.0 * cross + quad, 0.0)
+    return test_mean, test_var
+
+
+def _train_mean(evecs, decay, proj):
+    """``(I − E) Y = V diag(1 − e^{−ηλt}) Vᵀ Y``, ``(*B, T, n, C)``."""
+    return np.matmul(_batched(evecs), decay[..., :, :, None] * proj[..., None, :, :])
+
+
+def _train_moments(kdd, evecs, decay, proj):
+    """Train mean ``(I − E) Y`` and variance ``diag(E K E)``, ``E = V e^{−ηΛt} Vᵀ``."""
+    train_mean = _train_mean(evecs, decay, proj)
+    remain = 1.0 - decay  # e^{−ηλt}; dropped modes do not decay (λ ≈ 0)
+    e = np.matmul(evecs[..., None, :, :] * remain[..., :, None, :],
+                  _batched(np.swapaxes(evecs, -1, -2)))  # (*B, T, n, n)
+    ek = np.matmul(e, _batched(kdd))
+    train_var = np.maximum(np.einsum("...tjl,...tjl->...tj", ek, e), 0.0)
+    return train_mean, train_var
+
+
 def predictive_moments(
     ntk_train: Any,
     ntk_test_train: Any,
@@ -344,45 +407,16 @@ def predictive_moments(
         ``learning_rate`` ``B``.
     """
     theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
-    kdd = _square("nngp_train", nngp_train)
-    ktd_k = _finite("nngp_test_train", nngp_test_train)
-    ktt = _finite("nngp_test_diag", nngp_test_diag)
-    if (
-        kdd.shape != theta.shape
-        or ktd_k.shape != ktd.shape
-        or ktt.shape != ktd.shape[:-1]
-    ):
-        raise ValueError(
-            "NNGP blocks must match the NTK blocks: "
-            f"{kdd.shape} vs {theta.shape}, {ktd_k.shape} vs {ktd.shape}, "
-            f"{ktt.shape} vs {ktd.shape[:-1]}"
-        )
+    kdd, ktd_k, ktt = _check_nngp_blocks(
+        theta, ktd, nngp_train, nngp_test_train, nngp_test_diag
+    )
     tt = _times(t)
     evals, evecs, keep = _eig(theta, rcond, eig)
     eta = _eta(evals, learning_rate)
     decay, over_lam = _mode_factors(evals, keep, eta, tt)
     proj = np.einsum("...ji,jc->...ic", evecs, y)
-
-    # test: A_t = (Θ_td V) diag(g_t) Vᵀ
-    kv = np.einsum("...mj,...ji->...mi", ktd, evecs)
-    a_eig = (
-        kv[..., None, :, :] * over_lam[..., :, None, :]
-    )  # (*B, T, m, n) in eigenbasis
-    test_mean = np.einsum("...tmi,...ic->...tmc", a_eig, proj, optimize=True)
-    a = np.einsum("...tmi,...ji->...tmj", a_eig, evecs, optimize=True)  # (*B, T, m, n)
-    cross = np.einsum("...tmj,...mj->...tm", a, ktd_k)
-    quad = np.einsum("...tmj,...jk,...tmk->...tm", a, kdd, a, optimize=True)
-    test_var = np.maximum(ktt[..., None, :] - 2.0 * cross + quad, 0.0)
-
-    # train: mean (I − E) Y, variance diag(E K E) with E = V e^{−ηΛt} Vᵀ
-    train_mean = np.einsum(
-        "...ji,...ti,...ic->...tjc", evecs, decay, proj, optimize=True
-    )
-    remain = 1.0 - decay  # e^{−ηλt}; dropped modes do not decay (λ ≈ 0)
-    e = np.einsum("...ji,...ti,...ki->...tjk", evecs, remain, evecs, optimize=True)
-    train_var = np.maximum(
-        np.einsum("...tjk,...kl,...tjl->...tj", e, kdd, e, optimize=True), 0.0
-    )
+    test_mean, test_var = _test_moments(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj)
+    train_mean, train_var = _train_moments(kdd, evecs, decay, proj)
     return {
         "test_mean": test_mean,
         "test_var": test_var,
@@ -410,7 +444,16 @@ def accuracy(pred: Any, labels: Any) -> np.ndarray:
 
 
 def expected_accuracy(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.ndarray:
-    """Expected accuracy when outputs are independent Gaussians per point and class.
+    """Expected accuracy: the mean over points of :func:`expected_correct`."""
+    return expected_correct(mean, var, labels, n_quad).mean(axis=-1)
+
+
+#: Gauss–Hermite nodes of smaller weight are skipped by :func:`expected_correct`.
+_NODE_WEIGHT_FLOOR = 1e-22
+
+
+def expected_correct(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.ndarray:
+    """P(correct) of each point when outputs are independent Gaussians per point and class.
 
     Output ``k`` at point ``i`` is ``N(mean[i, k], var[i])`` (the same variance
     for every class, independent across classes: the NNGP prior is ``K ⊗ I``).
@@ -425,7 +468,7 @@ def expected_accuracy(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.
         labels: integers ``(m,)`` or targets ``(m, C)``.
 
     Returns:
-        ``(*B,)`` mean over points of P(correct).
+        ``(*B, m)`` P(correct) of each point.
     """
     mean = _finite("mean", mean)
     var = _finite("var", var)
@@ -449,17 +492,180 @@ def expected_accuracy(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.
         np.where(gap > 0, np.inf, np.where(gap < 0, -np.inf, 0.0)),
     )
     other = np.arange(n_classes) != lab[:, None]  # (m, C)
+    if np.all(other.sum(axis=-1) == n_classes - 1):
+        # only the other classes enter the product (the true class's factor is 1)
+        z_other = z_gap[..., other].reshape(z_gap.shape[:-1] + (n_classes - 1,))
+    else:  # labels outside 0..C-1: every class is "other"
+        z_other = z_gap
     xs, ws = special.roots_hermite(int(n_quad))
+    nodes, weights = np.sqrt(2.0) * xs, ws / np.sqrt(np.pi)  # nodes for N(0, 1)
+    # nodes whose weight is below _NODE_WEIGHT_FLOOR change P(correct) by less than
+    # their summed weight (the integrand is in [0, 1]): ~1e-20 absolute at n_quad = 64
+    kept = weights >= _NODE_WEIGHT_FLOOR
     p = np.zeros(mean.shape[:-1])
-    for x, w in zip(np.sqrt(2.0) * xs, ws / np.sqrt(np.pi)):  # nodes for N(0, 1)
-        cdf = np.where(other, special.ndtr(z_gap + x), 1.0)
+    cdf = np.empty_like(z_other)
+    for x, w in zip(nodes[kept], weights[kept]):
+        special.ndtr(np.add(z_other, x, out=cdf), out=cdf)
         p += w * np.prod(cdf, axis=-1)
-    return p.mean(axis=-1)
+    return p
 
 
 # ---------------------------------------------------------------------------
 # everything at once
 # ---------------------------------------------------------------------------
+
+
+#: Single entries of P(Θ)Y reported per kernel (test points 0…N−1, each at its true
+#: class): F5 draws them in the ordered phase, as the notebook does, where they settle to
+#: data-dependent constants while the rms says little.
+N_ENTRIES = 4
+
+
+def train_metrics(
+    ntk_train: Any,
+    nngp_train: Any,
+    y_train: Any,
+    t: Any,
+    *,
+    learning_rate: Any = None,
+    rcond: float | None = None,
+    n_quad: int = 64,
+    moments: bool = True,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Training-set metrics of kernels with batch shape ``B``, and the state that
+    :func:`point_sums` needs for test points (one eigendecomposition serves both).
+
+    Returns ``(metrics, state)``: ``metrics`` holds the spectrum (``lambda_min``,
+    ``lambda_max``, ``kappa``, ``singular``, ``lambda_min_raw``), ``ntk_diag``,
+    ``ntk_offdiag``, ``learning_rate`` (shape ``B``) and ``train_acc``,
+    ``train_acc_mean`` (``(*B, T)``); see :func:`kernel_metrics`.
+    ``moments=False`` leaves out the random initial function f₀ (the notebook's
+    noise-free mean prediction): ``train_acc`` and ``test_acc`` are then the accuracies
+    of the mean, and ``test_std_rms`` is NaN.
+    """
+    theta = _square("ntk_train", ntk_train)
+    y = _targets(y_train, theta.shape[-1])
+    kdd = _square("nngp_train", nngp_train)
+    if kdd.shape != theta.shape:
+        raise ValueError(f"nngp_train shape {kdd.shape} does not match ntk_train {theta.shape}")
+    tt = _times(t)
+    eig = eigh_sym(theta, rcond)
+    evals, evecs, keep = eig
+    spec = spectrum(theta, rcond, eig=eig)
+    diag, off = ntk_diag_offdiag(theta)
+    eta = _eta(evals, learning_rate)
+    decay, over_lam = _mode_factors(evals, keep, eta, tt)
+    proj = np.einsum("...ji,jc->...ic", evecs, y)
+    lab_train = np.argmax(y, axis=-1)
+    if moments:
+        train_mean, train_var = _train_moments(kdd, evecs, decay, proj)
+        train_acc = expected_accuracy(train_mean, train_var, lab_train, n_quad)
+    else:
+        train_mean = _train_mean(evecs, decay, proj)
+        train_acc = accuracy(train_mean, lab_train)
+    out = {
+        **{k: v for k, v in spec.items() if k != "rcond"},
+        "ntk_diag": diag,
+        "ntk_offdiag": off,
+        "learning_rate": eta,
+        "train_acc": train_acc,
+        "train_acc_mean": accuracy(train_mean, lab_train),
+    }
+    # right-hand sides of the test-point products (point_sums): P(Θ)Y = (Θ_td V)(Λ⁺ VᵀY)
+    # and, without f₀, the mean predictions (Θ_td V)(g_t ∘ VᵀY), as one (n, (1+T)·C) matrix
+    inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
+    rhs = [inv[..., None, :, None] * proj[..., None, :, :]]
+    if not moments:
+        rhs.append(over_lam[..., :, :, None] * proj[..., None, :, :])
+    rhs = np.concatenate(rhs, axis=-3)  # (*B, 1 [+ T], n, C)
+    rhs = np.moveaxis(rhs, -3, -2).reshape(rhs.shape[:-3] + (rhs.shape[-2], -1))
+    state = {"theta": theta, "kdd": kdd, "y": y, "rcond": rcond, "eig": eig,
+             "over_lam": over_lam, "proj": proj, "moments": moments, "rhs": rhs}
+    return out, state
+
+
+def point_sums(
+    state: dict[str, Any],
+    ntk_test_train: Any,
+    nngp_test_train: Any,
+    nngp_test_diag: Any,
+    y_test: Any,
+    *,
+    first: int = 0,
+    n_quad: int = 64,
+) -> dict[str, np.ndarray]:
+    """Sums over one batch of test points of the per-point test metrics.
+
+    Every test metric is a mean over test points, and each point needs only its own
+    rows of Θ(test, train), K(test, train) and K(x, x): a test set of any size is
+    reduced batch by batch (:func:`add_sums`) and finished by :func:`finish_sums`.
+    ``first`` is the batch's first test index (for the ``entries`` of P(Θ)Y).
+    """
+    theta, ktd, y = _check_blocks(state["theta"], ntk_test_train, state["y"])
+    kdd, ktd_k, ktt = _check_nngp_blocks(
+        theta, ktd, state["kdd"], nngp_test_train, nngp_test_diag
+    )
+    lab = _labels(y_test)
+    if lab.shape[0] != ktd.shape[-2]:
+        raise ValueError(f"{ktd.shape[-2]} test rows for {lab.shape[0]} labels")
+    evecs = state["eig"][1]
+    n_classes = y.shape[-1]
+    kv = np.matmul(ktd, evecs)  # Θ_td V, shared by P(Θ)Y and the predictions
+    out = np.matmul(kv, state["rhs"])  # (*B, m, (1 [+ T]) C), one BLAS call
+    out = np.moveaxis(out.reshape(out.shape[:-1] + (-1, n_classes)), -2, -3)
+    pinf = out[..., 0, :, :]  # the einsum path of mean_predictor: (Θ_td V)(Λ⁺ VᵀY)
+    if state["moments"]:
+        test_mean, test_var = _test_moments(
+            ktd, ktd_k, ktt, kdd, evecs, state["over_lam"], state["proj"], kv=kv
+        )
+        test_correct = expected_correct(test_mean, test_var, lab, n_quad).sum(axis=-1)
+    else:
+        test_mean = out[..., 1:, :, :]
+        test_var = np.full(test_mean.shape[:-1], np.nan)
+        test_correct = np.sum(np.argmax(test_mean, axis=-1) == lab, axis=-1, dtype=np.float64)
+    k = max(0, min(N_ENTRIES - first, lab.shape[0]))
+    entries = np.take_along_axis(
+        pinf[..., :k, :], np.broadcast_to(lab[:k, None], pinf.shape[:-2] + (k, 1)), -1
+    )[..., 0]
+    return {
+        "n_points": np.asarray(float(lab.shape[0])),
+        "n_outputs": np.asarray(float(lab.shape[0] * y.shape[-1])),
+        "mean_pred_sq": np.sum(pinf**2, axis=(-2, -1)),
+        "test_acc_inf_mean": np.sum(np.argmax(pinf, axis=-1) == lab, axis=-1, dtype=np.float64),
+        "test_acc": test_correct,
+        "test_acc_mean": np.sum(np.argmax(test_mean, axis=-1) == lab, axis=-1, dtype=np.float64),
+        "test_pred_sq": np.sum(test_mean**2, axis=(-2, -1)),
+        "test_var": np.sum(test_var, axis=-1),
+        "entries": entries,
+    }
+
+
+def add_sums(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Combine the :func:`point_sums` of two batches (``a`` first, or ``None``)."""
+    if a is None:
+        return dict(b)
+    out = {k: a[k] + b[k] for k in a if k != "entries"}
+    out["entries"] = np.concatenate([a["entries"], b["entries"]], axis=-1)
+    return out
+
+
+def finish_sums(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Means over the test set from accumulated :func:`point_sums`; see :func:`kernel_metrics`."""
+    m, mc = sums["n_points"], sums["n_outputs"]
+    out = {
+        "mean_pred_rms": np.sqrt(sums["mean_pred_sq"] / mc),
+        "test_acc_inf_mean": sums["test_acc_inf_mean"] / m,
+        "test_acc": sums["test_acc"] / m,
+        "test_acc_mean": sums["test_acc_mean"] / m,
+        "test_pred_rms": np.sqrt(sums["test_pred_sq"] / mc),
+        "test_std_rms": np.sqrt(sums["test_var"] / m),
+    }
+    entries = sums["entries"]
+    for i in range(N_ENTRIES):
+        out[f"mean_pred_entry_{i}"] = (
+            entries[..., i] if i < entries.shape[-1] else np.full(entries.shape[:-1], np.nan)
+        )
+    return out
 
 
 def kernel_metrics(
@@ -481,7 +687,8 @@ def kernel_metrics(
     Returns a dict of arrays. Shape ``B``: ``lambda_min``, ``lambda_max``,
     ``kappa``, ``singular``, ``lambda_min_raw``, ``ntk_diag``, ``ntk_offdiag``,
     ``mean_pred_rms`` (rms over test points and classes of P(Θ)Y),
-    ``test_acc_inf_mean`` (argmax of P(Θ)Y), ``learning_rate``.
+    ``test_acc_inf_mean`` (argmax of P(Θ)Y), ``learning_rate``,
+    ``mean_pred_entry_<i>`` (P(Θ)Y at test point i and its true class, i < N_ENTRIES).
     Shape ``(*B, T)``:
 
     - ``test_acc``: expected accuracy of the actual infinite network, whose
@@ -500,47 +707,15 @@ def kernel_metrics(
     - ``test_pred_rms``: rms of the mean test prediction at t;
     - ``test_std_rms``: rms over test points of the predictive std σ_t(x).
     """
-    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
-    # one decomposition serves the spectrum, the mean predictor and the moments
-    eig = eigh_sym(theta, rcond)
-    spec = spectrum(theta, rcond, eig=eig)
-    diag, off = ntk_diag_offdiag(theta)
-    lab_train = np.argmax(y, axis=-1)
-    lab_test = _labels(y_test)
-    pinf = mean_predictor(theta, ktd, y, rcond, eig=eig)
-    mom = predictive_moments(
-        theta,
-        ktd,
-        nngp_train,
-        nngp_test_train,
-        nngp_test_diag,
-        y,
-        t,
-        learning_rate=learning_rate,
-        rcond=rcond,
-        eig=eig,
+    train, state = train_metrics(
+        ntk_train, nngp_train, y_train, t,
+        learning_rate=learning_rate, rcond=rcond, n_quad=n_quad,
     )
-    return {
-        **{k: v for k, v in spec.items() if k != "rcond"},
-        "ntk_diag": diag,
-        "ntk_offdiag": off,
-        "mean_pred_rms": np.sqrt(np.mean(pinf**2, axis=(-2, -1))),
-        "test_acc_inf_mean": accuracy(pinf, lab_test),
-        "learning_rate": mom["learning_rate"],
-        "train_acc": expected_accuracy(
-            mom["train_mean"], mom["train_var"], lab_train, n_quad
-        ),
-        "test_acc": expected_accuracy(
-            mom["test_mean"], mom["test_var"], lab_test, n_quad
-        ),
-        "train_acc_mean": accuracy(mom["train_mean"], lab_train),
-        "test_acc_mean": accuracy(mom["test_mean"], lab_test),
-        "test_pred_rms": np.sqrt(np.mean(mom["test_mean"] ** 2, axis=(-2, -1))),
-        "test_std_rms": np.sqrt(np.mean(mom["test_var"], axis=-1)),
-    }
+    sums = point_sums(state, ntk_test_train, nngp_test_train, nngp_test_diag, y_test, n_quad=n_quad)
+    return {**train, **finish_sums(sums)}
 
 
-_PER_POINT = (
+PER_POINT = (
     "lambda_min",
     "lambda_max",
     "kappa",
@@ -551,8 +726,9 @@ _PER_POINT = (
     "mean_pred_rms",
     "test_acc_inf_mean",
     "learning_rate",
+    *(f"mean_pred_entry_{i}" for i in range(N_ENTRIES)),
 )
-_PER_TIME = (
+PER_TIME = (
     "train_acc",
     "test_acc",
     "train_acc_mean",
@@ -560,6 +736,26 @@ _PER_TIME = (
     "test_pred_rms",
     "test_std_rms",
 )
+
+
+def tidy_rows(
+    values: dict[str, np.ndarray], sigma_w2: float, sigma_b2: float, depths: Any, t: Any
+) -> dict[str, np.ndarray]:
+    """Columns of one σ_w²'s rows, one per (depth, t), from metrics of shape ``(D,)``
+    (:data:`PER_POINT`) and ``(D, T)`` (:data:`PER_TIME`)."""
+    d, tt = np.asarray(depths), _times(t)
+    n_d, n_t = d.size, tt.size
+    cols: dict[str, Any] = {
+        "sigma_w2": np.full(n_d * n_t, sigma_w2),
+        "sigma_b2": np.full(n_d * n_t, sigma_b2),
+        "depth": np.repeat(d, n_t),
+    }
+    for k in PER_POINT:
+        cols[k] = np.repeat(values[k], n_t)
+    cols["t"] = np.tile(tt, n_d)
+    for k in PER_TIME:
+        cols[k] = np.asarray(values[k]).reshape(-1)
+    return cols
 
 
 def metrics_frame(
@@ -611,19 +807,7 @@ def metrics_frame(
                 rcond=rcond,
                 n_quad=n_quad,
             )
-            d = depths[sl]
-            n_d, n_t = d.size, tt.size
-            cols: dict[str, Any] = {
-                "sigma_w2": np.full(n_d * n_t, s),
-                "sigma_b2": np.full(n_d * n_t, sb2),
-                "depth": np.repeat(d, n_t),
-            }
-            for k in _PER_POINT:
-                cols[k] = np.repeat(m[k], n_t)
-            cols["t"] = np.tile(tt, n_d)
-            for k in _PER_TIME:
-                cols[k] = m[k].reshape(-1)
-            frames.append(pd.DataFrame(cols))
+            frames.append(pd.DataFrame(tidy_rows(m, s, sb2, depths[sl], tt)))
     df = pd.concat(frames, ignore_index=True)
     for pos, (k, v) in enumerate(constants.items()):
         df.insert(pos, k, v)

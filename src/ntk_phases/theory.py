@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     from . import io
-    from .cli import setup_logging
+    from .cli import setup_logging, use_compile_cache
 
     p = argparse.ArgumentParser(description="Mean-field tables for one activation.")
     p.add_argument("--table", nargs="+", choices=sorted(TABLES), default=["phase"])
@@ -406,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.out) != len(args.table):
         p.error("give one --out per --table")
     setup_logging()
+    use_compile_cache()
     cfg = json.loads(args.config_json)
     if args.table != ["phase"]:
         for table, out in zip(args.table, args.out):

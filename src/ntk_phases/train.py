@@ -44,8 +44,11 @@ Checkpoints are a pickle (protocol 4) of plain Python / numpy objects, written a
 
 ``state_leaves`` are the leaves of the state pytree (params and optimizer state of all
 models, divergence flags, last loss, step counter) in ``jax.tree_util`` order; they are
-restored into a freshly built template, so unpickling needs no jax/optax classes. Minibatch
-order is a pure function of (seed, step) — epoch ``e = step // (N//B)`` uses the permutation
+restored into a freshly built template, so unpickling needs no jax/optax classes. A
+finished checkpoint (``step == n_steps``) may carry ``state_leaves = None``
+(``final_state=False``): its rows are the block's result, and resuming it returns them as
+they are. Minibatch order is a pure function of (seed, step) — epoch
+``e = step // (N//B)`` uses the permutation
 ``jax.random.permutation(fold_in(fold_in(PRNGKey(seed), 1), e), N)`` — so there is no RNG
 state to save and a resumed run is bit-identical to an uninterrupted one on the same
 machine. Initial parameters depend only on the seed (``fold_in(PRNGKey(seed), 0)``): all
@@ -282,9 +285,16 @@ def _run_steps(spec: StepSpec, state: State, n_steps, consts: dict) -> State:
         return jax.lax.fori_loop(0, n_steps, lambda _, s: _block_step(spec, s, consts), state)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
 def _init_params(spec: StepSpec, input_shape: tuple, seeds: jax.Array):
-    """Initial parameters of each seed, stacked (compiled once per spec and shape)."""
+    """Initial parameters of each seed, stacked.
+
+    Not jitted as a whole: run eagerly, each parameter's draw is jax.random's own jitted
+    normal, compiled once per (shape, seeds) and reused by every block of the process that
+    shares the shape (all but the stacked hidden layers across depths). Compiling the
+    whole init per spec cost ~2.5 s of XLA time per block on CPU (threefry), more than
+    the training step; the eager draws cost ~1 s for a new depth. The parameters are
+    bit-identical either way (integer threefry bits, the same elementwise transform;
+    ``tests/test_train.py`` holds them equal)."""
     model = spec.model
     return jax.vmap(lambda s: model.init(model_init_key(s), input_shape))(seeds)
 
@@ -582,6 +592,7 @@ def train_block(
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
+    final_state: bool = True,
     log_every: int | None = None,
     stop_after_step: int | None = None,
     max_seconds: float | None = None,
@@ -617,7 +628,11 @@ def train_block(
         the CPU backend (measured faster there, see ``bench/bench_train.py``), else all.
       checkpoint_path, checkpoint_every: save the whole state every ``checkpoint_every``
         steps and at the end; an existing compatible checkpoint is resumed from
-        (``resume=True``) — an incompatible one raises ``ValueError``.
+        (``resume=True``) — an incompatible one raises ``ValueError``. A finished
+        checkpoint (step ``n_steps``) returns its rows without building any state.
+      final_state: keep the state in the final checkpoint (``False``: rows only,
+        ``state_leaves = None`` — enough to skip a finished block when a multi-block job
+        is rerun, without holding every block's parameters on disk).
       log_every: log step, mean loss/accuracies of live models, divergences, steps/s.
       stop_after_step: stop (raise :class:`TrainingInterrupted`) once this step is reached,
         without writing an extra checkpoint — simulates a kill (tests).
@@ -644,25 +659,32 @@ def train_block(
     record = sorted({int(s) for s in record_steps if 0 <= int(s) <= n_steps})
     meta = block.meta(record, n_steps)
 
-    state = block.init_state()
-    rows: list[dict] = []
-    step = 0
-    last_ckpt: int | None = None
+    payload = None
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         payload = load_checkpoint(checkpoint_path)
         if payload["meta"] != meta:
             diff = sorted(k for k in meta if payload["meta"].get(k) != meta[k])
             raise ValueError(f"checkpoint {checkpoint_path} belongs to another run "
                              f"(differs in {diff}); delete it or pass resume=False")
+        if int(payload["step"]) == n_steps:  # finished: nothing to build or compile
+            log.info("%s is finished (step %d, %d rows)", checkpoint_path, n_steps,
+                     len(payload["rows"]))
+            return list(payload["rows"])
+    state = block.init_state()
+    rows: list[dict] = []
+    step = 0
+    last_ckpt: int | None = None
+    if payload is not None:
         state = _state_from_payload(state, payload["state_leaves"])
         rows = list(payload["rows"])
         step = last_ckpt = int(payload["step"])
         log.info("resumed %s from step %d (%d rows)", checkpoint_path, step, len(rows))
 
     def save(at: int) -> None:
+        keep = final_state or at < n_steps
         save_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "meta": meta, "step": at,
-            "state_leaves": _state_to_payload(state), "rows": rows,
+            "state_leaves": _state_to_payload(state) if keep else None, "rows": rows,
         })
 
     def record_rows(at: int) -> None:

@@ -1,8 +1,10 @@
 # Config validation (before any job runs), run paths and target lists.
 import json
+import os
 import sys
 
 from snakemake.utils import validate
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 # The package's plain-Python grid helpers (no jax): one definition of a config grid.
 sys.path.insert(0, f"{workflow.basedir}/src")
@@ -37,10 +39,20 @@ _check_grid("theory.sigma_b2", config["theory"]["sigma_b2"])
 for _arch, _spec in config["kernels"]["architectures"].items():
     _check_grid(f"kernels.architectures.{_arch}.sigma_w2", _spec["sigma_w2"])
 
+KERNEL_RES = config["kernels"]["resources"]
+if config["kernels"]["memory_mb"] >= KERNEL_RES["mem_mb"]:
+    raise ValueError(
+        f"config key kernels.memory_mb ({config['kernels']['memory_mb']}) must be below "
+        f"kernels.resources.mem_mb ({KERNEL_RES['mem_mb']}): the budget is for the kernel "
+        "and metric arrays, the job also holds Python, jax and neural-tangents"
+    )
+
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
 DATASET = config["dataset"]["name"]
 ENV = "../../envs/cpu.yaml"
+# The CUDA-12 build of the same stack, for rules whose jobs ask for a GPU.
+ENV_CUDA = "../../envs/cuda12.yaml"
 # Each stage file appends the final outputs it contributes to `rule all`, and the claim
 # tables it makes for metrics/claims.csv.
 TARGETS = []
@@ -51,9 +63,21 @@ CLAIMS_EXTRA = []
 # made by --sdm conda). The prefix is formatted like a command, hence doubled braces.
 # One BLAS thread per job (jobs run side by side; XLA has its own pool): oversubscribed
 # OpenBLAS threads made a batched 32x32 eigh 200x slower on 2 busy cores.
+# Jobs run `python` from PATH: without --sdm conda, this Snakemake's own interpreter
+# comes first, so `.venv/bin/snakemake` works without activating the venv (jobs used to
+# pick up another python and fail on a missing package). With conda, the rule's
+# environment supplies python.
+# JAX's persistent compilation cache, shared by the analytic jobs of a run (kernels,
+# theory, learning rates): a job whose jitted functions a sibling job already compiled for
+# the same shapes loads them from disk (ntk_phases.cli.use_compile_cache, which also says
+# why training jobs do not use it).
+_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+_PYTHON_FIRST = "" if _CONDA else f"PATH={os.path.dirname(sys.executable)}:$PATH "
+JAX_CACHE = config["jax_cache_dir"] or f"results/{config['run']}/.jax_cache"
 shell.prefix(
-    "export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}}"
-    " OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1; "
+    f"export {_PYTHON_FIRST}PYTHONPATH=src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"
+    " OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
+    f" NTK_PHASES_JAX_CACHE={JAX_CACHE}; "
 )
 
 
@@ -80,7 +104,11 @@ def kernel_job_config(wildcards):
             },
             "sigma_w2": kernel_chunks(wildcards.arch)[int(wildcards.chunk)],
             "sigma_b2": config["kernels"]["sigma_b2"][int(wildcards.sb)],
-            "tanh_deg": config["kernels"]["tanh_deg"],
+            "tanh_deg": config["theory"]["quadrature_degree"],
+            "memory_mb": config["kernels"]["memory_mb"],
+            "convention": config["convention"],
+            "times": config["metrics"]["times"],
+            "rcond": config["metrics"]["rcond"],
         }
     )
 
@@ -112,6 +140,27 @@ def architecture_tables(kind="metrics"):
     return expand(path, a=sec["archs"], f=sec["activations"])
 
 
+def job_chunks(values, size):
+    """The jobs' wildcard values: `values` in runs of `size` (null: one run), joined by
+    `_` (one value: its own name, as a job per block was always named)."""
+    size = size or len(values)
+    return [
+        "_".join(str(v) for v in values[i : i + size])
+        for i in range(0, len(values), size)
+    ]
+
+
+def depth_chunks(texp, tarch):
+    """The depth groups of a training section's jobs (`depths_per_job`)."""
+    sec = block_config(texp, tarch)
+    return job_chunks(sec["depths"], sec["depths_per_job"])
+
+
+def job_config(texp, tarch):
+    """The section a training job reads, less its job granularity (which changes no row)."""
+    return {k: v for k, v in block_config(texp, tarch).items() if k != "depths_per_job"}
+
+
 def per_attempt(base):
     """A resource that grows with the attempt (base, 2 base, 3 base): a job SLURM kills
     for memory or time is retried with more (profile `retries`); also used locally."""
@@ -133,6 +182,10 @@ def as_json(obj):
 
 
 def all_targets():
+    """The default target's inputs: every stage's outputs, or only the figures named in the
+    config key `targets` (with the run's config table)."""
+    if config["targets"]:
+        return figure_targets(*config["targets"]) + [f"{RESULTS}/config.csv"]
     return TARGETS
 
 

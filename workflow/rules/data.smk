@@ -1,4 +1,25 @@
 # Stage `data`: a seeded, preprocessed subset of the configured dataset.
+import os
+import shlex
+
+# What every rule that calls `python -m ntk_phases.data` shares (prepare_data here, and
+# any other data rule): DATASET_SOURCE, the user's file of `dataset.name: npz`
+# (`dataset.path`, `~` expanded), to declare as an input so that editing it reruns the
+# pipeline (empty for the other datasets); DATASET_ARGS, the options that say where the
+# data are (tfds data directory; the npz file, its image shape and classes).
+_ds = config["dataset"]
+DATASET_SOURCE = []
+DATASET_ARGS = [f"--convention {config['convention']}"]
+if _ds["data_dir"]:
+    DATASET_ARGS.append(f"--data-dir {shlex.quote(_ds['data_dir'])}")
+if DATASET == "npz":
+    DATASET_SOURCE.append(os.path.expanduser(_ds["path"]))
+    DATASET_ARGS.append(f"--path {shlex.quote(DATASET_SOURCE[0])}")
+    if _ds.get("image_shape"):
+        DATASET_ARGS.append("--image-shape " + " ".join(map(str, _ds["image_shape"])))
+    if _ds.get("n_classes"):
+        DATASET_ARGS.append(f"--n-classes {_ds['n_classes']}")
+DATASET_ARGS = " ".join(DATASET_ARGS)
 
 
 localrules:
@@ -9,6 +30,8 @@ TARGETS.append(f"{RESULTS}/data/{DATASET}.npz")
 
 
 rule prepare_data:
+    input:
+        source=DATASET_SOURCE,
     output:
         npz=f"{RESULTS}/data/{DATASET}.npz",
         json=f"{RESULTS}/data/{DATASET}.json",
@@ -19,14 +42,10 @@ rule prepare_data:
     params:
         dataset=DATASET,
         n_train=config["dataset"]["n_train"],
-        n_test=config["dataset"]["n_test"],
+        n_test=f"--n-test {config['dataset']['n_test']}",
         seed=config["dataset"]["seed"],
-        data_dir=(
-            f"--data-dir {config['dataset']['data_dir']}"
-            if config["dataset"]["data_dir"]
-            else ""
-        ),
+        args=DATASET_ARGS,
     shell:
         "python -m ntk_phases.data --dataset {params.dataset}"
-        " --n-train {params.n_train} --n-test {params.n_test} --seed {params.seed}"
-        " {params.data_dir} --out-npz {output.npz} --out-json {output.json} > {log} 2>&1"
+        " --n-train {params.n_train} {params.n_test} --seed {params.seed}"
+        " {params.args} --out-npz {output.npz} --out-json {output.json} > {log} 2>&1"

@@ -7,6 +7,7 @@ localrules:
     F1,
     F2,
     infinite_figure,
+    F6_mean,
 
 
 TARGETS.extend(figure_targets("F1", "F2"))
@@ -77,6 +78,8 @@ rule infinite_figure:
         ),
         finite=lambda w: architecture_tables() if w.fig == "F8" else [],
         overlays=lambda w: architecture_tables("overlays") if w.fig == "F8" else [],
+        # F6: chance (n_classes) for the C9 law it draws
+        data=lambda w: [f"{RESULTS}/data/{DATASET}.json"] if w.fig == "F6" else [],
     output:
         pdf=f"{RESULTS}/figures/{{fig}}.pdf",
         png=report(
@@ -92,6 +95,7 @@ rule infinite_figure:
         ENV
     params:
         dpi=config["figures"]["dpi"],
+        data=lambda w, input: " ".join(f"--data-json {p}" for p in input.data),
         cfg=lambda w: as_json(
             {
                 **config["claims"],
@@ -109,6 +113,39 @@ rule infinite_figure:
     shell:
         "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input.tables}"
         " --finite {input.finite} --overlays {input.overlays}"
+        " {params.data}"
+        " --config-json {params.cfg:q} --dpi {params.dpi}"
+        " --out {output.pdf} {output.png} > {log} 2>&1"
+
+
+TARGETS.extend(figure_targets("F6_mean"))
+
+
+# F6's companion: the mean predictor's accuracies (the paper's and notebook's picture;
+# F6 shows the true network with its random initial function), same axes, the
+# notebook's filled contours; its test colour scale is the notebook's 0-0.35 on CIFAR-10.
+rule F6_mean:
+    input:
+        tables=infinite_tables(["fcn"]),
+        data=f"{RESULTS}/data/{DATASET}.json",
+    output:
+        pdf=f"{RESULTS}/figures/F6_mean.pdf",
+        png=report(
+            f"{RESULTS}/figures/F6_mean.png",
+            caption="../report/F6_mean.rst",
+            category="Infinite width",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/F6_mean.log",
+    conda:
+        ENV
+    params:
+        dpi=config["figures"]["dpi"],
+        test_vmax=0.35 if DATASET == "cifar10" else 1.0,
+        cfg=as_json(config["claims"]),
+    shell:
+        "python -m ntk_phases.figures.infinite --figure F6_mean --tables {input.tables}"
+        " --data-json {input.data} --test-vmax {params.test_vmax}"
         " --config-json {params.cfg:q} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 

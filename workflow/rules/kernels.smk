@@ -1,13 +1,14 @@
-# Stage `kernels`: analytic NNGP/NTK at every depth, one job per
-# (architecture, activation, σ_b², chunk of σ_w²). The kernel files are large and only
-# the metrics stage reads them, so they are temporary.
+# Stage `kernels`: analytic NNGP/NTK at every depth, reduced to metrics as they are
+# computed, one job per (architecture, activation, σ_b², chunk of σ_w²). Kernel blocks
+# never leave the job's memory (test points stream in batches sized by
+# `kernels.memory_mb`); the job writes its rows of the metrics table.
 
 
 rule kernel_sweep:
     input:
-        data=f"{RESULTS}/data/{DATASET}.npz",
+        data=rules.prepare_data.output.npz,
     output:
-        temp(f"{RESULTS}/kernels/{{arch}}_{{activation}}/sb{{sb}}_chunk{{chunk}}.npz"),
+        f"{RESULTS}/metrics/chunks/infinite_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
     log:
         f"{RESULTS}/logs/kernels/{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
     wildcard_constraints:
@@ -16,13 +17,16 @@ rule kernel_sweep:
         sb=r"\d+",
         chunk=r"\d+",
     conda:
-        ENV
+        ENV_CUDA if KERNEL_RES["gpu"] else ENV
+    threads: KERNEL_RES["threads"]
     resources:
-        mem_mb=per_attempt(4000),
-        runtime=per_attempt(60),
+        mem_mb=per_attempt(KERNEL_RES["mem_mb"]),
+        runtime=per_attempt(KERNEL_RES["runtime"]),
+        gpu=KERNEL_RES["gpu"],
     params:
         cfg=kernel_job_config,
+        dataset=DATASET,
     shell:
-        "python -m ntk_phases.infinite kernels --arch {wildcards.arch}"
-        " --activation {wildcards.activation} --data {input.data}"
+        "python -m ntk_phases.infinite sweep --arch {wildcards.arch}"
+        " --activation {wildcards.activation} --data {input.data} --dataset {params.dataset}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"

@@ -1,5 +1,5 @@
-# Stage `metrics`: spectra, mean predictor and gradient-flow accuracies per kernel
-# chunk, merged into one tidy table per (architecture, activation); claims C1-C5.
+# Stage `metrics`: the kernels jobs' rows merged into one tidy table per
+# (architecture, activation); claims C1-C5.
 
 
 TARGETS.append(f"{RESULTS}/metrics/claims.csv")
@@ -10,30 +10,6 @@ TARGETS.extend(
         activation=config["kernels"]["activations"],
     )
 )
-
-
-rule kernel_metrics:
-    input:
-        f"{RESULTS}/kernels/{{arch}}_{{activation}}/sb{{sb}}_chunk{{chunk}}.npz",
-    output:
-        f"{RESULTS}/metrics/chunks/infinite_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
-    log:
-        f"{RESULTS}/logs/metrics/infinite_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
-    wildcard_constraints:
-        arch="fcn|cnn_f|cnn_p",
-        activation="erf|tanh|relu",
-    conda:
-        ENV
-    resources:
-        mem_mb=per_attempt(4000),
-        runtime=per_attempt(30),
-    params:
-        cfg=as_json({**config["metrics"], "tanh_deg": config["kernels"]["tanh_deg"]}),
-        dataset=DATASET,
-    shell:
-        "python -m ntk_phases.infinite metrics --kernels {input} --arch {wildcards.arch}"
-        " --activation {wildcards.activation} --dataset {params.dataset}"
-        " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
 
 
 rule infinite_table:
@@ -81,7 +57,7 @@ rule pooling_correction:
         cfg=as_json(
             {
                 "pooling": config["claims"]["pooling"],
-                "tanh_deg": config["kernels"]["tanh_deg"],
+                "tanh_deg": config["theory"]["quadrature_degree"],
             }
         ),
         activation=config["claims"]["pooling"]["activation"],
@@ -98,6 +74,18 @@ rule claims:
             activation=config["kernels"]["activations"],
         ),
         pooling=f"{RESULTS}/metrics/pooling_correction.csv",
+        # C9 on the trained F7 grid: its tables and their depth scales, pair by pair
+        finite_grid=[
+            f"{RESULTS}/metrics/finite_{a}_{f}.csv"
+            for a in config["training"]["grid"]["archs"]
+            for f in config["training"]["grid"]["activations"]
+        ],
+        finite_overlays=[
+            f"{RESULTS}/training/depth_scales_grid_{a}_{f}.csv"
+            for a in config["training"]["grid"]["archs"]
+            for f in config["training"]["grid"]["activations"]
+        ],
+        data=f"{RESULTS}/data/{DATASET}.json",
         extra=lambda w: CLAIMS_EXTRA,
     output:
         report(
@@ -119,4 +107,6 @@ rule claims:
         ),
     shell:
         "python -m ntk_phases.claims --tables {input.tables} --pooling {input.pooling}"
+        " --finite-grid {input.finite_grid} --finite-overlays {input.finite_overlays}"
+        " --data-json {input.data}"
         " --extra {input.extra} --config-json {params.cfg:q} --out {output} > {log} 2>&1"

@@ -7,6 +7,10 @@
 # `texp`): the same entry points, each block reading its own config section.
 # Training jobs declare threads/mem_mb/runtime/gpu (config `training`); JAX does not
 # pre-allocate GPU memory, so several jobs can share a GPU node.
+# A training job trains a chunk of blocks one after another in one process (one Python/JAX
+# start-up): `depths_per_job` depths of a grid section, `widths_per_job` widths (null: all
+# in one job; 1: one job per block, the cluster's parallelism). Each block keeps its own
+# checkpoint until the job's table is written, so a killed job resumes where it stopped.
 
 TRAIN = config["training"]
 GRID = TRAIN["grid"]
@@ -38,6 +42,10 @@ KERNEL_BATCH = (
 )
 
 
+WIDTH_CHUNKS = job_chunks(WIDTH["widths"], WIDTH["widths_per_job"])
+WIDTH_CFG = {k: v for k, v in WIDTH.items() if k != "widths_per_job"}
+
+
 TARGETS.extend(
     [f"{RESULTS}/metrics/finite_{a}_{f}.csv" for a, f in GRID_PAIRS]
     + architecture_tables()
@@ -64,28 +72,18 @@ wildcard_constraints:
     texp="grid|architectures",
 
 
-rule training_data:
+use rule prepare_data as training_data with:
     output:
         npz=f"{RESULTS}/data/{DATASET}_memorization.npz",
         json=f"{RESULTS}/data/{DATASET}_memorization.json",
     log:
         f"{RESULTS}/logs/data/{DATASET}_memorization.log",
-    conda:
-        ENV
     params:
         dataset=DATASET,
         n_train=MEMO["n_train"],
         n_test=f"--n-test {MEMO['n_test']}" if MEMO["n_test"] else "",
         seed=config["dataset"]["seed"],
-        data_dir=(
-            f"--data-dir {config['dataset']['data_dir']}"
-            if config["dataset"]["data_dir"]
-            else ""
-        ),
-    shell:
-        "python -m ntk_phases.data --dataset {params.dataset}"
-        " --n-train {params.n_train} {params.n_test} --seed {params.seed}"
-        " {params.data_dir} --out-npz {output.npz} --out-json {output.json} > {log} 2>&1"
+        args=DATASET_ARGS,
 
 
 rule training_lr_finite:
@@ -101,7 +99,7 @@ rule training_lr_finite:
     resources:
         mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
-        cfg=lambda w: as_json(block_config(w.texp, w.tarch)),
+        cfg=lambda w: as_json(job_config(w.texp, w.tarch)),
         theory=as_json(
             {k: config["theory"][k] for k in ("quadrature_degree", "newton_iters")}
         ),
@@ -151,7 +149,7 @@ rule training_lr_width:
     resources:
         mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
-        cfg=as_json(WIDTH),
+        cfg=as_json(WIDTH_CFG),
         dataset=DATASET,
         tanh_deg=TANH_DEG,
         kb=KERNEL_BATCH,
@@ -167,11 +165,11 @@ rule train_finite:
         data=f"{RESULTS}/data/{DATASET}.npz",
         lr=f"{RESULTS}/training/lr_{{texp}}_{{tarch}}_{{tact}}.csv",
     output:
-        f"{RESULTS}/training/{{texp}}/{{tarch}}_{{tact}}_d{{depth}}.csv",
+        f"{RESULTS}/training/{{texp}}/{{tarch}}_{{tact}}_d{{depths}}.csv",
     log:
-        f"{RESULTS}/logs/training/{{texp}}_{{tarch}}_{{tact}}_d{{depth}}.log",
+        f"{RESULTS}/logs/training/{{texp}}_{{tarch}}_{{tact}}_d{{depths}}.log",
     wildcard_constraints:
-        depth=r"\d+",
+        depths=r"\d+(_\d+)*",
     conda:
         ENV
     threads: TRAIN["threads"]
@@ -180,24 +178,25 @@ rule train_finite:
         runtime=per_attempt(TRAIN["runtime"]),
         gpu=TRAIN["gpu"],
     params:
-        cfg=lambda w: as_json(block_config(w.texp, w.tarch)),
+        cfg=lambda w: as_json(job_config(w.texp, w.tarch)),
         common=TRAIN_COMMON,
         dataset=DATASET,
-        checkpoint=lambda wc: f"{RESULTS}/checkpoints/{wc.texp}_{wc.tarch}_{wc.tact}_d{wc.depth}.pkl",
+        depths=lambda wc: wc.depths.replace("_", " "),
+        checkpoint=lambda wc: f"{RESULTS}/checkpoints/{wc.texp}_{wc.tarch}_{wc.tact}_d{{depth}}.pkl",
     shell:
         "export XLA_PYTHON_CLIENT_PREALLOCATE=false;"
         " python -m ntk_phases.finite train --experiment {wildcards.texp}"
-        " --arch {wildcards.tarch} --activation {wildcards.tact} --depth {wildcards.depth}"
+        " --arch {wildcards.tarch} --activation {wildcards.tact} --depth {params.depths}"
         " --data {input.data} --dataset {params.dataset} --lr {input.lr}"
         " --config-json {params.cfg:q} --common-json {params.common:q}"
-        " --checkpoint {params.checkpoint} --out {output} > {log} 2>&1"
+        " --checkpoint {params.checkpoint:q} --out {output} > {log} 2>&1"
 
 
 rule finite_table:
     input:
-        expand(
-            f"{RESULTS}/training/grid/{{{{tarch}}}}_{{{{tact}}}}_d{{depth}}.csv",
-            depth=GRID["depths"],
+        lambda w: expand(
+            f"{RESULTS}/training/grid/{w.tarch}_{w.tact}_d{{depths}}.csv",
+            depths=depth_chunks("grid", w.tarch),
         ),
     output:
         f"{RESULTS}/metrics/finite_{{tarch}}_{{tact}}.csv",
@@ -212,8 +211,8 @@ rule finite_table:
 rule architectures_table:
     input:
         lambda w: expand(
-            f"{RESULTS}/training/architectures/{w.tarch}_{w.tact}_d{{depth}}.csv",
-            depth=ARCHS[w.tarch]["depths"],
+            f"{RESULTS}/training/architectures/{w.tarch}_{w.tact}_d{{depths}}.csv",
+            depths=depth_chunks("architectures", w.tarch),
         ),
     output:
         f"{RESULTS}/metrics/finite_architectures_{{tarch}}_{{tact}}.csv",
@@ -258,12 +257,12 @@ rule train_width:
         data=f"{RESULTS}/data/{DATASET}.npz",
         lr=f"{RESULTS}/training/lr_width.csv",
     output:
-        csv=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{width}}.csv",
-        npz=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{width}}.npz",
+        csv=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.csv",
+        npz=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.npz",
     log:
-        f"{RESULTS}/logs/training/width_{WIDTH_NAME}_w{{width}}.log",
+        f"{RESULTS}/logs/training/width_{WIDTH_NAME}_w{{widths}}.log",
     wildcard_constraints:
-        width=r"\d+",
+        widths=r"\d+(_\d+)*",
     conda:
         ENV
     threads: TRAIN["threads"]
@@ -272,16 +271,17 @@ rule train_width:
         runtime=per_attempt(TRAIN["runtime"]),
         gpu=TRAIN["gpu"],
     params:
-        cfg=as_json(WIDTH),
+        cfg=as_json(WIDTH_CFG),
         common=TRAIN_COMMON,
         dataset=DATASET,
-        checkpoint=lambda wc: f"{RESULTS}/checkpoints/width_{WIDTH_NAME}_w{wc.width}.pkl",
+        widths=lambda wc: wc.widths.replace("_", " "),
+        checkpoint=lambda wc: f"{RESULTS}/checkpoints/width_{WIDTH_NAME}_w{{width}}.pkl",
     shell:
         "export XLA_PYTHON_CLIENT_PREALLOCATE=false;"
         " python -m ntk_phases.finite train --experiment width"
-        " --width {wildcards.width} --data {input.data} --dataset {params.dataset}"
+        " --width {params.widths} --data {input.data} --dataset {params.dataset}"
         " --lr {input.lr} --config-json {params.cfg:q} --common-json {params.common:q}"
-        " --checkpoint {params.checkpoint} --out {output.csv} --out-npz {output.npz}"
+        " --checkpoint {params.checkpoint:q} --out {output.csv} --out-npz {output.npz}"
         " > {log} 2>&1"
 
 
@@ -290,12 +290,12 @@ rule width_infinite:
         data=f"{RESULTS}/data/{DATASET}.npz",
         kernels=f"{RESULTS}/training/kernels_width_{WIDTH_NAME}.npz",
         csv=expand(
-            f"{RESULTS}/training/width/{WIDTH_NAME}_w{{width}}.csv",
-            width=WIDTH["widths"],
+            f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.csv",
+            widths=WIDTH_CHUNKS,
         ),
         npz=expand(
-            f"{RESULTS}/training/width/{WIDTH_NAME}_w{{width}}.npz",
-            width=WIDTH["widths"],
+            f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.npz",
+            widths=WIDTH_CHUNKS,
         ),
     output:
         table=f"{RESULTS}/metrics/width_{WIDTH_NAME}.csv",
@@ -309,7 +309,7 @@ rule width_infinite:
     resources:
         mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
     params:
-        cfg=as_json(WIDTH),
+        cfg=as_json(WIDTH_CFG),
         dataset=DATASET,
     shell:
         "python -m ntk_phases.finite infinite --data {input.data}"
@@ -331,7 +331,7 @@ rule claims_finite:
     conda:
         ENV
     params:
-        cfg=as_json({"memorization": MEMO, "width": WIDTH}),
+        cfg=as_json({"memorization": MEMO, "width": WIDTH_CFG}),
     shell:
         "python -m ntk_phases.finite claims --memorization {input.memorization}"
         " --width-summary {input.summary} --data-json {input.data_json}"

@@ -1,7 +1,8 @@
 """Finite-width figures, from the training stage's tidy tables only.
 
 - F7: trained finite networks, train/test accuracy heatmaps over (σ_w², depth) at a few
-  steps, with the mean-field 8·ξ₁ (ordered) and 8·ξ* (chaotic) depths overlaid.
+  steps, with the mean-field 8·ξ₁ (ordered) and 8·ξ* (chaotic) depths overlaid, and the
+  depth-scale law a·ξ measured on the grid (C9, :func:`ntk_phases.claims.law_fits`).
 - F9: memorization (C6), accuracy and loss against steps, chaotic vs ordered.
 - F10: finite networks of growing width against the infinite-width (analytic NTK)
   prediction: loss trajectories, distance of the outputs to the prediction from the same
@@ -89,24 +90,39 @@ def accuracy_cmap():
     return plt.get_cmap("viridis").with_extremes(bad="0.75")
 
 
-def draw_heat(ax, frame: pd.DataFrame, overlay: pd.DataFrame, step: int, col: str, cmap):
+def draw_heat(ax, frame: pd.DataFrame, overlay: pd.DataFrame, step: int, col: str, cmap,
+              fits: dict | None = None, markers: str | None = None, fit_legend: bool = False):
     """One trained-grid panel (F7, F8's finite row): the mean over ok seeds of ``col`` at
     ``step`` over (σ_w², depth), a red × on cells with diverged seeds, and the mean-field
-    8ξ₁ / 8ξ* depths and χ₁ = 1 from ``overlay``. Returns the mesh (for a colour bar)."""
+    8ξ₁ / 8ξ* depths and χ₁ = 1 from ``overlay``; ``fits`` (F7): the C9 law a·ξ
+    measured on the grid (:func:`ntk_phases.claims.depth_scale_fits`), ``markers``: the
+    phase whose measured boundaries to mark. Returns the mesh (for a colour bar)."""
     sw, depths, z, div = heat(frame, step, col)
     mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1,
                          shading="flat")
     for (i, k) in zip(*np.nonzero(div)):
         ax.text(sw[k], depths[i], "×", ha="center", va="center", color="red", fontsize=9)
     _overlay(ax, overlay, _edges(depths)[-1])
+    if fits:
+        from .infinite import draw_fits
+
+        step_max = int(frame["step"].max())
+        draw_fits(ax, fits, float(depths.max()), markers=markers, label=fit_legend,
+                  what={"ordered": f"train, step {step_max}", "chaotic": f"test, step {step_max}"})
     ax.set_xlim(_edges(sw)[0], _edges(sw)[-1])
     ax.set_xlabel(style.SYMBOLS["sigma_w2"])
     ax.set_ylabel(style.SYMBOLS["depth"])
     return mesh
 
 
-def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: list[int]):
+def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: list[int],
+            chance: float = 0.1):
+    """Train/test accuracy of each trained grid at ``steps``, with the mean-field 8ξ and
+    the C9 law a·ξ measured on the grid at its last step (the claims table's numbers:
+    :func:`ntk_phases.claims.depth_scale_fits` on the same tables)."""
     import matplotlib.pyplot as plt
+
+    from .. import claims as C
 
     style.setup()
     blocks = []
@@ -122,16 +138,20 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
         arch, act = frame["arch"].iloc[0], frame["activation"].iloc[0]
         width, sb2 = int(frame["width"].iloc[0]), float(frame["sigma_b2"].iloc[0])
         n_seeds = frame["seed"].nunique()
+        fits = C.law_fits(C.finite_law_frame(frame, ov), "network", chance)
+        last = int(frame["step"].max())
         for r, (col, name) in enumerate((("train_acc", "train"), ("test_acc", "test"))):
             for j in range(n_cols):
                 ax = axes[2 * b + r, j]
                 if j >= len(st):
                     ax.axis("off")
                     continue
-                mesh = draw_heat(ax, frame, ov, st[j], col, cmap)
+                mark = ("ordered" if name == "train" else "chaotic") if st[j] == last else None
+                mesh = draw_heat(ax, frame, ov, st[j], col, cmap, fits=fits, markers=mark,
+                                 fit_legend=(r == 0 and j == 0))
                 ax.set_title(f"{arch}/{act} {name} accuracy, step {st[j]}", fontsize=10)
-                if b == 0 and r == 0 and j == 0:
-                    ax.legend(fontsize=7, loc="upper left", facecolor="0.6", framealpha=0.8)
+                if r == 0 and j == 0:
+                    ax.legend(fontsize=6.5, loc="upper left", facecolor="0.6", framealpha=0.85)
         axes[2 * b, 0].annotate(
             f"width {width}, " + rf"$\sigma_b^2={sb2:g}$" + f", mean of {n_seeds} seeds",
             xy=(0, 1.18), xycoords="axes fraction", fontsize=9)
@@ -291,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         overlays = [pd.read_csv(o) for o in args.overlays]
         if len(overlays) != len(tables):
             p.error("give one --overlays table per --tables table")
-        fig = plot_f7(tables, overlays, args.steps or [int(tables[0]["step"].max())])
+        chance = 0.1
+        if args.data_json:
+            chance = 1.0 / int(json.loads(Path(args.data_json).read_text())["n_classes"])
+            inputs += [args.data_json]
+        fig = plot_f7(tables, overlays, args.steps or [int(tables[0]["step"].max())], chance)
         inputs += args.overlays
     elif args.figure == "F9":
         meta = json.loads(Path(args.data_json).read_text()) if args.data_json else {}

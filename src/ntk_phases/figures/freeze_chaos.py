@@ -51,72 +51,121 @@ def _theory(ax, g, colour):
     ax.plot(dd, y, color=colour, **{**style.THEORY_LINE, "linewidth": 1.2})
 
 
-def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
-    (a_b, a_e, a_n), (a_k, a_p, a_t) = axes
-    colour_of = {}
-    # (a) ReLU, bias variance β: σ_w² = 2 (critical, solid) and σ_w² = 2(1 − β) (freeze, dash-dot)
+#: F12's columns: one family of networks each, the same colours from top to bottom.
+F12_COLUMNS = (
+    ("bias", "ReLU, bias variance " + r"$\beta$"),
+    ("erf", "erf across " + r"$\sigma_w^2$"),
+    ("norm", "ReLU variants"),
+)
+#: F12's rows below the normalized NTK: (column, y label, title, log scale).
+F12_ROWS = (
+    ("kappa", r"condition number $\kappa$ of $\Theta$", "trainability", True),
+    ("mean_pred_rms", r"rms of $P(\Theta)Y$ on test points", "mean predictor", True),
+    ("test_acc", "expected test accuracy", "generalization", False),
+)
+
+
+def _column_style(analytic: pd.DataFrame, empirical: pd.DataFrame | None):
+    """Per F12 column: the variants' line styles (colour, line style) and the key that
+    names them (a colour bar, or legend handles), shared by every panel of the column."""
+    style_of: dict[str, dict] = {}
+    keys: dict[str, dict] = {}
     fam = analytic["family"].isin(["bias", "bias_vp"])
     betas = analytic.loc[fam, "sigma_b2"]
-    norm = mpl.colors.Normalize(betas.min(), betas.max() if betas.max() > betas.min() else betas.min() + 1)
-    cmap = mpl.colormaps["viridis"]
-    for (family, b), g in analytic[fam].groupby(["family", "sigma_b2"]):
-        colour_of[g["variant"].iloc[0]] = cmap(norm(b))
-        _band(a_b, g, cmap(norm(b)), None, linestyle="-" if family == "bias" else "-.")
-    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=a_b, label=r"bias variance $\beta=\sigma_b^2$")
-    for lim in (0.25, 4 / 7):  # critical limits of ρ at σ_w² = 2 (β = 0, β > 0)
-        a_b.axhline(lim, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
-    a_b.plot([], [], "k-", label=r"$\sigma_w^2=2$ (critical, $\chi_1=1$)")
-    a_b.plot([], [], "k-.", label=r"$\sigma_w^2=2(1-\beta)$ (freeze)")
-    a_b.plot([], [], color="grey", **{**style.THEORY_LINE, "linewidth": 1.0},
-             label=r"$\sigma_w^2=2$ limits: 1/4 ($\beta=0$), 4/7 ($\beta>0$)")
-    a_b.legend(fontsize=7, loc="lower left")
-    a_b.set_title("ReLU: bias pushes toward freeze")
-    # (b) erf across σ_w²
-    vals, norm, cmap = _family_colours(analytic, "erf", "sigma_w2", "plasma")
-    for s in vals:
-        g = analytic[(analytic["family"] == "erf") & (analytic["sigma_w2"] == s)]
-        c = cmap(norm(s) * 0.85)
-        colour_of[g["variant"].iloc[0]] = c
-        _band(a_e, g, c, None)
-        _theory(a_e, g, c)
-    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=mpl.colormaps["plasma"]), ax=a_e, label=r"$\sigma_w^2$ (erf)")
-    sb = analytic.loc[analytic["family"] == "erf", "sigma_b2"]
-    a_e.set_title(rf"erf, $\sigma_b^2={sb.iloc[0]:g}$ (dashed: mean field)" if len(sb) else "erf")
-    # (c) normalization and architecture variants + empirical BatchNorm
-    for v, g in analytic[analytic["family"] == "norm"].groupby("variant", sort=False):
-        colour_of[v] = NORM_COLOURS.get(v, "grey")
-        _band(a_n, g, colour_of[v], v.replace("relu_", ""))
-    if empirical is not None and len(empirical):
-        wmax = empirical["width"].max()
-        for bn, g in empirical[empirical["width"] == wmax].groupby("batchnorm"):
-            s = g.groupby("depth")["rho_mean"].agg(["mean", "std"]).reset_index()
-            c = NORM_COLOURS["relu_batchnorm"] if bn else "dimgrey"
-            a_n.errorbar(s["depth"], s["mean"], yerr=s["std"].fillna(0), color=c, marker="o", ms=4, capsize=2,
-                         linestyle=":", label=f"{'batchnorm' if bn else 'plain'} (empirical, width {wmax})")
-    a_n.set_title("ReLU variants: normalization pushes to chaos")
-    a_n.legend(fontsize=7, loc="best")
-    for ax in (a_b, a_e, a_n):
-        ax.set_xlabel(style.SYMBOLS["depth"])
-        ax.set_ylabel(r"normalized NTK $\Theta(x,x')/\sqrt{\Theta(x,x)\Theta(x',x')}$")
-        ax.set_ylim(-0.1, 1.05)
-    # bottom row: trainability / generalization against depth
-    for v, g in analytic.groupby("variant", sort=False):
-        kw = {"color": colour_of.get(v, "grey"), "linestyle": "-." if g["family"].iloc[0] == "bias_vp" else "-"}
-        a_k.semilogy(g["depth"], g["kappa"], **kw)
-        a_p.semilogy(g["depth"], np.maximum(g["mean_pred_rms"], 1e-300), **kw)
-        a_t.plot(g["depth"], g["test_acc"], **kw)
-    a_k.set_ylabel(r"condition number $\kappa$ of $\Theta$")
-    a_p.set_ylabel(r"rms of $P(\Theta)Y$ on test points")
+    if len(betas):
+        norm = mpl.colors.Normalize(betas.min(), betas.max() if betas.max() > betas.min() else betas.min() + 1)
+        cmap = mpl.colormaps["viridis"]
+        for (family, b), g in analytic[fam].groupby(["family", "sigma_b2"]):
+            style_of[g["variant"].iloc[0]] = {"color": cmap(norm(b)),
+                                              "linestyle": "-" if family == "bias" else "-."}
+        keys["bias"] = {"mappable": mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
+                        "label": r"bias variance $\beta=\sigma_b^2$",
+                        "handles": [mpl.lines.Line2D([], [], color="k", ls="-",
+                                                     label=r"$\sigma_w^2=2$ (critical, $\chi_1=1$)"),
+                                    mpl.lines.Line2D([], [], color="k", ls="-.",
+                                                     label=r"$\sigma_w^2=2(1-\beta)$ (freeze)")]}
+    erf = analytic[analytic["family"] == "erf"]
+    if len(erf):
+        vals, norm, cmap = _family_colours(analytic, "erf", "sigma_w2", "plasma")
+        for sw in vals:
+            v = erf.loc[erf["sigma_w2"] == sw, "variant"].iloc[0]
+            style_of[v] = {"color": cmap(norm(sw) * 0.85), "linestyle": "-"}
+        keys["erf"] = {"mappable": mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
+                       "label": r"$\sigma_w^2$ (erf)", "handles": []}
+    handles = []
+    for v in analytic.loc[analytic["family"] == "norm", "variant"].drop_duplicates():
+        style_of[v] = {"color": NORM_COLOURS.get(v, "grey"), "linestyle": "-"}
+        handles.append(mpl.lines.Line2D([], [], **style_of[v], label=v.replace("relu_", "")))
+    keys["norm"] = {"mappable": None, "label": None, "handles": handles}
+    return style_of, keys
+
+
+def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
+    """Four rows × three columns: the normalized NTK (top) and κ, the mean predictor and
+    the expected test accuracy (below) against depth; each column one family (ReLU with
+    bias β, erf across σ_w², ReLU variants) with one colour key for the whole column."""
+    style_of, keys = _column_style(analytic, empirical)
+    fig, axes = plt.subplots(1 + len(F12_ROWS), len(F12_COLUMNS), figsize=(15, 16), sharex="col")
+    families = {"bias": ["bias", "bias_vp"], "erf": ["erf"], "norm": ["norm"]}
     t = analytic["t"].iloc[0] if len(analytic) else np.nan
-    a_t.set_ylabel(f"expected test accuracy at t = {t:g}")
-    a_t.axhline(0.1, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
-    a_t.text(1, 0.11, "chance", color="grey", fontsize=8)
-    for ax in (a_k, a_p, a_t):
-        ax.set_xlabel(style.SYMBOLS["depth"])
-    a_k.set_title("trainability (colours as above)")
-    a_p.set_title("mean predictor")
-    a_t.set_title("generalization")
+    for j, (col, name) in enumerate(F12_COLUMNS):
+        sub = analytic[analytic["family"].isin(families[col])]
+        a_top = axes[0, j]
+        for v, g in sub.groupby("variant", sort=False):
+            st = style_of[v]
+            _band(a_top, g, st["color"], v.replace("relu_", "") if col == "norm" else None,
+                  linestyle=st["linestyle"])
+            if col == "erf":
+                _theory(a_top, g, st["color"])
+            for i, (ycol, _, _, logy) in enumerate(F12_ROWS, start=1):
+                y = np.maximum(g[ycol], 1e-300) if logy else g[ycol]
+                axes[i, j].plot(g["depth"], y, **st)
+        if col == "bias":
+            for lim in (0.25, 4 / 7):  # critical limits of ρ at σ_w² = 2 (β = 0, β > 0)
+                a_top.axhline(lim, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
+            a_top.plot([], [], color="grey", **{**style.THEORY_LINE, "linewidth": 1.0},
+                       label=r"$\sigma_w^2=2$ limits: 1/4 ($\beta=0$), 4/7 ($\beta>0$)")
+            a_top.set_title("ReLU: bias pushes toward freeze")
+        elif col == "erf":
+            sb = sub["sigma_b2"]
+            a_top.set_title(rf"erf, $\sigma_b^2={sb.iloc[0]:g}$ (dashed: mean field)" if len(sb) else "erf")
+        else:
+            if empirical is not None and len(empirical):
+                wmax = empirical["width"].max()
+                for bn, g in empirical[empirical["width"] == wmax].groupby("batchnorm"):
+                    s = g.groupby("depth")["rho_mean"].agg(["mean", "std"]).reset_index()
+                    c = NORM_COLOURS["relu_batchnorm"] if bn else "dimgrey"
+                    a_top.errorbar(s["depth"], s["mean"], yerr=s["std"].fillna(0), color=c, marker="o", ms=4,
+                                   capsize=2, linestyle=":",
+                                   label=f"{'batchnorm' if bn else 'plain'} (empirical, width {wmax})")
+            a_top.set_title("ReLU variants: normalization pushes to chaos")
+        a_top.set_ylim(-0.1, 1.05)
+        key = keys.get(col, {"mappable": None, "handles": []})
+        # the column's key on every panel of the column: its colour bar, its legend
+        if key["mappable"] is not None:
+            for ax in axes[:, j]:
+                fig.colorbar(key["mappable"], ax=ax, label=key["label"], pad=0.01, fraction=0.06)
+        handles = key["handles"]
+        top = a_top.get_legend_handles_labels()[0] + (handles if col == "bias" else [])
+        if top:
+            a_top.legend(handles=top, fontsize=7, loc="lower left" if col == "bias" else "best")
+        for i, (ycol, ylabel, title, logy) in enumerate(F12_ROWS, start=1):
+            ax = axes[i, j]
+            if logy:
+                ax.set_yscale("log")
+            if ycol == "test_acc":
+                ax.axhline(0.1, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
+                ax.text(1, 0.11, "chance", color="grey", fontsize=8)
+                ax.set_ylim(0, 1.02)
+            if handles:
+                ax.legend(handles=handles, fontsize=6, loc="best", ncol=2 if col == "norm" else 1)
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(ylabel if ycol != "test_acc" else f"{ylabel} at t = {t:g}")
+        axes[-1, j].set_xlabel(style.SYMBOLS["depth"])
+    axes[0, 0].set_ylabel(r"normalized NTK $\Theta(x,x')/\sqrt{\Theta(x,x)\Theta(x',x')}$")
+    fig.suptitle("F12: freeze and chaos: normalized NTK (top) and trainability, mean predictor, "
+                 "generalization (below) against depth; one colour key per column")
     return fig
 
 

@@ -1,8 +1,15 @@
-"""F3-F6 and F8: infinite-width kernels and metrics against depth, with the mean-field
-predictions dashed. Reads only the tidy ``metrics/infinite_<arch>_<activation>.csv``
+"""F3-F6, F6_mean and F8: infinite-width kernels and metrics against depth, with the
+mean-field predictions dashed. Reads only the tidy ``metrics/infinite_<arch>_<activation>.csv``
 tables (which carry q*, c*, χ₁, χ_c*, ξ₁, ξ* per row); F8 also draws a finite-width row
 from the training stage's ``metrics/finite_architectures_<arch>_<activation>.csv`` tables
-and their depth-scale overlays (``--finite``, ``--overlays``)."""
+and their depth-scale overlays (``--finite``, ``--overlays``).
+
+Depths where Θ is ``singular`` are drawn as such (F4: markers; F5: grey bands, no line):
+there the pseudo-inverse has dropped modes and P(Θ)Y is numerical. F6 (true network) and
+F6_mean (mean predictor, the paper's picture) draw the depth-scale law C9 measured on the
+same table (:func:`ntk_phases.claims.law_fits`, the claims table's numbers) next to the
+notebook's 8ξ.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from ..claims import nearest_sigma, per_point
+from .. import claims as C
+from ..claims import nearest_sigma, per_point, spectrum_forms
 from ..cli import setup_logging
 from . import style
 
@@ -21,12 +29,53 @@ log = logging.getLogger("ntk_phases.figures.infinite")
 DASH = style.THEORY_LINE
 
 
-def _anchored(d: np.ndarray, y_anchor: float, d_anchor: float, rate: float, poly: bool = False) -> np.ndarray:
-    """Prediction ∝ rate^l (× l if poly) through the measured value at d_anchor."""
+def _anchored(d: np.ndarray, y_anchor: float, d_anchor: float, rate: float, poly: float = 0) -> np.ndarray:
+    """Prediction ∝ l^poly rate^l through the measured value at d_anchor (poly = True: 1)."""
     base = rate ** (d - d_anchor)
     if poly:
-        base = base * np.maximum(d, 1) / max(d_anchor, 1)
+        base = base * (np.maximum(d, 1) / max(d_anchor, 1)) ** float(poly)
     return y_anchor * base
+
+
+def singular_runs(pts: pd.DataFrame) -> list[tuple[float, float]]:
+    """Depth intervals where Θ is flagged ``singular`` (modes below the eigenvalue cutoff,
+    dropped by the pseudo-inverse), each run of consecutive grid depths widened to the
+    midpoints to its neighbours: there, quantities that need Θ⁻¹ are numerical. (Depth 0,
+    the linear kernel of more points than input dimensions, is singular in exact
+    arithmetic too.)"""
+    if "singular" not in pts:
+        return []
+    p = pts.sort_values("depth")
+    d = p["depth"].to_numpy(float)
+    sing = p["singular"].astype(bool).to_numpy()
+    edges = np.concatenate([[d[0]], 0.5 * (d[1:] + d[:-1]), [d[-1]]])
+    runs, i = [], 0
+    while i < len(d):
+        if sing[i]:
+            j = i
+            while j + 1 < len(d) and sing[j + 1]:
+                j += 1
+            runs.append((float(edges[i]), float(edges[j + 1])))
+            i = j + 1
+        else:
+            i += 1
+    return runs
+
+
+def _shade_singular(ax, pts: pd.DataFrame, text: bool = True) -> np.ndarray:
+    """Grey bands over the depths where Θ is singular (labelled once); returns the mask
+    of the rows of ``pts`` (in depth order) whose Θ is not singular."""
+    p = pts.sort_values("depth")
+    for k, (a, b) in enumerate(singular_runs(p)):
+        ax.axvspan(a, b, color="0.85", zorder=0, lw=0,
+                   label=r"$\Theta^l$ singular: modes below the eigenvalue cutoff dropped (numerical)"
+                   if k == 0 else None)
+        if text and b - a > 0.15 * (p["depth"].max() - p["depth"].min()):
+            ax.text(0.5 * (a + b), 0.5, "singular " + r"$\Theta^l$" + ":\nnot resolved",
+                    transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8, color="0.35")
+    if "singular" not in p:
+        return np.ones(len(p), bool)
+    return ~p["singular"].astype(bool).to_numpy()
 
 
 def _points(frame: pd.DataFrame, cfg: dict):
@@ -107,7 +156,10 @@ def f4(tables: dict, cfg: dict):
         for j, (pts, phase) in enumerate(((ch, "chaotic"), (od, "ordered"))):
             ax = axes[i, j]
             if pts["phase"].iloc[0] != phase:
-                ax.text(0.5, 0.5, f"no {phase} point for {act}", ha="center", transform=ax.transAxes)
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{act}: no {phase} point (phase at "
+                        + rf"$\sigma_w^2={pts['sigma_w2'].iloc[0]:g}$: {pts['phase'].iloc[0]})",
+                        ha="center", transform=ax.transAxes)
                 continue
             r = pts.iloc[0]
             ax.plot(d, pts["lambda_max"], "C3-", lw=2, label=r"$\lambda_{max}$")
@@ -117,15 +169,23 @@ def f4(tables: dict, cfg: dict):
             _mark_singular(ax, pts, "lambda_min")
             k = len(d) // 2
             if phase == "chaotic":
-                ax.plot(d, _anchored(d, pts["lambda_min"].iloc[k], d[k], r["chi_1"]), "C0", **DASH, label=r"$\propto\chi_1^l$")
-                ax.plot(d, _anchored(d, kap[k], d[k], 1 / r["chi_1"]), "C2", **DASH, label=r"$\propto\chi_1^{-l}$")
+                ax.plot(d, _anchored(d, pts["lambda_min"].iloc[k], d[k], r["chi_1"]), "C0", **DASH,
+                        label=r"$\propto\chi_1^l$ (C1)")
+                ax.plot(d, _anchored(d, kap[k], d[k], 1 / r["chi_1"]), "C2", **DASH,
+                        label=r"$\propto\chi_1^{-l}$ (C1)")
             else:
+                # the forms C2 tests (claims.spectrum_forms): l χ₁^l and 1/(l χ₁^l) for a
+                # smooth φ (the notebook's), χ₁^(l/2) and χ₁^(−l/2) for ReLU
+                form = spectrum_forms(act)
+                rate = np.sqrt(r["chi_1"]) if form["rate"] == "sqrt_chi_1" else r["chi_1"]
                 m = int(cfg["n_train"])
-                ax.axhline(m * r["q_star"] / (1 - r["chi_1"]), color="C3", **DASH, label=r"$m\,p^*$")
-                fine = ~pts["singular"].astype(bool).to_numpy()
-                kk = np.flatnonzero(fine)[len(np.flatnonzero(fine)) // 2]
-                ax.plot(d, _anchored(d, pts["lambda_min"].iloc[kk], d[kk], r["chi_1"]), "C0", **DASH, label=r"$\propto\chi_1^l$")
-                ax.plot(d, _anchored(d, kap[kk], d[kk], 1 / r["chi_1"]), "C2", **DASH, label=r"$\propto\chi_1^{-l}$")
+                ax.axhline(m * r["q_star"] / (1 - r["chi_1"]), color="C3", **DASH, label=r"$m\,p^*$ (C2)")
+                fine = np.flatnonzero(~pts["singular"].astype(bool).to_numpy() & (d >= 1))
+                kk = fine[len(fine) // 2] if len(fine) else k
+                ax.plot(d, _anchored(d, pts["lambda_min"].iloc[kk], d[kk], rate, form["poly"]), "C0", **DASH,
+                        label=form["lambda_min"] + " (C2)")
+                ax.plot(d, _anchored(d, kap[kk], d[kk], 1 / rate, -form["poly"]), "C2", **DASH,
+                        label=form["kappa"] + " (C2)")
             ax.set_yscale("log")
             ax.set_xlabel(style.SYMBOLS["depth"])
             ax.set_title(f"{act} — " + _label(pts, phase), fontsize=9)
@@ -135,78 +195,236 @@ def f4(tables: dict, cfg: dict):
     return fig
 
 
+ENTRY_COLUMNS = [f"mean_pred_entry_{i}" for i in range(4)]
+
+
+def mean_pred_entries(pts: pd.DataFrame) -> list[str]:
+    """The single-entry columns of P(Θ)Y (``mean_pred_entry_<k>``: test point k, its true
+    class) present with values in ``pts``; [] for tables made before they existed."""
+    return [c for c in ENTRY_COLUMNS if c in pts and pts[c].notna().any()]
+
+
 def f5(tables: dict, cfg: dict):
+    """Per activation: chaotic |P(Θ)Y| (log, with l(χ_c*/χ₁)^l) and, as the notebook
+    draws it, the ordered phase's single entries of P(Θ)Y (linear) settling to constants;
+    depths where Θ is singular are shaded and no line is drawn there."""
     import matplotlib.pyplot as plt
 
     acts = sorted({a for (arch, a) in tables if arch == "fcn"})
-    fig, axes = plt.subplots(1, len(acts), figsize=(6.2 * len(acts), 4.4), squeeze=False)
+    fig, axes = plt.subplots(len(acts), 2, figsize=(12.5, 4.3 * len(acts)), squeeze=False)
     for i, act in enumerate(acts):
-        ax = axes[0, i]
         ch, od = _points(tables[("fcn", act)], cfg)
-        d = ch["depth"].to_numpy(float)
+        ax = axes[i, 0]
         if ch["phase"].iloc[0] == "chaotic":
             r = ch.iloc[0]
-            ax.plot(d, ch["mean_pred_rms"], "C3-", lw=2, label=_label(ch, "chaotic"))
-            k = len(d) // 2
-            ax.plot(d, _anchored(d, ch["mean_pred_rms"].iloc[k], d[k], r["chi_c"] / r["chi_1"], poly=True), "C3",
-                    **DASH, label=r"$\propto l\,(\chi_{c^*}/\chi_1)^l$")
-        ax.plot(d, od["mean_pred_rms"], "C0-", lw=2, label=_label(od, "ordered"))
-        ax.set_yscale("log")
-        ax.set_xlabel(style.SYMBOLS["depth"])
-        ax.set_ylabel(r"rms of $P(\Theta^l)Y$ over test points and classes")
-        ax.set_title(act)
-        ax.legend(fontsize=7)
-    fig.suptitle(r"F5: mean predictor $P(\Theta^l)Y$ against depth")
+            ok = _shade_singular(ax, ch)
+            d = ch["depth"].to_numpy(float)
+            y = np.where(ok, ch["mean_pred_rms"].to_numpy(), np.nan)  # no line where singular
+            ax.plot(d, y, "C3-", lw=2, label=r"rms of $P(\Theta^l)Y$")
+            good = np.flatnonzero(ok & (d >= 1))
+            k = good[len(good) // 2]
+            ax.plot(d[d >= 1], _anchored(d[d >= 1], y[k], d[k], r["chi_c"] / r["chi_1"], poly=1), "C3",
+                    **DASH, label=r"$\propto l\,(\chi_{c^*}/\chi_1)^l$ (C1)")
+            ax.set_yscale("log")
+            ax.set_ylabel(r"rms of $P(\Theta^l)Y$ over test points and classes")
+            ax.set_title(f"{act} — " + _label(ch, "chaotic") + "\nthe prediction loses the input", fontsize=9)
+            ax.legend(fontsize=7)
+        else:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"{act}: no chaotic point (phase at " + rf"$\sigma_w^2={ch['sigma_w2'].iloc[0]:g}$"
+                    + f": {ch['phase'].iloc[0]})", ha="center", transform=ax.transAxes)
+        ax = axes[i, 1]
+        if od["phase"].iloc[0] != "ordered":
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"{act}: no ordered point (phase at " + rf"$\sigma_w^2={od['sigma_w2'].iloc[0]:g}$"
+                    + f": {od['phase'].iloc[0]})", ha="center", transform=ax.transAxes)
+            continue
+        ok = _shade_singular(ax, od)
+        d = od["depth"].to_numpy(float)
+        cols = mean_pred_entries(od)
+        if cols:
+            for c, col in enumerate(cols):
+                ax.plot(d, np.where(ok, od[col].to_numpy(), np.nan), color=f"C{c}", lw=2, marker=".", ms=3,
+                        label=f"test point {col.rsplit('_', 1)[1]}, true class")
+            ax.set_ylabel(r"single entries of $P(\Theta^l)Y$")
+            what = "single entries settle to data-dependent constants (C2)"
+        else:  # tables without the single entries: the rms, also on a linear scale
+            ax.plot(d, np.where(ok, od["mean_pred_rms"].to_numpy(), np.nan), "C0-", lw=2, marker=".", ms=3,
+                    label=r"rms of $P(\Theta^l)Y$ (table has no single entries)")
+            ax.set_ylabel(r"rms of $P(\Theta^l)Y$ over test points and classes")
+            what = "tends to a data-dependent limit (C2)"
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_title(f"{act} — " + _label(od, "ordered") + "\n" + what, fontsize=9)
+        ax.set_xlim(od["depth"].min(), od["depth"].max())
+        ax.legend(fontsize=7, loc="best")
+        for ax in axes[i]:
+            ax.set_xlabel(style.SYMBOLS["depth"])
+    fig.suptitle(r"F5: mean predictor $P(\Theta^l)Y=\Theta^l(X_{test},X)\,\Theta^l(X,X)^{-1}Y$ "
+                 r"against depth (grey: $\Theta^l$ singular, not drawn)")
     return fig
 
 
-def _heatmap(ax, frame: pd.DataFrame, t: float, col: str, show_xi: bool = True):
+def _xi_overlay(ax, sub: pd.DataFrame, dmax: float, labels: bool = True):
+    """The colab's 8ξ₁ (ordered) and 8ξ* (chaotic), white dashed, clipped at the grid."""
+    th = sub.drop_duplicates("sigma_w2").sort_values("sigma_w2")
+    for c, lab in (("xi_1", r"$8\xi_1$"), ("xi_star", r"$8\xi^*$")):
+        y = 8 * th[c].to_numpy(float)
+        ok = np.isfinite(y)
+        ax.plot(th["sigma_w2"].to_numpy()[ok], np.minimum(y[ok], dmax * 1.02), color="w",
+                marker=".", **DASH)
+        # label the overlay only where it is drawn inside the depth range
+        inside = np.flatnonzero(ok & (y <= dmax))
+        if labels and inside.size:
+            j = inside[inside.size // 2]
+            ax.text(th["sigma_w2"].to_numpy()[j], y[j], lab, color="w", fontsize=9,
+                    ha="center", va="bottom")
+
+
+def _heatmap(ax, frame: pd.DataFrame, t: float, col: str, show_xi: bool = True,
+             vmax: float = 1.0, contour: bool = False):
+    """One (σ_w², depth) accuracy panel at time t (first σ_b²): cells (``pcolormesh``) or,
+    as the notebook draws F6, filled contours at 10 levels from 0 to ``vmax``."""
     sub = frame[frame["t"] == t]
     sb = sub["sigma_b2"].min()
     sub = sub[sub["sigma_b2"] == sb]
     piv = sub.pivot_table(index="depth", columns="sigma_w2", values=col)
-    mesh = ax.pcolormesh(piv.columns, piv.index, piv.to_numpy(), cmap="viridis", vmin=0, vmax=1,
-                         shading="nearest", rasterized=True)
+    if contour:
+        levels = np.linspace(0, vmax, 11)
+        mesh = ax.contourf(piv.columns, piv.index, np.clip(piv.to_numpy(), 0, vmax), levels=levels,
+                           cmap="viridis", vmin=0, vmax=vmax)
+    else:
+        mesh = ax.pcolormesh(piv.columns, piv.index, piv.to_numpy(), cmap="viridis", vmin=0, vmax=vmax,
+                             shading="nearest", rasterized=True)
     if show_xi:
-        th = sub.drop_duplicates("sigma_w2").sort_values("sigma_w2")
         dmax = piv.index.max()
-        for c, lab in (("xi_1", r"$8\xi_1$"), ("xi_star", r"$8\xi^*$")):
-            y = 8 * th[c].to_numpy(float)
-            ok = np.isfinite(y)
-            ax.plot(th["sigma_w2"].to_numpy()[ok], np.minimum(y[ok], dmax * 1.02), color="w",
-                    marker=".", **DASH)
-            # label the overlay only where it is drawn inside the depth range
-            inside = np.flatnonzero(ok & (y <= dmax))
-            if inside.size:
-                j = inside[inside.size // 2]
-                ax.text(th["sigma_w2"].to_numpy()[j], y[j], lab, color="w", fontsize=9,
-                        ha="center", va="bottom")
+        _xi_overlay(ax, sub, dmax)
         ax.set_ylim(piv.index.min() - 0.5, dmax + 0.5)
     return mesh
 
 
-def f6(tables: dict, cfg: dict):
+FIT_COLOUR = "#ff3fd2"  # magenta: apart from viridis and from the white 8ξ
+
+
+def fit_label(phase: str, fit: dict, what: str = "") -> str:
+    """Legend text of a C9 fit: its a, R² and points, or why there is none."""
+    xi = r"\xi_1" if phase == "ordered" else r"\xi^*"
+    out = []
+    for key, word in (("censored", "censored"), ("singular", r"singular $\Theta$")):
+        if fit.get(key):
+            out.append(f"{fit[key]} {word}")
+    extra = (", " + ", ".join(out)) if out else ""
+    if fit["resolved"] < C.C9_MIN_POINTS:
+        return rf"no $a\,{xi}$ fit: {fit['resolved']} resolved{extra}" + (f" ({what})" if what else "")
+    return (rf"fit ${fit['a']:.3g}\,{xi}$, $R^2$ {fit['r2']:.2f} ({fit['resolved']} pts{extra})"
+            + (f", {what}" if what else ""))
+
+
+def draw_fits(ax, fits: dict, dmax: float, markers: str | None = None, label: bool = False,
+              what: dict | None = None):
+    """The C9 law a·ξ measured on this grid (``fits``: :func:`claims.law_fits`) as a
+    magenta line over each phase's σ_w², clipped at the grid; ``markers``: the phase whose
+    measured boundaries to mark (o: resolved; magenta ^: censored, at the deepest depth;
+    grey ^: not reached before the first singular Θ, at that depth)."""
+    what = what or {}
+    for phase, (bounds, fit) in fits.items():
+        lab = fit_label(phase, fit, what.get(phase, "")) if label else None
+        if fit["resolved"] >= C.C9_MIN_POINTS:
+            b = bounds.sort_values("sigma_w2")
+            ls = "-" if phase == "ordered" else "-."
+            ax.plot(b["sigma_w2"], np.minimum(fit["a"] * b["xi"], dmax * 1.02), color=FIT_COLOUR,
+                    lw=1.8, ls=ls, label=lab)
+        elif label:
+            ax.plot([], [], color=FIT_COLOUR, lw=0, label=lab)
+        if markers == phase:
+            res = bounds[bounds["status"] == "resolved"]
+            cen = bounds[bounds["status"] == "censored"]
+            ax.scatter(res["sigma_w2"], res["l_boundary"], s=22, color=FIT_COLOUR, edgecolors="k",
+                       linewidths=0.6, zorder=6,
+                       label=r"measured $l_{boundary}$" if label else None)
+            ax.scatter(cen["sigma_w2"], np.full(len(cen), dmax), marker="^", s=26, color=FIT_COLOUR,
+                       edgecolors="k", linewidths=0.6, zorder=6, clip_on=False,
+                       label="censored (beyond the grid)" if label and len(cen) else None)
+            sing = bounds[bounds["status"] == "singular"]
+            ax.scatter(sing["sigma_w2"], sing["l_boundary"], marker="^", s=26, color="0.7",
+                       edgecolors="k", linewidths=0.6, zorder=6,
+                       label=r"beyond a singular $\Theta$ (numerical)" if label and len(sing) else None)
+
+
+def _singular_edge(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per σ_w² (first σ_b²) the shallowest depth ≥ 1 with a singular Θ (none: left out)."""
+    if "singular" not in frame:
+        return pd.DataFrame(columns=["sigma_w2", "depth"])
+    sub = frame[(frame["sigma_b2"] == frame["sigma_b2"].min()) & frame["singular"].astype(bool)
+                & (frame["depth"] >= 1)]
+    return sub.groupby("sigma_w2", as_index=False)["depth"].min()
+
+
+PREDICTOR_WORDS = {
+    "network": "true network, with its random initial function (expected accuracy)",
+    "mean": "mean predictor (as in the paper and its notebook)",
+}
+
+
+def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
+       test_vmax: float = 1.0):
+    """Train/test accuracy over (σ_w², depth) at each t, with the colab's 8ξ and the C9
+    law a·ξ measured on the same table (at the last t). ``predictor``: ``network`` (F6:
+    columns train_acc/test_acc, cells) or ``mean`` (F6_mean: the mean predictor's
+    *_acc_mean columns, the notebook's filled contours, test colour scale 0–test_vmax)."""
     import matplotlib.pyplot as plt
 
+    mean = predictor == "mean"
     acts = sorted({a for (arch, a) in tables if arch == "fcn"})
     times = sorted(tables[("fcn", acts[0])]["t"].unique())
-    rows = [(a, c) for a in acts for c in ("train_acc", "test_acc")]
-    fig, axes = plt.subplots(len(rows), len(times), figsize=(3.3 * len(times) + 1, 2.9 * len(rows)),
+    rows = [(a, split) for a in acts for split in ("train", "test")]
+    fig, axes = plt.subplots(len(rows), len(times), figsize=(3.3 * len(times) + 1.6, 2.9 * len(rows)),
                              squeeze=False, sharex=True, sharey=True)
-    mesh = None
-    for i, (act, col) in enumerate(rows):
+    meshes = {}
+    for i, (act, split) in enumerate(rows):
+        frame = tables[("fcn", act)]
+        col = f"{split}_acc_mean" if mean else f"{split}_acc"
+        vmax = test_vmax if split == "test" else 1.0
+        fits = C.law_fits(C.infinite_law_frame(frame), predictor, chance)
+        dmax = float(frame["depth"].max())
+        sing = _singular_edge(frame) if mean else None
         for j, t in enumerate(times):
             ax = axes[i, j]
-            mesh = _heatmap(ax, tables[("fcn", act)], t, col)
-            ax.set_title(f"{act} {col.replace('_acc', '')}, t = {t:g}", fontsize=9)
+            meshes[split] = _heatmap(ax, frame, t, col, vmax=vmax, contour=mean)
+            if sing is not None and len(sing):
+                ax.plot(sing["sigma_w2"], sing["depth"], color="0.85", ls=":", lw=1.6,
+                        label=r"first singular $\Theta^l$ (numerical above)" if (j == 0 and split == "train")
+                        else None)
+            last = j == len(times) - 1
+            mark = ("ordered" if split == "train" else "chaotic") if last else None
+            draw_fits(ax, fits, dmax, markers=mark, label=(j == 0 and split == "train"))
+            if j == 0 and split == "train":
+                ax.plot([], [], color="w", **DASH, label=r"$8\xi_1$, $8\xi^*$ (notebook)")
+                ax.legend(fontsize=6.5, loc="upper right", facecolor="0.55", framealpha=0.85)
+            ax.set_title(f"{act} {split}, t = {t:g}", fontsize=9)
             if i == len(rows) - 1:
                 ax.set_xlabel(style.SYMBOLS["sigma_w2"])
             if j == 0:
                 ax.set_ylabel(style.SYMBOLS["depth"])
-    fig.colorbar(mesh, ax=axes, label="accuracy (infinite width, incl. random initial function)", shrink=0.6)
-    fig.suptitle(r"F6: infinite-width FCN accuracy over ($\sigma_w^2$, depth) at training time t "
-                 r"(dashed: $8\xi_1$, $8\xi^*$)")
+    if mean and test_vmax != 1.0:
+        train_axes = [axes[i, j] for i, (_, s) in enumerate(rows) if s == "train" for j in range(len(times))]
+        test_axes = [axes[i, j] for i, (_, s) in enumerate(rows) if s == "test" for j in range(len(times))]
+        fig.colorbar(meshes["train"], ax=train_axes, label="train accuracy", shrink=0.8)
+        fig.colorbar(meshes["test"], ax=test_axes, label=f"test accuracy (0-{test_vmax:g}, notebook)",
+                     shrink=0.8)
+    else:
+        fig.colorbar(meshes["train"], ax=axes, label="accuracy", shrink=0.6)
+    name = "F6_mean" if mean else "F6"
+    fig.suptitle(f"{name}: infinite-width FCN accuracy over ($\\sigma_w^2$, depth) at training time t, "
+                 f"{PREDICTOR_WORDS[predictor]}\n"
+                 r"white dashed: $8\xi_1$, $8\xi^*$; magenta: $a\,\xi$ fitted to the boundaries measured at "
+                 f"t = {times[-1]:g} (C9: " + r"$a\,\xi_1$ solid, train; $a\,\xi^*$ dash-dot, test; "
+                 r"markers on the last-t panels)")
     return fig
+
+
+def f6_mean(tables: dict, cfg: dict, chance: float = 0.1, test_vmax: float = 1.0):
+    """F6 for the mean predictor (the paper's picture): see :func:`f6`."""
+    return f6(tables, cfg, "mean", chance, test_vmax)
 
 
 ARCHS = ("fcn", "cnn_f", "cnn_p")
@@ -288,7 +506,7 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
     return fig
 
 
-FIGURES = {"F3": f3, "F4": f4, "F5": f5, "F6": f6, "F8": f8}
+FIGURES = {"F3": f3, "F4": f4, "F5": f5, "F6": f6, "F6_mean": f6_mean, "F8": f8}
 
 
 def _keyed(paths: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
@@ -311,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="F8: trained tables (metrics/finite_architectures_*.csv)")
     p.add_argument("--overlays", nargs="*", default=[],
                    help="F8: one depth-scale overlay per --finite table, in the same order")
+    p.add_argument("--data-json", default=None,
+                   help="F6, F6_mean: the dataset's metadata (n_classes sets chance for C9)")
+    p.add_argument("--test-vmax", type=float, default=1.0,
+                   help="F6_mean: top of the test colour scale (notebook, CIFAR-10: 0.35)")
     p.add_argument("--out", nargs="+", required=True)
     p.add_argument("--dpi", type=int, default=150)
     args = p.parse_args(argv)
@@ -322,11 +544,18 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give one --overlays table per --finite table")
     finite = _keyed(args.finite)
     overlays = {k: pd.read_csv(o) for k, o in zip(finite, args.overlays)}
+    chance = 0.1
+    if args.data_json:
+        with open(args.data_json) as fh:
+            chance = 1.0 / int(json.load(fh)["n_classes"])
     if args.figure == "F8":
         fig = f8(tables, cfg, finite, overlays)
+    elif args.figure in ("F6", "F6_mean"):
+        fig = f6(tables, cfg, "mean" if args.figure == "F6_mean" else "network", chance, args.test_vmax)
     else:
         fig = FIGURES[args.figure](tables, cfg)
-    style.save(fig, args.out, args.dpi, inputs=args.tables + args.finite + args.overlays,
+    style.save(fig, args.out, args.dpi,
+               inputs=args.tables + args.finite + args.overlays + ([args.data_json] if args.data_json else []),
                figure=args.figure)
     log.info("wrote %s", " ".join(args.out))
     return 0
