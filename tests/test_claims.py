@@ -31,7 +31,7 @@ def test_claim_row_has_every_column_in_schema_order():
     r = _row()
     assert list(r) == C.COLUMNS == list(C.SCHEMA)
     # SPEC §3's columns first, then the rule and the configuration
-    assert C.COLUMNS[:7] == ["claim", "arch", "activation", "quantity", "predicted", "measured", "tolerance"]
+    assert C.COLUMNS[:7] == ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
     assert {"passed", "condition", "sigma_w2", "sigma_b2", "depth_min", "depth_max"} <= set(C.COLUMNS)
     assert C.schema_violations(pd.DataFrame([r])) == []
 

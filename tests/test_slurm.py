@@ -406,7 +406,7 @@ def test_paper_dry_run_without_slurm(tmp_path):
     # partition, the profile's defaults for rules that declare none
     partition = profile_partitions(work)[0]
     expected = {
-        "kernel_sweep": ("mem_mb=4000,", "runtime=60,"),
+        "kernel_sweep": ("mem_mb=8000,", "runtime=240,"),  # paper.yaml: kernels.resources
         "run_config": ("mem_mb=2000,", "runtime=30,"),
     }
     for rule, wanted in expected.items():

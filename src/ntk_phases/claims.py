@@ -45,18 +45,19 @@ BELOW = "measured < predicted"
 REPORTED = "reported, no prediction: passed if measured is finite"
 NOT_MEASURED = "not measured"
 
-#: The one row schema of every claims table: column -> meaning.
+#: The one row schema of every claims table: column -> meaning. SPEC §3's seven columns
+#: come first, in its order.
 SCHEMA: dict[str, str] = {
     "claim": "claim ID, C1-C9 (SPEC §1)",
     "arch": "architecture (fcn, cnn_f, cnn_p), or the network variant a C8 row is about "
             "(relu_layernorm, deconv_freeze, ...)",
-    "activation": "nonlinearity (erf, tanh, relu)",
     "quantity": "what was measured, in words",
     "predicted": "the prediction: mean-field theory, the paper, or the notebook",
     "measured": "the value fitted from, or read off, the tables",
     "tolerance": "the number `condition` uses (relative, absolute, or a factor: the "
                  "condition says which)",
     "passed": "whether `condition` holds (False whenever measured is not finite)",
+    "activation": "nonlinearity (erf, tanh, relu)",
     "condition": "the rule under which `passed` was decided, a formula in predicted, "
                  "measured and tolerance",
     "sigma_w2": "σ_w² of the configuration measured",
@@ -105,11 +106,11 @@ def claim_row(claim: str, arch: str, activation: str, quantity: str, predicted: 
     if not np.isfinite(measured) and not note.startswith(NOT_MEASURED):
         note = f"{NOT_MEASURED}: no finite value (too few points in the window?)" + (f"; {note}" if note else "")
     return {
-        "claim": claim, "arch": arch, "activation": activation, "quantity": quantity,
+        "claim": claim, "arch": arch, "quantity": quantity,
         "predicted": float("nan") if predicted is None else float(predicted),
         "measured": measured,
         "tolerance": float("nan") if tolerance is None else float(tolerance),
-        "passed": ok, "condition": condition,
+        "passed": ok, "activation": activation, "condition": condition,
         "sigma_w2": float("nan") if sigma_w2 is None else float(sigma_w2),
         "sigma_b2": float(sigma_b2), "depth_min": int(depth_min), "depth_max": int(depth_max),
         "note": note,
