@@ -89,6 +89,7 @@ from ntk_phases.architectures import (
     Architecture,
     get_architecture,
 )  # noqa: E402
+from ntk_phases.analytic import fcn_closed_form  # noqa: E402
 
 __all__ = [
     "DEFAULT_TANH_DEG",
@@ -399,12 +400,20 @@ def sweep_block(
     total and the readout only at the requested depths. ``x2=None`` marks a
     block of ``x1`` with itself, whose diagonal is pinned at every layer.
 
+    Dense hidden layers with erf or relu go through the closed-form layer maps
+    of :mod:`ntk_phases.analytic.fcn_closed_form` (jitted ``fori_loop`` over
+    layers, equal to the neural-tangents maps to ~1e-14; its ``ENABLED`` flag
+    switches it off); every other case uses neural-tangents' maps below.
     """
     fns, broadcast_v, hidden_v, readout_v = _jitted_maps(arch, activation, tanh_deg)
     pin = x2 is None
     sw = jnp.asarray(sigma_w, dtype=jnp.float64)
     sb = jnp.asarray(sigma_b, dtype=jnp.float64)
     k0 = fns.input_kernel(jnp.asarray(x1), None if pin else jnp.asarray(x2))
+    if fcn_closed_form.supports(arch, activation):
+        # dense hidden layers with erf/relu: the closed-form layer maps (same numbers)
+        yield from fcn_closed_form.sweep(k0, arch.readout, activation, sigma_w, sigma_b, depths, pin)
+        return
     k = broadcast_v(k0, sw, pin)
     layer = 0
     for di, depth in enumerate(depths):

@@ -571,8 +571,11 @@ def train_metrics(
         "train_acc": train_acc,
         "train_acc_mean": accuracy(train_mean, lab_train),
     }
-    # right-hand sides of the test-point products (point_sums): P(Θ)Y = (Θ_td V)(Λ⁺ VᵀY)
-    # and, without f₀, the mean predictions (Θ_td V)(g_t ∘ VᵀY), as one (n, (1+T)·C) matrix
+    # right-hand sides of the test-point products (point_sums), in the eigenbasis, as one
+    # (n, (1 [+ T])·C) matrix: P(Θ)Y = (Θ_td V)(Λ⁺ VᵀY), the association of
+    # mean_predictor's einsum (through the data basis, Θ_td (V Λ⁺ VᵀY), it would cost
+    # n·C per test point instead of n², but is ~20x more sensitive to rounding at
+    # κ ~ 1e5), and, without f₀, the mean predictions (Θ_td V)(g_t ∘ VᵀY)
     inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
     rhs = [inv[..., None, :, None] * proj[..., None, :, :]]
     if not moments:

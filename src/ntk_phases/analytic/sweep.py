@@ -10,9 +10,10 @@ gradient-flow and expected accuracies). Test points are streamed in batches:
    and the eigendecomposition the test points need;
 2. for each batch of test points, test × train is propagated layer by layer (one
    train block at a time); its readout kernels at the recorded depths are reduced by
-   :func:`metrics.point_sums` and dropped. K(x, x) at the test points is the ``cov1``
-   that neural-tangents carries with that block (the diagonal map of each point), so
-   no test × test block is computed.
+   :func:`metrics.point_sums` and dropped (with a single train block, each depth as soon
+   as it is computed, while the next layers run). K(x, x) at the test points is the
+   ``cov1`` carried with that block (the diagonal map of each point), so no test × test
+   block is computed.
 
 Batch sizes follow from a memory budget (:func:`plan_batches`), so the peak memory is
 set by the budget whatever the number of test points.
@@ -102,6 +103,13 @@ def _slices(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def _balanced_slices(n: int, size: int) -> list[slice]:
+    """As few slices of at most ``size`` as :func:`_slices`, of (nearly) equal length, so
+    that the jitted kernel maps see one or two shapes, not a short last batch."""
+    count = -(-n // max(size, 1))
+    return _slices(n, -(-n // count)) if n else []
+
+
 def _test_kernels(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, train_block):
     """Readout NNGP and NTK ``(S, D, b, n)`` of test rows × the train set at every depth,
     and K(x, x) ``(S, D, b)``: one train block at a time through all layers."""
@@ -138,8 +146,11 @@ def _stream_batch(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, s
         if item is None:
             return waited
         di, k, t, cov1 = item
-        _check_test_kernels(k, t, cov1)
-        batch = metrics.point_sums(states[di], t, k, cov1, y_rows, first=first, n_quad=n_quad)
+        try:  # point_sums checks that its inputs are finite
+            batch = metrics.point_sums(states[di], t, k, cov1, y_rows, first=first, n_quad=n_quad)
+        except ValueError:
+            _check_test_kernels(k, t, cov1)  # names an overflow of the kernels
+            raise
         sums[di] = metrics.add_sums(sums[di], batch)
 
 
@@ -196,7 +207,8 @@ def stream_metrics(
     log.info(
         "batches: train blocks of %d, test batches of %d (%d batches); budget %.0f MB, "
         "train kernels kept across depths %.0f MB",
-        plan.train_block, plan.test_batch, -(-m // plan.test_batch), plan.budget_bytes / 2**20,
+        plan.train_block, _balanced_slices(m, plan.test_batch)[0].stop, -(-m // plan.test_batch),
+        plan.budget_bytes / 2**20,
         plan.stored_bytes / 2**20,
     )
     t0 = time.perf_counter()
@@ -218,7 +230,7 @@ def stream_metrics(
 
     sw, sb = np.sqrt(sw2), float(np.sqrt(sigma_b2))
     sums: list[dict | None] = [None] * dd.size
-    for bi, rows in enumerate(_slices(m, plan.test_batch)):
+    for bi, rows in enumerate(_balanced_slices(m, plan.test_batch)):
         t1 = time.perf_counter()
         if plan.train_block >= n:
             # one train block: reduce each depth as soon as its kernels arrive (the same
