@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         print(f"| `{rule}` | {len(secs)} | {sum(secs):.0f} |")
     total = sum(sum(s) for s in by_rule.values())
     print(f"| **total** | {sum(len(s) for s in by_rule.values())} | **{total:.0f}** |")
-    print(f"\nwall {wall / 60:.0f} min {wall % 60:02.0f} s ({log})")
+    print(f"\nwall {int(wall // 60)} min {wall % 60:02.0f} s ({log})")
     return 0
 
 
