@@ -22,6 +22,8 @@ MALFORMED = [
     ("run", {"run": "../escape"}),
     ("theory", {"theory": {"newton_iterations": 10}}),  # misspelt key
     ("figures.dpi", {"figures": {"dpi": 10}}),
+    ("kernels.comparison.archs", {"kernels": {"comparison": {"archs": ["resnet"]}}}),
+    ("kernels.comparison.sigma_w2", {"kernels": {"comparison": {"sigma_w2": {"min": 3.0, "max": 0.5, "num": 6}}}}),
 ]
 
 

@@ -1,7 +1,8 @@
 """Figures a reader of the paper recognizes, on synthetic tidy tables: F4's ordered-phase
 overlays carry C2's polynomial factor, F5 draws single entries of P(Θ)Y and nothing where
-Θ is singular, F6/F6_mean/F7 draw the measured depth-scale law (C9) next to 8ξ, F12's
-lower panels carry the key of the panel above them."""
+Θ is singular, F6/F6_mean/F7 draw the measured depth-scale law (C9) next to 8ξ, F8's
+infinite row is one setting (and says which), F12's lower panels carry the key of the
+panel above them."""
 
 from __future__ import annotations
 
@@ -213,6 +214,47 @@ def test_f7_draws_the_law_measured_on_the_trained_grid():
     texts = _legend_texts(fig.axes[0])
     assert any("fit" in t for t in texts) and any("8\\xi_1" in t for t in texts), texts
     assert _fit_lines(fig.axes[0])
+
+
+# ----------------------------------------------------------------------------- F8
+
+
+def _f8_tables(**changed) -> dict:
+    """F8's infinite row: the synthetic table as fcn, cnn_f and cnn_p at one setting
+    (16 train / 8 test examples); ``changed`` maps an architecture to a function that
+    alters its table."""
+    out = {}
+    for arch in ("fcn", "cnn_f", "cnn_p"):
+        frame = infinite_table().assign(arch=arch, n_train=16, n_test=8)
+        out[(arch, "erf")] = changed.get(arch, lambda f: f)(frame)
+    return out
+
+
+def test_f8_states_the_one_setting_of_its_infinite_row():
+    fig = FI.f8(_f8_tables(), {})
+    title = fig._suptitle.get_text()
+    assert "n_train = 16, n_test = 8" in title and "σ_w² = 0.5–3 (11 values)" in title, title
+    assert "depths 0–60" in title and "σ_b² = 0.18" in title, title
+    panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(panels) == 3 and all("n_train = 16, n_test = 8" in a.get_title() for a in panels)
+
+
+@pytest.mark.parametrize("field,change", [
+    ("n_train", lambda f: f.assign(n_train=32)),
+    ("n_test", lambda f: f.assign(n_test=4)),
+    ("sigma_w2", lambda f: f[f["sigma_w2"] != 3.0]),
+    ("depths", lambda f: f[f["depth"] <= 24]),
+])
+def test_f8_refuses_infinite_tables_of_different_settings(field, change):
+    with pytest.raises(ValueError, match=f"differ in {field}: .*cnn_p/erf"):
+        FI.f8(_f8_tables(cnn_p=change), {})
+
+
+def test_f8_takes_the_examples_of_tables_without_those_columns_from_the_config():
+    old = _f8_tables(cnn_p=lambda f: f.drop(columns=["n_train", "n_test"]))
+    assert FI.shared_setting(old, {"n_train": 16, "n_test": 8})["n_train"] == 16
+    with pytest.raises(ValueError, match="n_train"):
+        FI.shared_setting(old, {"n_train": 32, "n_test": 8})
 
 
 # ----------------------------------------------------------------------------- F12

@@ -1,12 +1,16 @@
-"""End to end: the test config from an empty results dir, then a no-op rerun; dry runs
-of every shipped config; lint and formatting of the workflow."""
+"""End to end: the test config from an empty results dir, then a no-op rerun; F8's
+infinite row at one setting (built, and in the default DAG); dry runs of every shipped
+config; lint and formatting of the workflow."""
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,6 +85,74 @@ def test_second_run_executes_nothing(test_run):
     again = snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _f8_infinite_inputs(work: Path, figure: Path) -> dict:
+    """The infinite-width tables F8 read (its provenance), keyed by (arch, activation)."""
+    prov = json.loads(Path(str(figure) + ".prov.json").read_text())
+    tables = [pd.read_csv(work / p) for p in prov["inputs"] if "/metrics/infinite_" in p]
+    return {(t["arch"].iloc[0], t["activation"].iloc[0]): t for t in tables}
+
+
+def _setting(table: pd.DataFrame) -> tuple:
+    """What an infinite-width table was computed at, read from its columns: examples,
+    σ_w² and σ_b² values, depths."""
+    return (
+        tuple(table["n_train"].unique()), tuple(table["n_test"].unique()),
+        tuple(np.round(np.sort(table["sigma_w2"].unique()), 10)), tuple(np.sort(table["sigma_b2"].unique())),
+        tuple(np.sort(table["depth"].unique())),
+    )
+
+
+def test_f8_infinite_row_is_one_setting(test_run):
+    work, proc = test_run
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = work / "results" / "test"
+    tables = _f8_infinite_inputs(work, res / "figures" / "F8.png")
+    assert sorted(tables) == [("cnn_f", "erf"), ("cnn_p", "erf"), ("fcn", "erf")]
+    settings = {k: _setting(t) for k, t in tables.items()}
+    assert len(set(settings.values())) == 1, settings
+    n_train, n_test, sigma_w2, sigma_b2, depths = settings[("fcn", "erf")]
+    assert (n_train, n_test, sigma_w2, depths) == ((8,), (8,), (1.0, 2.5), (0, 1, 2, 4))
+    # the FCN and CNN-F at that setting, not at their own grids; CNN-P's own grid is that
+    # setting, so its table is read and not computed twice
+    assert _setting(pd.read_csv(res / "metrics" / "infinite_fcn_erf.csv")) != settings[("fcn", "erf")]
+    assert (res / "metrics" / "infinite_comparison_fcn_erf.csv").exists()
+    assert not list((res / "metrics").rglob("infinite_comparison_cnn_p_*"))
+
+
+def test_default_dry_run_builds_f8_from_one_setting(tmp_path):
+    """config/config.yaml: F8's infinite-row tables come from kernels jobs that all see the
+    same examples and depths, and together the same σ_w² and σ_b² values."""
+    work = copy_workflow(tmp_path)
+    proc = snakemake(work, "results/default/figures/F8.png", "-n", "-p", "--configfile", "config/config.yaml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    figure = re.search(r"--figure F8 --tables (.*?) --finite", out)
+    assert figure, out[-3000:]
+    tables = sorted(Path(p).name for p in figure.group(1).split())
+    assert tables == sorted(
+        [f"infinite_comparison_{a}_{f}.csv" for a in ("fcn", "cnn_f") for f in ("erf", "relu")]
+        + [f"infinite_cnn_p_{f}.csv" for f in ("erf", "relu")]  # its own grid is the setting
+    )
+    jobs: dict = {}
+    for line in out.splitlines():
+        if "ntk_phases.infinite sweep" not in line:
+            continue
+        args = shlex.split(line[line.index("python -m"): line.index(" > ")])
+        table = re.sub(r"_sb\d+_chunk\d+", "", Path(args[args.index("--out") + 1]).name)
+        if table in tables:
+            cfg = json.loads(args[args.index("--config-json") + 1])
+            job = jobs.setdefault(table, {"arch": [], "sigma_w2": set(), "sigma_b2": set()})
+            job["arch"].append(cfg["arch"])
+            job["sigma_w2"] |= {round(v, 10) for v in cfg["sigma_w2"]}
+            job["sigma_b2"].add(cfg["sigma_b2"])
+    assert sorted(jobs) == tables, sorted(jobs)
+    archs = [a for job in jobs.values() for a in job["arch"]]
+    assert all(a == archs[0] for a in archs), archs
+    assert archs[0]["n_train"] == archs[0]["n_test"] == 32
+    assert len({frozenset(j["sigma_w2"]) for j in jobs.values()}) == 1 and len(jobs[tables[0]]["sigma_w2"]) == 6
+    assert len({frozenset(j["sigma_b2"]) for j in jobs.values()}) == 1
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml"])

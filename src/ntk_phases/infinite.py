@@ -98,6 +98,8 @@ def run_sweep(args: argparse.Namespace) -> None:
         frame.insert(pos, k, v)
     frame = frame.merge(theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"]), on="sigma_w2",
                         how="left", validate="many_to_one")
+    # the examples the kernels saw: tables of different settings can be told apart (F8)
+    frame["n_train"], frame["n_test"] = len(d["x_train"]), len(d["x_test"])
     for col in frame.columns:
         may_be_nan = ("xi_1", "xi_star", "test_std_rms") if convention == "notebook" else ("xi_1", "xi_star")
         if frame[col].dtype.kind == "f" and col not in may_be_nan and not col.startswith("mean_pred_entry") \

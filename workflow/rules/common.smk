@@ -38,6 +38,7 @@ _check_grid("theory.sigma_w2", config["theory"]["sigma_w2"])
 _check_grid("theory.sigma_b2", config["theory"]["sigma_b2"])
 for _arch, _spec in config["kernels"]["architectures"].items():
     _check_grid(f"kernels.architectures.{_arch}.sigma_w2", _spec["sigma_w2"])
+_check_grid("kernels.comparison.sigma_w2", config["kernels"]["comparison"]["sigma_w2"])
 
 KERNEL_RES = config["kernels"]["resources"]
 if config["kernels"]["memory_mb"] >= KERNEL_RES["mem_mb"]:
@@ -81,28 +82,39 @@ shell.prefix(
 )
 
 
-def kernel_chunks(arch):
+def kernel_spec(arch, grid="architectures"):
+    """An architecture's kernel grid {n_train, n_test, sigma_w2, depths, sigma_chunk}:
+    its own (`kernels.architectures.<arch>`) or F8's common setting (grid `comparison`:
+    `kernels.comparison`, with the architecture's `sigma_chunk`)."""
+    if grid == "architectures":
+        return config["kernels"]["architectures"][arch]
+    comp = config["kernels"]["comparison"]
+    shared = {k: comp[k] for k in ("n_train", "n_test", "sigma_w2", "depths")}
+    return {**shared, "sigma_chunk": comp["sigma_chunk"][arch]}
+
+
+def kernel_chunks(arch, grid="architectures"):
     """The σ_w² values of each kernels job of an architecture (chunks of its grid)."""
-    spec = config["kernels"]["architectures"][arch]
+    spec = kernel_spec(arch, grid)
     return grids.chunks(grids.grid(spec["sigma_w2"]), spec["sigma_chunk"])
 
 
-def kernel_chunk_ids(arch):
+def kernel_chunk_ids(arch, grid="architectures"):
     """Chunk indices of an architecture's σ_w² grid (one kernels job each)."""
-    return list(range(len(kernel_chunks(arch))))
+    return list(range(len(kernel_chunks(arch, grid))))
 
 
-def kernel_job_config(wildcards):
+def kernel_job_config(wildcards, grid="architectures"):
     """Only what one kernels job computes from: its σ_w² values, its σ_b², the
     architecture's settings. Snakemake's params trigger then reruns just the jobs whose
     values changed when a grid is edited."""
-    spec = config["kernels"]["architectures"][wildcards.arch]
+    spec = kernel_spec(wildcards.arch, grid)
     return as_json(
         {
             "arch": {
                 k: v for k, v in spec.items() if k not in ("sigma_w2", "sigma_chunk")
             },
-            "sigma_w2": kernel_chunks(wildcards.arch)[int(wildcards.chunk)],
+            "sigma_w2": kernel_chunks(wildcards.arch, grid)[int(wildcards.chunk)],
             "sigma_b2": config["kernels"]["sigma_b2"][int(wildcards.sb)],
             "tanh_deg": config["theory"]["quadrature_degree"],
             "memory_mb": config["kernels"]["memory_mb"],
@@ -120,6 +132,62 @@ def infinite_tables(archs):
         arch=[a for a in archs if a in config["kernels"]["architectures"]],
         activation=config["kernels"]["activations"],
     )
+
+
+def kernel_chunk_tables(wildcards, grid="architectures"):
+    """The kernels jobs' row files of one (architecture, activation): every σ_b² and
+    σ_w² chunk of the architecture's grid (`comparison`: F8's common setting)."""
+    prefix = "infinite_comparison" if grid == "comparison" else "infinite"
+    return expand(
+        f"{RESULTS}/metrics/chunks/{prefix}_{wildcards.arch}_{wildcards.activation}"
+        "_sb{sb}_chunk{chunk}.csv",
+        sb=range(len(config["kernels"]["sigma_b2"])),
+        chunk=kernel_chunk_ids(wildcards.arch, grid),
+    )
+
+
+def comparison_is_own_grid(arch):
+    """Whether `kernels.architectures.<arch>` already is F8's common setting (same
+    examples, σ_w² values and depths): F8 then reads that table, computed once."""
+    own = config["kernels"]["architectures"].get(arch)
+    comp = config["kernels"]["comparison"]
+    return own is not None and (
+        (own["n_train"], own["n_test"]) == (comp["n_train"], comp["n_test"])
+        and grids.grid(own["sigma_w2"]) == grids.grid(comp["sigma_w2"])
+        and grids.depth_list(own["depths"]) == grids.depth_list(comp["depths"])
+    )
+
+
+def comparison_tables():
+    """F8's infinite-width inputs: each `kernels.comparison` architecture and kernels
+    activation at the one common setting (`metrics/infinite_comparison_*`, or the
+    architecture's own table where its grid is that setting)."""
+    return [
+        (
+            f"{RESULTS}/metrics/infinite_{a}_{f}.csv"
+            if comparison_is_own_grid(a)
+            else f"{RESULTS}/metrics/infinite_comparison_{a}_{f}.csv"
+        )
+        for a in config["kernels"]["comparison"]["archs"]
+        for f in config["kernels"]["activations"]
+    ]
+
+
+def infinite_figure_config(fig):
+    """The config infinite_figure passes each figure. F3-F6: the claim points and the
+    FCN grid; F8: its infinite row's common setting and its trained row's recipes."""
+    kern = config["kernels"]
+    if fig == "F8":
+        return {
+            "comparison": kern["comparison"],
+            "finite": config["training"]["architectures"],
+        }
+    return {
+        **config["claims"],
+        "n_train": kern["architectures"].get("fcn", {}).get("n_train", 0),
+        "architectures": {a: s for a, s in kern["architectures"].items() if a == "fcn"},
+        "finite": {},
+    }
 
 
 def block_config(texp, tarch):

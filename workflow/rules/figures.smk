@@ -73,8 +73,9 @@ TARGETS.extend(figure_targets("F3", "F4", "F5", "F6", "F8"))
 # overlays (train.smk; none when training.architectures.archs is empty).
 rule infinite_figure:
     input:
-        tables=lambda w: infinite_tables(
-            ["fcn", "cnn_f", "cnn_p"] if w.fig == "F8" else ["fcn"]
+        # F8: every architecture at one common setting (kernels.comparison)
+        tables=lambda w: (
+            comparison_tables() if w.fig == "F8" else infinite_tables(["fcn"])
         ),
         finite=lambda w: architecture_tables() if w.fig == "F8" else [],
         overlays=lambda w: architecture_tables("overlays") if w.fig == "F8" else [],
@@ -96,20 +97,7 @@ rule infinite_figure:
     params:
         dpi=config["figures"]["dpi"],
         data=lambda w, input: " ".join(f"--data-json {p}" for p in input.data),
-        cfg=lambda w: as_json(
-            {
-                **config["claims"],
-                "n_train": config["kernels"]["architectures"]
-                .get("fcn", {})
-                .get("n_train", 0),
-                "architectures": {
-                    a: s
-                    for a, s in config["kernels"]["architectures"].items()
-                    if w.fig == "F8" or a == "fcn"
-                },
-                "finite": config["training"]["architectures"] if w.fig == "F8" else {},
-            }
-        ),
+        cfg=lambda w: as_json(infinite_figure_config(w.fig)),
     shell:
         "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input.tables}"
         " --finite {input.finite} --overlays {input.overlays}"

@@ -30,3 +30,17 @@ rule kernel_sweep:
         "python -m ntk_phases.infinite sweep --arch {wildcards.arch}"
         " --activation {wildcards.activation} --data {input.data} --dataset {params.dataset}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+# F8's infinite row: every architecture of `kernels.comparison` at one common setting
+# (examples, σ_w² grid, depths; the kernels σ_b² and activations), by the same job.
+# An architecture whose own grid is that setting is not computed twice
+# (comparison_tables in common.smk).
+use rule kernel_sweep as comparison_sweep with:
+    output:
+        f"{RESULTS}/metrics/chunks/infinite_comparison_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
+    log:
+        f"{RESULTS}/logs/kernels/comparison_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
+    params:
+        cfg=lambda w: kernel_job_config(w, "comparison"),
+        dataset=DATASET,

@@ -14,11 +14,7 @@ TARGETS.extend(
 
 rule infinite_table:
     input:
-        lambda w: expand(
-            f"{RESULTS}/metrics/chunks/infinite_{w.arch}_{w.activation}_sb{{sb}}_chunk{{chunk}}.csv",
-            sb=range(len(config["kernels"]["sigma_b2"])),
-            chunk=kernel_chunk_ids(w.arch),
-        ),
+        kernel_chunk_tables,
     output:
         f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
     log:
@@ -31,7 +27,7 @@ rule infinite_table:
     params:
         cfg=lambda w: as_json(
             {
-                "arch": config["kernels"]["architectures"][w.arch],
+                "arch": kernel_spec(w.arch),
                 "sigma_b2": config["kernels"]["sigma_b2"],
                 "metrics": config["metrics"],
             }
@@ -39,6 +35,25 @@ rule infinite_table:
     shell:
         "python -m ntk_phases.infinite merge --inputs {input}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+# F8's infinite row: the kernels.comparison architectures at one common setting, merged
+# as above (comparison_sweep in kernels.smk).
+use rule infinite_table as comparison_table with:
+    input:
+        lambda w: kernel_chunk_tables(w, "comparison"),
+    output:
+        f"{RESULTS}/metrics/infinite_comparison_{{arch}}_{{activation}}.csv",
+    log:
+        f"{RESULTS}/logs/metrics/infinite_comparison_{{arch}}_{{activation}}.log",
+    params:
+        cfg=lambda w: as_json(
+            {
+                "arch": kernel_spec(w.arch, "comparison"),
+                "sigma_b2": config["kernels"]["sigma_b2"],
+                "metrics": config["metrics"],
+            }
+        ),
 
 
 rule pooling_correction:
@@ -100,7 +115,10 @@ rule claims:
     params:
         cfg=as_json(
             {
-                "kernels": config["kernels"],
+                # not F8's common setting (kernels.comparison): no claim reads it
+                "kernels": {
+                    k: v for k, v in config["kernels"].items() if k != "comparison"
+                },
                 "claims": config["claims"],
                 "metrics": config["metrics"],
             }

@@ -1,8 +1,11 @@
 """F3-F6, F6_mean and F8: infinite-width kernels and metrics against depth, with the
 mean-field predictions dashed. Reads only the tidy ``metrics/infinite_<arch>_<activation>.csv``
-tables (which carry q*, c*, χ₁, χ_c*, ξ₁, ξ* per row); F8 also draws a finite-width row
-from the training stage's ``metrics/finite_architectures_<arch>_<activation>.csv`` tables
-and their depth-scale overlays (``--finite``, ``--overlays``).
+tables (which carry q*, c*, χ₁, χ_c*, ξ₁, ξ* per row). F8's infinite row reads one table
+per architecture at one common setting (``kernels.comparison``:
+``metrics/infinite_comparison_<arch>_<activation>.csv``) and refuses tables that differ
+in examples, σ_w² or depths; F8 also draws a finite-width row from the training stage's
+``metrics/finite_architectures_<arch>_<activation>.csv`` tables and their depth-scale
+overlays (``--finite``, ``--overlays``).
 
 Depths where Θ is ``singular`` are drawn as such (F4: markers; F5: grey bands, no line):
 there the pseudo-inverse has dropped modes and P(Θ)Y is numerical. F6 (true network) and
@@ -442,6 +445,44 @@ def f8_rows(tables: dict, finite: dict) -> tuple[list[str], list[tuple[str, str]
     return archs, rows
 
 
+def shared_setting(tables: dict, fallback: dict | None = None) -> dict:
+    """The one setting of F8's infinite-row tables, read from their columns: examples
+    (``n_train``, ``n_test``; from ``fallback``, the config's ``kernels.comparison``, for
+    tables made before those columns existed), dataset, σ_w² values, depths and the σ_b²
+    drawn (the smallest). Raises ``ValueError`` naming the differing field and tables:
+    the columns of F8 compare only at one setting."""
+    fallback = fallback or {}
+    per_table = {}
+    for key, frame in tables.items():
+        sb = float(frame["sigma_b2"].min())
+        sub = frame[frame["sigma_b2"] == sb]
+        per_table[key] = {
+            "dataset": str(frame["dataset"].iloc[0]),
+            **{n: int(frame[n].iloc[0]) if n in frame else fallback.get(n) for n in ("n_train", "n_test")},
+            "sigma_w2": tuple(np.round(np.sort(sub["sigma_w2"].unique()), 10).tolist()),
+            "depths": tuple(int(d) for d in np.sort(sub["depth"].unique())),
+            "sigma_b2": sb,
+        }
+    if not per_table:
+        return {}
+    first = next(iter(per_table.values()))
+    for field in first:
+        values = {k: v[field] for k, v in per_table.items()}
+        if len(set(values.values())) > 1:
+            raise ValueError(f"F8's infinite-width tables differ in {field}: "
+                             + "; ".join(f"{a}/{f}: {v}" for (a, f), v in values.items()))
+    return first
+
+
+def setting_text(setting: dict) -> str:
+    """The shared setting in words, for F8's title."""
+    sw, depths = setting["sigma_w2"], setting["depths"]
+    grid = f"σ_w² = {sw[0]:g}–{sw[-1]:g} ({len(sw)} values)" if len(sw) > 1 else f"σ_w² = {sw[0]:g}"
+    return (f"every architecture on the same {setting['dataset']} examples: n_train = {setting['n_train']}, "
+            f"n_test = {setting['n_test']}; {grid}, σ_b² = {setting['sigma_b2']:g}, "
+            f"depths {depths[0]}–{depths[-1]}")
+
+
 def _finite_title(frame: pd.DataFrame, arch: str, act: str, step: int, settings: dict) -> str:
     """Panel title of a trained grid: step and the recipe (width, examples, batch, seeds)."""
     unit = "width" if arch == "fcn" else "channels"
@@ -461,6 +502,7 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
     from .finite import accuracy_cmap, draw_heat
 
     finite, overlays = finite or {}, overlays or {}
+    setting = shared_setting(tables, cfg.get("comparison"))
     archs, rows = f8_rows(tables, finite)
     fig, axes = plt.subplots(len(rows), len(archs), figsize=(4.4 * len(archs) + 1, 3.6 * len(rows)),
                              squeeze=False)
@@ -480,9 +522,8 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
                 frame = tables[(arch, act)]
                 t = frame["t"].max()
                 mesh = _heatmap(ax, frame, t, "test_acc")
-                n = cfg["architectures"][arch]["n_train"] if arch in cfg.get("architectures", {}) else "?"
                 ax.set_title(f"{arch} / {act}, infinite width: test accuracy, t = {t:g}\n"
-                             f"(n_train = {n})", fontsize=9)
+                             f"(n_train = {setting['n_train']}, n_test = {setting['n_test']})", fontsize=9)
                 ax.set_xlabel(style.SYMBOLS["sigma_w2"])
                 ax.set_ylabel(style.SYMBOLS["depth"])
                 continue
@@ -501,6 +542,8 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
         label += " (finite: mean over seeds; grey: all seeds diverged, × some)"
         title = ("F8: FCN vs CNN-F vs CNN-P — infinite width (top; dashed: 8ξ₁, 8ξ*) and "
                  "finite width, trained (bottom)")
+    if setting:
+        title += "\ninfinite width: " + setting_text(setting)
     fig.colorbar(mesh, ax=axes, label=label, shrink=0.7)
     fig.suptitle(title)
     return fig
