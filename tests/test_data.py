@@ -153,6 +153,42 @@ def test_tfds_too_many_images_names_the_key(cifar_dir):
             data.prepare("cifar10", 101, 16, seed=0, data_dir=str(data_dir))
 
 
+def test_tfds_cifar10_from_the_download_cache_by_concurrent_jobs(tmp_path):
+    """The archive in tfds' download cache (tests/cifar10_archive.py: nothing of tfds
+    patched) prepared by two processes at once, as the pipeline's two data rules do on
+    a fresh data directory: both get the records of the archive (one prepares, the other
+    waits for it and reuses it)."""
+    import subprocess
+    import sys
+
+    import cifar10_archive
+
+    archive = cifar10_archive.write_archive(tmp_path / "dl" / "cifar-10-binary.tar.gz", 20, 30)
+    data_dir = tmp_path / "tfds"
+    cifar10_archive.seed_download_cache(archive, data_dir)
+    code = (
+        "import sys, numpy as np; from ntk_phases import data; "
+        f"x, y, xt, yt = data.load_tfds_subset('cifar10', 100, 30, 0, data_dir={str(data_dir)!r}, first=True); "
+        "np.savez(sys.argv[1], x=x, y=y, xt=xt, yt=yt)"
+    )
+    outs = [tmp_path / f"job{i}.npz" for i in range(2)]
+    jobs = [subprocess.Popen([sys.executable, "-c", code, str(o)], stderr=subprocess.PIPE, text=True)
+            for o in outs]
+    errors = [j.communicate(timeout=600)[1] for j in jobs]
+    assert [j.returncode for j in jobs] == [0, 0], "\n".join(e[-2000:] for e in errors)
+    a, b = (np.load(o) for o in outs)
+    for k in ("x", "y", "xt", "yt"):
+        np.testing.assert_array_equal(a[k], b[k])
+    # the test split is the archive's test_batch.bin, record for record: pixels (CHW in
+    # the file, HWC from tfds) and labels
+    labels, images = cifar10_archive.read_records(archive, "test_batch.bin")
+    written = {img.tobytes(): lab for img, lab in zip(images, labels)}
+    read = {img.astype(np.uint8).tobytes(): lab for img, lab in zip(a["xt"], a["yt"])}
+    assert read == written
+    assert a["x"].shape == (100, 32, 32, 3)
+    assert list(data_dir.glob("downloads/extracted/*/cifar-10-batches-bin/test_batch.bin"))
+
+
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_tfds_grayscale_with_mock_data(name, tmp_path):
     import tensorflow_datasets as tfds

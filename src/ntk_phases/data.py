@@ -25,6 +25,7 @@ NHWC, which ``dataset.image_shape`` gives by reshaping). Labels are stored one-h
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -157,6 +158,36 @@ def tfds_builder(name: str, data_dir: str | None):
     return tfds.builder(name, data_dir=data_dir, file_format="array_record")
 
 
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An exclusive advisory lock (``flock``) on ``lock_path`` for the ``with`` block."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _download_and_prepare(builder, name: str, data_dir: str | None) -> None:
+    """``builder.download_and_prepare()``; a network failure becomes :class:`DatasetOffline`."""
+    if not builder.is_prepared():
+        log.info(
+            "%s is not in %s: downloading (needs a network; offline, the download "
+            "retries for a few minutes before it fails)", name, Path(builder.data_dir).parents[1],
+        )
+    try:
+        builder.download_and_prepare()
+    except Exception as e:
+        cause = _network_error(e)
+        if cause is None:
+            raise
+        raise DatasetOffline(name, data_dir, str(Path(builder.data_dir).parents[1]), cause) from e
+
+
 def load_tfds_subset(
     name: str,
     n_train: int,
@@ -173,18 +204,14 @@ def load_tfds_subset(
     """
     builder = tfds_builder(name, data_dir)
     if download:
-        if not builder.is_prepared():
-            log.info(
-                "%s is not in %s: downloading (needs a network; offline, the download "
-                "retries for a few minutes before it fails)", name, Path(builder.data_dir).parents[1],
-            )
-        try:
-            builder.download_and_prepare()
-        except Exception as e:
-            cause = _network_error(e)
-            if cause is None:
-                raise
-            raise DatasetOffline(name, data_dir, str(Path(builder.data_dir).parents[1]), cause) from e
+        # One preparation at a time per data directory: the pipeline's two data rules
+        # (prepare_data, training_data) run side by side on a fresh directory, and two
+        # concurrent download_and_prepare calls both extract and generate the dataset;
+        # the second one's final rename onto the first one's directory fails. The lock
+        # makes the second wait and then reuse it (a builder made after the wait sees it).
+        with _exclusive(Path(builder.data_dir_root) / f".{name}.prepare.lock"):
+            builder = tfds_builder(name, data_dir)
+            _download_and_prepare(builder, name, data_dir)
     out = []
     rng = np.random.default_rng(seed)
     for split, n, key in (("train", n_train, "n_train"), ("test", n_test, "n_test")):

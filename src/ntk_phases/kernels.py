@@ -654,6 +654,12 @@ def kernels_per_depth_reference(
 #: Live kernel-sized arrays at the peak of one step (NNGP and NTK, before and
 #: after the layer, plus temporaries); calibrated by ``bench/bench_depth_sweep.py``.
 _LIVE_ARRAYS = 12
+#: Kernel-sized float64 arrays per quadrature node of the numerical ``tanh`` layer
+#: (``deg²`` nodes): its integrands and their products are materialized at once.
+#: Measured peak RSS against degree (64 vs 128, float64): 3.0 per node and entry for
+#: ``fcn`` (64 × 64 examples), 3.4 for ``cnn_p`` (2 examples, 8 × 8 images). Counted
+#: as 1 (before), a tanh block's peak was ~3× what the budget allowed for it.
+_TANH_ARRAYS_PER_NODE = 4
 
 
 def estimate_block_bytes(
@@ -670,7 +676,7 @@ def estimate_block_bytes(
     ``input_shape`` is one example's shape ``(H, W, C)``. A kernel entry
     carries ``P`` spatial values: 1 (``fcn``), ``H·W`` (``cnn_f``,
     spatial diagonal) or ``(H·W)²`` (``cnn_p``, full spatial covariance). The
-    numerical ``tanh`` layer adds ``deg²`` temporaries per entry.
+    numerical ``tanh`` layer adds ``4·deg²`` temporaries per entry (measured).
     """
     a = _as_arch(arch)
     spatial = int(np.prod(input_shape[:-1])) if len(input_shape) > 1 else 1
@@ -680,7 +686,7 @@ def estimate_block_bytes(
         p = spatial**2
     else:
         p = spatial
-    live = _LIVE_ARRAYS + (tanh_deg**2 if activation == "tanh" else 0)
+    live = _LIVE_ARRAYS + (_TANH_ARRAYS_PER_NODE * tanh_deg**2 if activation == "tanh" else 0)
     return int(live * n_sigma * n1 * n2 * p * 8)
 
 

@@ -63,16 +63,21 @@ rule pooling_correction:
         f"{RESULTS}/metrics/pooling_correction.csv",
     log:
         f"{RESULTS}/logs/metrics/pooling_correction.log",
+    # A kernels job (CNN-P kernels at up to 32x32, full spatial covariance): the kernels
+    # jobs' memory budget, sizing its blocks of examples, and their resources.
     conda:
-        ENV
+        ENV_CUDA if KERNEL_RES["gpu"] else ENV
+    threads: KERNEL_RES["threads"]
     resources:
-        mem_mb=per_attempt(4000),
-        runtime=per_attempt(60),
+        mem_mb=per_attempt(KERNEL_RES["mem_mb"]),
+        runtime=per_attempt(KERNEL_RES["runtime"]),
+        gpu=KERNEL_RES["gpu"],
     params:
         cfg=as_json(
             {
                 "pooling": config["claims"]["pooling"],
                 "tanh_deg": config["theory"]["quadrature_degree"],
+                "memory_mb": config["kernels"]["memory_mb"],
             }
         ),
         activation=config["claims"]["pooling"]["activation"],
