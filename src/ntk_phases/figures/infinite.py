@@ -457,7 +457,7 @@ def shared_setting(tables: dict, fallback: dict | None = None) -> dict:
         sb = float(frame["sigma_b2"].min())
         sub = frame[frame["sigma_b2"] == sb]
         per_table[key] = {
-            "dataset": str(frame["dataset"].iloc[0]),
+            "dataset": str(frame["dataset"].iloc[0]) if "dataset" in frame else fallback.get("dataset", ""),
             **{n: int(frame[n].iloc[0]) if n in frame else fallback.get(n) for n in ("n_train", "n_test")},
             "sigma_w2": tuple(np.round(np.sort(sub["sigma_w2"].unique()), 10).tolist()),
             "depths": tuple(int(d) for d in np.sort(sub["depth"].unique())),
@@ -478,7 +478,8 @@ def setting_text(setting: dict) -> str:
     """The shared setting in words, for F8's title."""
     sw, depths = setting["sigma_w2"], setting["depths"]
     grid = f"σ_w² = {sw[0]:g}–{sw[-1]:g} ({len(sw)} values)" if len(sw) > 1 else f"σ_w² = {sw[0]:g}"
-    return (f"every architecture on the same {setting['dataset']} examples: n_train = {setting['n_train']}, "
+    data = f"{setting['dataset']} " if setting["dataset"] else ""
+    return (f"every architecture on the same {data}examples: n_train = {setting['n_train']}, "
             f"n_test = {setting['n_test']}; {grid}, σ_b² = {setting['sigma_b2']:g}, "
             f"depths {depths[0]}–{depths[-1]}")
 
