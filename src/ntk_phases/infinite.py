@@ -152,7 +152,7 @@ def run_pooling(args: argparse.Namespace) -> None:
     # half for the propagating block): at 32x32 a CNN-P pair carries a 1024^2 spatial
     # covariance (~100 MB per live array), so the paper's 64 + 64 images in one block
     # would need ~0.4 TB; the budget's blocks keep the job's peak set by memory_mb.
-    budget = float(cfg.get("memory_mb", 3000)) * 2**20 / 2
+    budget = float(cfg["memory_mb"]) * 2**20 / 2
     rows = []
     for size in pc["image_sizes"]:
         xtr, xte = resize_images(d["x_train"], size), resize_images(d["x_test"], size)
