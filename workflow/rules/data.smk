@@ -37,6 +37,8 @@ rule prepare_data:
         json=f"{RESULTS}/data/{DATASET}.json",
     log:
         f"{RESULTS}/logs/data/{DATASET}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/data/{DATASET}.tsv"
     conda:
         ENV
     params:

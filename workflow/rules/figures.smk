@@ -28,6 +28,8 @@ rule F1:
         ),
     log:
         f"{RESULTS}/logs/figures/F1.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F1.tsv"
     conda:
         ENV
     params:
@@ -56,6 +58,8 @@ rule F2:
         ),
     log:
         f"{RESULTS}/logs/figures/F2.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F2.tsv"
     conda:
         ENV
     params:
@@ -90,6 +94,8 @@ rule infinite_figure:
         ),
     log:
         f"{RESULTS}/logs/figures/{{fig}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{fig}}.tsv"
     wildcard_constraints:
         fig="F3|F4|F5|F6|F8",
     conda:
@@ -125,6 +131,8 @@ rule F6_mean:
         ),
     log:
         f"{RESULTS}/logs/figures/F6_mean.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F6_mean.tsv"
     conda:
         ENV
     params:

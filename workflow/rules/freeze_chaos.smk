@@ -31,6 +31,8 @@ rule freeze_chaos:
         claims=f"{RESULTS}/metrics/claims_c8.csv",
     log:
         f"{RESULTS}/logs/freeze_chaos/freeze_chaos.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/freeze_chaos/freeze_chaos.tsv"
     conda:
         ENV
     resources:
@@ -65,6 +67,8 @@ rule F12:
         ),
     log:
         f"{RESULTS}/logs/figures/F12.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F12.tsv"
     conda:
         ENV
     params:
@@ -89,6 +93,8 @@ rule F13:
         ),
     log:
         f"{RESULTS}/logs/figures/F13.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F13.tsv"
     conda:
         ENV
     params:

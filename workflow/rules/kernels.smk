@@ -11,6 +11,8 @@ rule kernel_sweep:
         f"{RESULTS}/metrics/chunks/infinite_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
     log:
         f"{RESULTS}/logs/kernels/{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kernels/{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.tsv"
     wildcard_constraints:
         arch="fcn|cnn_f|cnn_p",
         activation="erf|tanh|relu",
@@ -41,6 +43,8 @@ use rule kernel_sweep as comparison_sweep with:
         f"{RESULTS}/metrics/chunks/infinite_comparison_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
     log:
         f"{RESULTS}/logs/kernels/comparison_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kernels/comparison_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.tsv"
     params:
         cfg=lambda w: kernel_job_config(w, "comparison"),
         dataset=DATASET,

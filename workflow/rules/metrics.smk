@@ -19,6 +19,8 @@ rule infinite_table:
         f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
     log:
         f"{RESULTS}/logs/metrics/infinite_{{arch}}_{{activation}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/infinite_{{arch}}_{{activation}}.tsv"
     wildcard_constraints:
         arch="fcn|cnn_f|cnn_p",
         activation="erf|tanh|relu",
@@ -46,6 +48,8 @@ use rule infinite_table as comparison_table with:
         f"{RESULTS}/metrics/infinite_comparison_{{arch}}_{{activation}}.csv",
     log:
         f"{RESULTS}/logs/metrics/infinite_comparison_{{arch}}_{{activation}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/infinite_comparison_{{arch}}_{{activation}}.tsv"
     params:
         cfg=lambda w: as_json(
             {
@@ -63,6 +67,8 @@ rule pooling_correction:
         f"{RESULTS}/metrics/pooling_correction.csv",
     log:
         f"{RESULTS}/logs/metrics/pooling_correction.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/pooling_correction.tsv"
     # A kernels job (CNN-P kernels at up to 32x32, full spatial covariance): the kernels
     # jobs' memory budget, sizing its blocks of examples, and their resources.
     conda:
@@ -115,6 +121,8 @@ rule claims:
         ),
     log:
         f"{RESULTS}/logs/metrics/claims.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/claims.tsv"
     conda:
         ENV
     params:

@@ -17,6 +17,8 @@ rule run_config:
         ),
     log:
         f"{RESULTS}/logs/run_config.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/run_config.tsv"
     conda:
         ENV
     params:

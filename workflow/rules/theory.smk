@@ -15,6 +15,8 @@ rule phase_table:
         prov=f"{RESULTS}/theory/phase_{{activation}}.csv.prov.json",
     log:
         f"{RESULTS}/logs/theory/phase_{{activation}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/theory/phase_{{activation}}.tsv"
     wildcard_constraints:
         activation="erf|tanh|relu",
     conda:
@@ -32,6 +34,8 @@ rule depth_scale_table:
         correlation=f"{RESULTS}/theory/correlation_{{activation}}.csv",
     log:
         f"{RESULTS}/logs/theory/depth_scales_{{activation}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/theory/depth_scales_{{activation}}.tsv"
     wildcard_constraints:
         activation="erf|tanh|relu",
     conda:

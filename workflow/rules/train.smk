@@ -78,6 +78,8 @@ use rule prepare_data as training_data with:
         json=f"{RESULTS}/data/{DATASET}_memorization.json",
     log:
         f"{RESULTS}/logs/data/{DATASET}_memorization.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/data/{DATASET}_memorization.tsv"
     params:
         dataset=DATASET,
         n_train=MEMO["n_train"],
@@ -94,6 +96,8 @@ rule training_lr_finite:
         overlay=f"{RESULTS}/training/depth_scales_{{texp}}_{{tarch}}_{{tact}}.csv",
     log:
         f"{RESULTS}/logs/training/lr_{{texp}}_{{tarch}}_{{tact}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/lr_{{texp}}_{{tarch}}_{{tact}}.tsv"
     conda:
         ENV
     resources:
@@ -121,6 +125,8 @@ rule training_lr_memorization:
         f"{RESULTS}/training/lr_memorization.csv",
     log:
         f"{RESULTS}/logs/training/lr_memorization.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/lr_memorization.tsv"
     conda:
         ENV
     resources:
@@ -144,6 +150,8 @@ rule training_lr_width:
         kernels=f"{RESULTS}/training/kernels_width_{WIDTH_NAME}.npz",
     log:
         f"{RESULTS}/logs/training/lr_width.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/lr_width.tsv"
     conda:
         ENV
     resources:
@@ -168,6 +176,8 @@ rule train_finite:
         f"{RESULTS}/training/{{texp}}/{{tarch}}_{{tact}}_d{{depths}}.csv",
     log:
         f"{RESULTS}/logs/training/{{texp}}_{{tarch}}_{{tact}}_d{{depths}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/{{texp}}_{{tarch}}_{{tact}}_d{{depths}}.tsv"
     wildcard_constraints:
         depths=r"\d+(_\d+)*",
     conda:
@@ -202,6 +212,8 @@ rule finite_table:
         f"{RESULTS}/metrics/finite_{{tarch}}_{{tact}}.csv",
     log:
         f"{RESULTS}/logs/training/finite_{{tarch}}_{{tact}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/finite_{{tarch}}_{{tact}}.tsv"
     conda:
         ENV
     shell:
@@ -218,6 +230,8 @@ rule architectures_table:
         f"{RESULTS}/metrics/finite_architectures_{{tarch}}_{{tact}}.csv",
     log:
         f"{RESULTS}/logs/training/finite_architectures_{{tarch}}_{{tact}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/finite_architectures_{{tarch}}_{{tact}}.tsv"
     conda:
         ENV
     shell:
@@ -232,6 +246,8 @@ rule train_memorization:
         f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
     log:
         f"{RESULTS}/logs/training/memorization_{MEMO_NAME}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/memorization_{MEMO_NAME}.tsv"
     conda:
         ENV
     threads: TRAIN["threads"]
@@ -261,6 +277,8 @@ rule train_width:
         npz=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.npz",
     log:
         f"{RESULTS}/logs/training/width_{WIDTH_NAME}_w{{widths}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/width_{WIDTH_NAME}_w{{widths}}.tsv"
     wildcard_constraints:
         widths=r"\d+(_\d+)*",
     conda:
@@ -304,6 +322,8 @@ rule width_infinite:
         outputs=f"{RESULTS}/metrics/width_outputs_{WIDTH_NAME}.csv",
     log:
         f"{RESULTS}/logs/training/width_infinite_{WIDTH_NAME}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/width_infinite_{WIDTH_NAME}.tsv"
     conda:
         ENV
     resources:
@@ -328,6 +348,8 @@ rule claims_finite:
         f"{RESULTS}/metrics/claims_finite.csv",
     log:
         f"{RESULTS}/logs/training/claims_finite.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/claims_finite.tsv"
     conda:
         ENV
     params:
@@ -353,6 +375,8 @@ rule F7:
         ),
     log:
         f"{RESULTS}/logs/figures/F7.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F7.tsv"
     conda:
         ENV
     params:
@@ -377,6 +401,8 @@ rule F9:
         ),
     log:
         f"{RESULTS}/logs/figures/F9.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F9.tsv"
     conda:
         ENV
     params:
@@ -403,6 +429,8 @@ rule F10:
         ),
     log:
         f"{RESULTS}/logs/figures/F10.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/F10.tsv"
     conda:
         ENV
     params:
