@@ -43,14 +43,16 @@ def test_schema_flags_empty_cells_outside_the_documented_cases():
         _row(claim="C5", tolerance=None, condition=C.ABOVE),  # no tolerance in the rule
         _row(claim="C9", sigma_w2=None, condition=C.C9_CONDITION, tolerance=5.0, note="R2 = 1"),
         _row(measured=float("nan"), passed=True),  # becomes False + 'not measured: ...'
+        _row(predicted=None, passed=True),  # a fitted prediction that could not be: idem
     ]
     frame = pd.DataFrame(ok)
     assert C.schema_violations(frame) == []
-    assert not frame["passed"].iloc[-1] and frame["note"].iloc[-1].startswith("not measured")
+    for i in (-2, -1):
+        assert not frame["passed"].iloc[i] and frame["note"].iloc[i].startswith("not measured")
     bad = pd.DataFrame([
         _row(sigma_w2=None),                         # sigma_w2 empty on a single-point claim
         _row(tolerance=None),                        # the rule uses a tolerance
-        _row(predicted=None),                        # not a reported row
+        {**_row(), "predicted": float("nan")},       # not a reported row, and it passed
         {**_row(), "condition": ""},                 # no rule
         {**_row(), "activation": None},
     ])

@@ -81,8 +81,11 @@ def _empty(v: Any) -> bool:
 #: The only cells that may be empty: column -> (when, the test of a row that says so).
 #: Every other cell of every row is filled.
 NOT_APPLICABLE: dict[str, tuple[str, Callable[[dict], bool]]] = {
-    "predicted": ("a reported quantity without a prediction (condition = REPORTED)",
-                  lambda r: r["condition"] == REPORTED),
+    "predicted": ("a reported quantity without a prediction (condition = REPORTED), or a "
+                  "prediction that is itself fitted and could not be (C4's FCN rate): passed "
+                  "is False and note starts with 'not measured'",
+                  lambda r: r["condition"] == REPORTED
+                  or (not bool(r["passed"]) and str(r["note"]).startswith(NOT_MEASURED))),
     "measured": ("nothing could be measured: passed is False and note starts with "
                  "'not measured', saying why",
                  lambda r: not bool(r["passed"]) and str(r["note"]).startswith(NOT_MEASURED)),
@@ -99,15 +102,21 @@ def claim_row(claim: str, arch: str, activation: str, quantity: str, predicted: 
               sigma_w2: float | None, sigma_b2: float, depth_min: int, depth_max: int,
               note: str = "") -> dict:
     """One row of :data:`SCHEMA`. ``passed`` is forced False where ``measured`` is not
-    finite, and the note then starts with 'not measured' (prepended if absent)."""
+    finite, or where a prediction is needed (any condition but REPORTED) and is not
+    finite; the note then starts with 'not measured' (prepended if absent)."""
     measured = float(measured) if measured is not None else float("nan")
-    ok = bool(passed) and np.isfinite(measured)
+    predicted = float("nan") if predicted is None else float(predicted)
+    unpredicted = condition != REPORTED and not np.isfinite(predicted)
+    ok = bool(passed) and bool(np.isfinite(measured)) and not unpredicted
     note = note or ""
-    if not np.isfinite(measured) and not note.startswith(NOT_MEASURED):
-        note = f"{NOT_MEASURED}: no finite value (too few points in the window?)" + (f"; {note}" if note else "")
+    if not note.startswith(NOT_MEASURED):
+        if not np.isfinite(measured):
+            note = f"{NOT_MEASURED}: no finite value (too few points in the window?)" + (f"; {note}" if note else "")
+        elif unpredicted:
+            note = f"{NOT_MEASURED}: no finite prediction (too few points in its window?)" + (f"; {note}" if note else "")
     return {
         "claim": claim, "arch": arch, "quantity": quantity,
-        "predicted": float("nan") if predicted is None else float(predicted),
+        "predicted": predicted,
         "measured": measured,
         "tolerance": float("nan") if tolerance is None else float(tolerance),
         "passed": ok, "activation": activation, "condition": condition,
@@ -418,7 +427,10 @@ def pooling_claims(pool: pd.DataFrame) -> list[dict]:
     for dval, r in ratio.items():
         rows.append(_row("C5", "cnn_p", act, f"mean_pred_rms cnn_p/cnn_f at d = {dval}", 1.0, r, None,
                          r > 1, pts, [deepest], "pooling slows the collapse of P(Theta)Y", condition=ABOVE))
-    slope = np.polyfit(np.log(ratio.index.to_numpy(float)), np.log(ratio.to_numpy()), 1)[0]
+    # the exponent needs two image sizes with a finite ratio (one size: no slope at all)
+    fit = ratio[np.isfinite(ratio) & (ratio > 0)]
+    slope = (np.polyfit(np.log(fit.index.to_numpy(float)), np.log(fit.to_numpy()), 1)[0]
+             if len(fit) >= 2 else float("nan"))
     rows.append(_row("C5", "cnn_p", act, "fitted exponent of (cnn_p/cnn_f ratio) against d",
                      None, slope, None, bool(np.isfinite(slope)), pts, [deepest],
                      "scaling measured, not assumed (SPEC C5); d = "
