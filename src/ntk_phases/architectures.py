@@ -12,9 +12,12 @@ Conventions shared by both (NTK parameterization):
 - readout: ``flatten`` then dense, or global average ``pool`` then dense;
   the readout is ``Dense(n_out, W_std=σ_w, b_std=σ_b)``.
 
-``convention: notebook`` (the authors' companion notebook, F6 cells) uses another FCN:
-a read-in ``Dense(W_std=1, no bias)``, then the hidden layers, and the kernel read after
-the last nonlinearity (``readout="none"``); :func:`get_architecture` returns it.
+``convention: notebook`` (the authors' companion notebook) uses two other FCNs, both with
+a read-in ``Dense(W_std=1, no bias)`` and no readout (:func:`get_architecture` returns
+them): ``fcn`` (its F6 cells) has hidden layers ``[Dense, φ]`` and the kernel read after
+the last nonlinearity; ``fcn_preact`` (its F3–F5 cells) has hidden layers ``[φ, Dense]``
+(``order="activation_first"``), so the kernel is read after the last affine map, i.e. of
+the pre-activations, whose fixed points and slopes are the mean-field q*, χ₁, χ_c*.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Architecture:
-    """A network family: the hidden layer type and the readout."""
+    """A network family: the hidden layer type, its order, the read-in and the readout."""
 
     name: str
     hidden: str  # "dense" | "conv"
     readout: str  # "flatten" | "pool" | "none" (kernel after the last nonlinearity)
     readin: str = "none"  # "none" | "dense" (Dense(W_std=1, no bias) before the hidden layers)
+    # "affine_first": each hidden layer is [affine, φ]; "activation_first": [φ, affine]
+    order: str = "affine_first"
     kernel_size: tuple[int, int] = (3, 3)
     padding: str = "CIRCULAR"
     description: str = ""
@@ -53,11 +58,15 @@ ARCHITECTURES: dict[str, Architecture] = {
     ),
 }
 
-#: The architectures of ``convention: notebook`` (the notebook has only the FCN).
+#: The architectures of ``convention: notebook`` (the notebook has only FCNs).
 NOTEBOOK_ARCHITECTURES: dict[str, Architecture] = {
     "fcn": Architecture(
         "fcn", hidden="dense", readout="none", readin="dense",
         description="the notebook's FCN: read-in Dense(W_std=1, no bias), l x [Dense, φ], no readout",
+    ),
+    "fcn_preact": Architecture(
+        "fcn_preact", hidden="dense", readout="none", readin="dense", order="activation_first",
+        description="the notebook's F3-F5 FCN: read-in Dense(W_std=1, no bias), l x [φ, Dense], no readout",
     ),
 }
 

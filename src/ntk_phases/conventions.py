@@ -9,6 +9,7 @@
   Dense(W_std = 1, no bias) then l × [Dense, φ] with the kernel read after φ, time as in
   neural-tangents' ``gradient_descent_mse`` at learning rate 1 (modes relax as
   exp(−λ t / y_train.size)), and the accuracy of the noise-free mean prediction.
+  Its F3–F5 cells also apply :func:`normalize` (config ``kernels.points.normalize``).
 
 Each function here is the one place where a job asks what its convention does.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .architectures import CONVENTIONS
-from .data import mse_targets
+from .data import mse_targets, rescale_inputs
 
 
 def check(convention: str) -> str:
@@ -44,3 +45,13 @@ def initial_function(convention: str) -> bool:
     """Whether accuracies include the random initial function f₀ (ours) or are those of
     the noise-free mean prediction (notebook)."""
     return check(convention) == "ours"
+
+
+def normalize(
+    x_train: np.ndarray, y_one_hot: np.ndarray, x_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notebook's ``normalize`` (its F3–F5 cells): each input rescaled to norm √n₀ and
+    the training labels centred over the set; returns ``(x_train, targets, x_test)``.
+    Under convention ``ours`` the prepared data already are so (up to rounding)."""
+    x_train, x_test = (rescale_inputs(np.asarray(x, dtype=np.float64)) for x in (x_train, x_test))
+    return x_train, mse_targets(np.asarray(y_one_hot, dtype=np.float64)), x_test

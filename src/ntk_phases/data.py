@@ -437,22 +437,22 @@ def subset_npz(
     return out[0], out[1], out[2], out[3]
 
 
+def rescale_inputs(x: np.ndarray) -> np.ndarray:
+    """Each input (first axis) rescaled to Euclidean norm √n₀, n₀ its number of entries."""
+    n0 = int(np.prod(x.shape[1:]))
+    norms = np.sqrt((x.reshape(len(x), -1) ** 2).sum(axis=1))
+    if np.any(norms == 0):
+        raise DatasetError("an input is constant after standardization; cannot rescale")
+    return x * (np.sqrt(n0) / norms).reshape((-1,) + (1,) * (x.ndim - 1))
+
+
 def preprocess(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Standardize per channel with training statistics, then rescale each input to norm √n₀."""
     axes = tuple(range(x_train.ndim - 1))
     mean = x_train.mean(axis=axes, keepdims=True)
     std = x_train.std(axis=axes, keepdims=True)
     std = np.where(std > 0, std, 1.0)
-    n0 = int(np.prod(x_train.shape[1:]))
-
-    def rescale(x: np.ndarray) -> np.ndarray:
-        z = (x - mean) / std
-        norms = np.sqrt((z.reshape(len(z), -1) ** 2).sum(axis=1))
-        if np.any(norms == 0):
-            raise DatasetError("an input is constant after standardization; cannot rescale")
-        return z * (np.sqrt(n0) / norms).reshape((-1,) + (1,) * (z.ndim - 1))
-
-    return rescale(x_train), rescale(x_test)
+    return rescale_inputs((x_train - mean) / std), rescale_inputs((x_test - mean) / std)
 
 
 def standardize_splits(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

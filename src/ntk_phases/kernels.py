@@ -12,6 +12,8 @@ An architecture (:mod:`ntk_phases.architectures`) is turned into neural-tangents
   ``Conv(3x3, padding="CIRCULAR", W_std=σ_w, b_std=σ_b)``, then φ
   (``erf``: ``stax.Erf()``, ``relu``: ``stax.Relu()``, ``tanh``:
   ``stax.ElementwiseNumerical(jnp.tanh, deg, df)`` — Gauss–Hermite quadrature);
+  φ then the affine map for an architecture of ``order="activation_first"`` (the
+  notebook's F3–F5 network, ``fcn_preact``);
 - readout: ``Flatten`` (or ``GlobalAvgPool`` for ``cnn_p``) then
   ``Dense(1, W_std=σ_w, b_std=σ_b)``.
 
@@ -182,7 +184,8 @@ class LayerKernelFns:
         return layers
 
     def hidden_layers(self, sigma_w, sigma_b) -> list:
-        """One hidden layer ``[affine, φ]`` as stax layers."""
+        """One hidden layer as stax layers: ``[affine, φ]``, or ``[φ, affine]`` for an
+        architecture of ``order="activation_first"``."""
         if self.arch.hidden == "dense":
             affine = stax.Dense(1, W_std=sigma_w, b_std=sigma_b)
         elif self.arch.hidden == "conv":
@@ -195,7 +198,8 @@ class LayerKernelFns:
             )
         else:
             raise ValueError(f"unknown hidden layer type {self.arch.hidden!r}")
-        return [affine, activation_layer(self.activation, self.tanh_deg)]
+        phi = activation_layer(self.activation, self.tanh_deg)
+        return [phi, affine] if self.arch.order == "activation_first" else [affine, phi]
 
     def readout_layers(self, sigma_w, sigma_b) -> list:
         """Readout ``[Flatten | GlobalAvgPool, Dense(1)]`` as stax layers (none: ``[]``)."""

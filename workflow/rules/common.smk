@@ -39,6 +39,13 @@ _check_grid("theory.sigma_b2", config["theory"]["sigma_b2"])
 for _arch, _spec in config["kernels"]["architectures"].items():
     _check_grid(f"kernels.architectures.{_arch}.sigma_w2", _spec["sigma_w2"])
 _check_grid("kernels.comparison.sigma_w2", config["kernels"]["comparison"]["sigma_w2"])
+# F3-F5's own setting (null: they read the fcn grid)
+POINTS = config["kernels"]["points"]
+if POINTS and POINTS["arch"] == "fcn_preact" and config["convention"] != "notebook":
+    raise ValueError(
+        "config key kernels.points.arch = fcn_preact is the notebook's F3-F5 network "
+        "(read-in Dense, then l x [φ, Dense]): it needs convention: notebook"
+    )
 
 KERNEL_RES = config["kernels"]["resources"]
 if config["kernels"]["memory_mb"] >= KERNEL_RES["mem_mb"]:
@@ -84,10 +91,19 @@ shell.prefix(
 
 def kernel_spec(arch, grid="architectures"):
     """An architecture's kernel grid {n_train, n_test, sigma_w2, depths, sigma_chunk}:
-    its own (`kernels.architectures.<arch>`) or F8's common setting (grid `comparison`:
-    `kernels.comparison`, with the architecture's `sigma_chunk`)."""
+    its own (`kernels.architectures.<arch>`), F8's common setting (grid `comparison`:
+    `kernels.comparison`, with the architecture's `sigma_chunk`) or F3-F5's (grid
+    `points`: `kernels.points`, its two σ_w² in one job, and its `normalize`)."""
     if grid == "architectures":
         return config["kernels"]["architectures"][arch]
+    if grid == "points":
+        return {
+            **{k: POINTS[k] for k in ("n_train", "n_test", "depths", "normalize")},
+            "sigma_w2": {
+                "values": [POINTS["ordered_sigma_w2"], POINTS["chaotic_sigma_w2"]]
+            },
+            "sigma_chunk": 2,
+        }
     comp = config["kernels"]["comparison"]
     shared = {k: comp[k] for k in ("n_train", "n_test", "sigma_w2", "depths")}
     return {**shared, "sigma_chunk": comp["sigma_chunk"][arch]}
@@ -104,6 +120,12 @@ def kernel_chunk_ids(arch, grid="architectures"):
     return list(range(len(kernel_chunks(arch, grid))))
 
 
+def kernel_sigma_b2(grid="architectures"):
+    """The σ_b² values of a setting (one set of kernels jobs each): `kernels.sigma_b2`,
+    or the points' own."""
+    return [POINTS["sigma_b2"]] if grid == "points" else config["kernels"]["sigma_b2"]
+
+
 def kernel_job_config(wildcards, grid="architectures"):
     """Only what one kernels job computes from: its σ_w² values, its σ_b², the
     architecture's settings. Snakemake's params trigger then reruns just the jobs whose
@@ -115,7 +137,7 @@ def kernel_job_config(wildcards, grid="architectures"):
                 k: v for k, v in spec.items() if k not in ("sigma_w2", "sigma_chunk")
             },
             "sigma_w2": kernel_chunks(wildcards.arch, grid)[int(wildcards.chunk)],
-            "sigma_b2": config["kernels"]["sigma_b2"][int(wildcards.sb)],
+            "sigma_b2": kernel_sigma_b2(grid)[int(wildcards.sb)],
             "tanh_deg": config["theory"]["quadrature_degree"],
             "memory_mb": config["kernels"]["memory_mb"],
             "convention": config["convention"],
@@ -134,15 +156,34 @@ def infinite_tables(archs):
     )
 
 
+#: file-name prefix of each setting's metrics tables
+TABLE_PREFIX = {
+    "architectures": "infinite",
+    "comparison": "infinite_comparison",
+    "points": "infinite_points",
+}
+
+
 def kernel_chunk_tables(wildcards, grid="architectures"):
     """The kernels jobs' row files of one (architecture, activation): every σ_b² and
-    σ_w² chunk of the architecture's grid (`comparison`: F8's common setting)."""
-    prefix = "infinite_comparison" if grid == "comparison" else "infinite"
+    σ_w² chunk of the architecture's grid (`comparison`: F8's common setting; `points`:
+    F3-F5's)."""
     return expand(
-        f"{RESULTS}/metrics/chunks/{prefix}_{wildcards.arch}_{wildcards.activation}"
-        "_sb{sb}_chunk{chunk}.csv",
-        sb=range(len(config["kernels"]["sigma_b2"])),
+        f"{RESULTS}/metrics/chunks/{TABLE_PREFIX[grid]}_{wildcards.arch}"
+        f"_{wildcards.activation}_sb{{sb}}_chunk{{chunk}}.csv",
+        sb=range(len(kernel_sigma_b2(grid))),
         chunk=kernel_chunk_ids(wildcards.arch, grid),
+    )
+
+
+def merge_config(wildcards, grid="architectures"):
+    """What the merge of one (architecture, activation)'s row files records."""
+    return as_json(
+        {
+            "arch": kernel_spec(wildcards.arch, grid),
+            "sigma_b2": kernel_sigma_b2(grid),
+            "metrics": config["metrics"],
+        }
     )
 
 
@@ -173,14 +214,37 @@ def comparison_tables():
     ]
 
 
+def infinite_figure_tables(fig):
+    """The tables infinite_figure reads: F8 its common setting, F3-F5 `kernels.points`
+    where set (one per kernels activation), else (and F6) the FCN grid."""
+    if fig == "F8":
+        return comparison_tables()
+    if fig in ("F3", "F4", "F5") and POINTS:
+        return expand(
+            f"{RESULTS}/metrics/infinite_points_{POINTS['arch']}_{{activation}}.csv",
+            activation=config["kernels"]["activations"],
+        )
+    return infinite_tables(["fcn"])
+
+
 def infinite_figure_config(fig):
     """The config infinite_figure passes each figure. F3-F6: the claim points and the
-    FCN grid; F8: its infinite row's common setting and its trained row's recipes."""
+    FCN grid (F3-F5: `kernels.points`' points and examples where set); F8: its infinite
+    row's common setting and its trained row's recipes."""
     kern = config["kernels"]
     if fig == "F8":
         return {
             "comparison": kern["comparison"],
             "finite": config["training"]["architectures"],
+        }
+    if fig in ("F3", "F4", "F5") and POINTS:
+        return {
+            **config["claims"],
+            "chaotic_sigma_w2": POINTS["chaotic_sigma_w2"],
+            "ordered_sigma_w2": POINTS["ordered_sigma_w2"],
+            "n_train": POINTS["n_train"],
+            "architectures": {},
+            "finite": {},
         }
     return {
         **config["claims"],

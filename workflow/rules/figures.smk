@@ -77,10 +77,9 @@ TARGETS.extend(figure_targets("F3", "F4", "F5", "F6", "F8"))
 # overlays (train.smk; none when training.architectures.archs is empty).
 rule infinite_figure:
     input:
-        # F8: every architecture at one common setting (kernels.comparison)
-        tables=lambda w: (
-            comparison_tables() if w.fig == "F8" else infinite_tables(["fcn"])
-        ),
+        # F8: every architecture at one common setting (kernels.comparison); F3-F5:
+        # kernels.points where set
+        tables=lambda w: infinite_figure_tables(w.fig),
         finite=lambda w: architecture_tables() if w.fig == "F8" else [],
         overlays=lambda w: architecture_tables("overlays") if w.fig == "F8" else [],
         # F6: chance (n_classes) for the C9 law it draws

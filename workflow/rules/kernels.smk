@@ -48,3 +48,25 @@ use rule kernel_sweep as comparison_sweep with:
     params:
         cfg=lambda w: kernel_job_config(w, "comparison"),
         dataset=DATASET,
+
+
+# F3-F5's own setting (kernels.points, when set; the notebook's F3-F5 cells): its chaotic
+# and ordered σ_w² at its own σ_b², examples and depths, from its own prepared data
+# (prepare_points_data), by the same job.
+use rule kernel_sweep as points_sweep with:
+    input:
+        data=rules.prepare_points_data.output.npz,
+    output:
+        f"{RESULTS}/metrics/chunks/infinite_points_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.csv",
+    log:
+        f"{RESULTS}/logs/kernels/points_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kernels/points_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.tsv"
+    wildcard_constraints:
+        arch="fcn|fcn_preact",
+        activation="erf|tanh|relu",
+        sb=r"\d+",
+        chunk=r"\d+",
+    params:
+        cfg=lambda w: kernel_job_config(w, "points"),
+        dataset=DATASET,

@@ -27,13 +27,7 @@ rule infinite_table:
     conda:
         ENV
     params:
-        cfg=lambda w: as_json(
-            {
-                "arch": kernel_spec(w.arch),
-                "sigma_b2": config["kernels"]["sigma_b2"],
-                "metrics": config["metrics"],
-            }
-        ),
+        cfg=merge_config,
     shell:
         "python -m ntk_phases.infinite merge --inputs {input}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
@@ -51,13 +45,25 @@ use rule infinite_table as comparison_table with:
     benchmark:
         f"{RESULTS}/benchmarks/metrics/infinite_comparison_{{arch}}_{{activation}}.tsv"
     params:
-        cfg=lambda w: as_json(
-            {
-                "arch": kernel_spec(w.arch, "comparison"),
-                "sigma_b2": config["kernels"]["sigma_b2"],
-                "metrics": config["metrics"],
-            }
-        ),
+        cfg=lambda w: merge_config(w, "comparison"),
+
+
+# F3-F5's own setting (kernels.points, when set): its two σ_w² points, merged as above
+# (points_sweep in kernels.smk).
+use rule infinite_table as points_table with:
+    input:
+        lambda w: kernel_chunk_tables(w, "points"),
+    output:
+        f"{RESULTS}/metrics/infinite_points_{{arch}}_{{activation}}.csv",
+    log:
+        f"{RESULTS}/logs/metrics/infinite_points_{{arch}}_{{activation}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/infinite_points_{{arch}}_{{activation}}.tsv"
+    wildcard_constraints:
+        arch="fcn|fcn_preact",
+        activation="erf|tanh|relu",
+    params:
+        cfg=lambda w: merge_config(w, "points"),
 
 
 rule pooling_correction:
@@ -128,9 +134,12 @@ rule claims:
     params:
         cfg=as_json(
             {
-                # not F8's common setting (kernels.comparison): no claim reads it
+                # not F8's or F3-F5's own settings (kernels.comparison, kernels.points):
+                # no claim reads them
                 "kernels": {
-                    k: v for k, v in config["kernels"].items() if k != "comparison"
+                    k: v
+                    for k, v in config["kernels"].items()
+                    if k not in ("comparison", "points")
                 },
                 "claims": config["claims"],
                 "metrics": config["metrics"],

@@ -71,6 +71,7 @@ def supports(arch, activation: str) -> bool:
     return (
         ENABLED
         and arch.hidden == "dense"
+        and arch.order == "affine_first"  # the maps below are [Dense, φ] layers
         and arch.readout in _READOUTS
         and activation in ACTIVATIONS
     )

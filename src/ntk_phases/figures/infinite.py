@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import claims as C
+from ..architectures import ARCHITECTURES, NOTEBOOK_ARCHITECTURES
 from ..claims import nearest_sigma, per_point, spectrum_forms
 from ..cli import setup_logging
 from . import style
@@ -81,6 +82,34 @@ def _shade_singular(ax, pts: pd.DataFrame, text: bool = True) -> np.ndarray:
     return ~p["singular"].astype(bool).to_numpy()
 
 
+#: the fully connected networks of both conventions, whose tables F3-F5 draw
+FCN_NETWORKS = {a.name: a for a in (*ARCHITECTURES.values(), *NOTEBOOK_ARCHITECTURES.values())
+                if a.hidden == "dense"}
+
+
+def fcn_tables(tables: dict) -> dict[str, pd.DataFrame]:
+    """F3-F5's tables keyed by activation: the FCN's (the fcn grid, or ``kernels.points``'
+    ``fcn``/``fcn_preact``), one per activation."""
+    out: dict[str, pd.DataFrame] = {}
+    for (arch, act), frame in tables.items():
+        if arch in FCN_NETWORKS:
+            if act in out:
+                raise ValueError(f"F3-F5: two FCN tables for activation {act}")
+            out[act] = frame
+    return out
+
+
+def network_note(by_act: dict[str, pd.DataFrame]) -> str:
+    """A suptitle line naming a network other than our ``fcn`` (notebook's F3-F5 network),
+    with the examples its tables saw; '' for ``fcn``."""
+    f = next(iter(by_act.values()), None)
+    if f is None or f["arch"].iloc[0] == "fcn":
+        return ""
+    arch = FCN_NETWORKS[str(f["arch"].iloc[0])]
+    size = f" ({int(f['n_train'].iloc[0])} train / {int(f['n_test'].iloc[0])} test)" if "n_train" in f else ""
+    return f"\n{arch.name}: {arch.description}{size}"
+
+
 def _points(frame: pd.DataFrame, cfg: dict):
     pp = per_point(frame)
     return nearest_sigma(pp, cfg["chaotic_sigma_w2"]), nearest_sigma(pp, cfg["ordered_sigma_w2"])
@@ -102,10 +131,11 @@ def _mark_singular(ax, pts, col):
 def f3(tables: dict, cfg: dict):
     import matplotlib.pyplot as plt
 
-    acts = sorted({a for (arch, a) in tables if arch == "fcn"})
+    by_act = fcn_tables(tables)
+    acts = sorted(by_act)
     fig, axes = plt.subplots(len(acts), 3, figsize=(15, 4.0 * len(acts)), squeeze=False)
     for i, act in enumerate(acts):
-        ch, od = _points(tables[("fcn", act)], cfg)
+        ch, od = _points(by_act[act], cfg)
         d = ch["depth"].to_numpy(float)
         ax = axes[i, 0]
         if ch["phase"].iloc[0] == "chaotic":
@@ -144,17 +174,18 @@ def f3(tables: dict, cfg: dict):
             ax.set_xlabel(style.SYMBOLS["depth"])
             ax.legend(fontsize=7)
         axes[i, 0].set_ylabel(f"{act}: NTK entries (train set means)")
-    fig.suptitle("F3: NTK entries against depth (dashed: mean-field predictions, C1/C2)")
+    fig.suptitle("F3: NTK entries against depth (dashed: mean-field predictions, C1/C2)" + network_note(by_act))
     return fig
 
 
 def f4(tables: dict, cfg: dict):
     import matplotlib.pyplot as plt
 
-    acts = sorted({a for (arch, a) in tables if arch == "fcn"})
+    by_act = fcn_tables(tables)
+    acts = sorted(by_act)
     fig, axes = plt.subplots(len(acts), 2, figsize=(12, 4.2 * len(acts)), squeeze=False)
     for i, act in enumerate(acts):
-        ch, od = _points(tables[("fcn", act)], cfg)
+        ch, od = _points(by_act[act], cfg)
         d = ch["depth"].to_numpy(float)
         for j, (pts, phase) in enumerate(((ch, "chaotic"), (od, "ordered"))):
             ax = axes[i, j]
@@ -194,7 +225,8 @@ def f4(tables: dict, cfg: dict):
             ax.set_title(f"{act} — " + _label(pts, phase), fontsize=9)
             ax.legend(fontsize=7)
         axes[i, 0].set_ylabel(r"spectrum of $\Theta^l(X,X)$")
-    fig.suptitle(r"F4: NTK spectrum and condition number $\kappa$ against depth (dashed: predictions)")
+    fig.suptitle(r"F4: NTK spectrum and condition number $\kappa$ against depth (dashed: predictions)"
+                 + network_note(by_act))
     return fig
 
 
@@ -213,10 +245,11 @@ def f5(tables: dict, cfg: dict):
     depths where Θ is singular are shaded and no line is drawn there."""
     import matplotlib.pyplot as plt
 
-    acts = sorted({a for (arch, a) in tables if arch == "fcn"})
+    by_act = fcn_tables(tables)
+    acts = sorted(by_act)
     fig, axes = plt.subplots(len(acts), 2, figsize=(12.5, 4.3 * len(acts)), squeeze=False)
     for i, act in enumerate(acts):
-        ch, od = _points(tables[("fcn", act)], cfg)
+        ch, od = _points(by_act[act], cfg)
         ax = axes[i, 0]
         if ch["phase"].iloc[0] == "chaotic":
             r = ch.iloc[0]
@@ -263,7 +296,7 @@ def f5(tables: dict, cfg: dict):
         for ax in axes[i]:
             ax.set_xlabel(style.SYMBOLS["depth"])
     fig.suptitle(r"F5: mean predictor $P(\Theta^l)Y=\Theta^l(X_{test},X)\,\Theta^l(X,X)^{-1}Y$ "
-                 r"against depth (grey: $\Theta^l$ singular, not drawn)")
+                 r"against depth (grey: $\Theta^l$ singular, not drawn)" + network_note(by_act))
     return fig
 
 
