@@ -1,0 +1,107 @@
+"""Import contracts between the package's layers (DESIGN.md "Contracts, tested").
+
+Two checks per contract: every import statement of the layer's files, function-local ones
+included (AST), and what importing the layer's modules actually loads (``sys.modules`` in a
+fresh interpreter, so transitive imports count too). The layers are named by today's
+modules; the redesign (issue 13) moves them into ``numerics/``, ``analytic/``,
+``finite/`` and ``figures/`` and keeps these contracts.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "ntk_phases"
+
+#: layer -> (its modules, relative to src/ntk_phases; the top-level packages it must not import)
+LAYERS: dict[str, tuple[list[str], set[str]]] = {
+    # numpy / scipy / pandas science and plumbing: no jax, no kernels library, no training
+    "numerics": (
+        ["metrics.py", "grids.py", "io.py", "claims.py", "conventions.py", "architectures.py",
+         "run_config.py"],
+        {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
+    ),
+    # finite-width training: jax, flax, optax only (runs on machines without neural-tangents)
+    "finite": (["models.py", "train.py", "finite.py"], {"neural_tangents", "tensorflow"}),
+    # tables -> pictures
+    "figures": ([str(p.relative_to(SRC)) for p in sorted((SRC / "figures").glob("*.py"))],
+                {"jax", "neural_tangents", "tensorflow", "flax", "optax"}),
+    # analytic kernels and mean-field theory: never the training stack
+    "analytic": (
+        ["kernels.py", "theory.py", "infinite.py", "nt_tensorflow_workaround.py"]
+        + [str(p.relative_to(SRC)) for p in sorted((SRC / "analytic").glob("*.py"))],
+        {"flax", "optax"},
+    ),
+}
+
+#: Modules that still break a contract, each with the reason; the redesign empties this.
+KNOWN_VIOLATIONS = {
+    # analytic kernels (neural-tangents) and empirical NTKs of flax networks in one module
+    "freeze_chaos.py": "split into analytic/freeze_chaos.py and finite/empirical.py (issue 13)",
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    """Top-level packages named by every import statement of a file (function-local too)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def _module_name(rel: str) -> str:
+    return "ntk_phases." + rel.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+
+
+def test_every_module_belongs_to_a_layer():
+    """A new module must be placed in a layer (or listed as a known violation)."""
+    placed = {rel for mods, _ in LAYERS.values() for rel in mods} | set(KNOWN_VIOLATIONS)
+    unplaced = {"__init__.py", "cli.py", "data.py"}  # shared set-up and the data stage
+    every = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py")}
+    missing = sorted(every - placed - unplaced - {"figures/__init__.py", "analytic/__init__.py"})
+    assert not missing, f"modules in no layer of LAYERS: {missing}"
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_layer_import_statements(layer):
+    modules, forbidden = LAYERS[layer]
+    found = {rel: sorted(imported_packages(SRC / rel) & forbidden) for rel in modules}
+    assert not {k: v for k, v in found.items() if v}, f"{layer} imports {found}"
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_layer_loads_nothing_forbidden(layer):
+    modules, forbidden = LAYERS[layer]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {[_module_name(r) for r in modules]!r}:\n"
+        "    importlib.import_module(m)\n"
+        f"print(sorted(p for p in {sorted(forbidden)!r} if p in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=SRC.parents[1])
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]", f"importing the {layer} layer loads {res.stdout.strip()}"
+
+
+def test_nothing_imports_snakemake():
+    """The package runs inside jobs; the workflow imports it, never the reverse."""
+    users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                   if "snakemake" in imported_packages(p))
+    assert not users
+
+
+def test_known_violations_still_violate():
+    """An entry here that no longer breaks a contract must be removed (and placed in a layer)."""
+    everything = set().union(*(f for _, f in LAYERS.values()))
+    for rel in KNOWN_VIOLATIONS:
+        pkgs = imported_packages(SRC / rel)
+        assert {"neural_tangents", "flax"} <= pkgs & everything, rel
