@@ -161,6 +161,16 @@ def test_f6_draws_the_fitted_law_next_to_8xi():
         assert any(len(c.get_offsets()) == resolved for c in pts)
 
 
+def test_f6_title_names_the_predictor_of_the_convention():
+    """Under convention notebook the F6 columns hold the noise-free mean's accuracies (no
+    f0): the title must not call them the true network's."""
+    table = infinite_table()
+    ours = FI.f6({("fcn", "erf"): table}, CFG, "network", 0.1)._suptitle.get_text()
+    nb = FI.f6({("fcn", "erf"): table}, CFG, "network", 0.1, convention="notebook")._suptitle.get_text()
+    assert "random initial function" in ours and "noise-free mean" not in ours
+    assert "noise-free mean" in nb and "random initial function" not in nb
+
+
 def test_f6_mean_uses_the_mean_columns_contours_and_the_notebook_test_scale():
     table = infinite_table()
     fig = FI.f6_mean({("fcn", "erf"): table}, CFG, 0.1, test_vmax=0.35)

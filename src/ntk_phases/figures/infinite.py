@@ -398,15 +398,19 @@ def _singular_edge(frame: pd.DataFrame) -> pd.DataFrame:
 PREDICTOR_WORDS = {
     "network": "true network, with its random initial function (expected accuracy)",
     "mean": "mean predictor (as in the paper and its notebook)",
+    # convention notebook: train_acc/test_acc are the noise-free mean's (no f0)
+    "notebook": "noise-free mean prediction (convention: notebook, as its F6 cells compute it)",
 }
 
 
 def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
-       test_vmax: float = 1.0):
+       test_vmax: float = 1.0, convention: str = "ours"):
     """Train/test accuracy over (σ_w², depth) at each t, with the colab's 8ξ and the C9
     law a·ξ measured on the same table (at the last t). ``predictor``: ``network`` (F6:
     columns train_acc/test_acc, cells) or ``mean`` (F6_mean: the mean predictor's
-    *_acc_mean columns, the notebook's filled contours, test colour scale 0–test_vmax)."""
+    *_acc_mean columns, the notebook's filled contours, test colour scale 0–test_vmax).
+    Under ``convention`` notebook the network columns hold the noise-free mean's
+    accuracies, and the title says so."""
     import matplotlib.pyplot as plt
 
     mean = predictor == "mean"
@@ -451,7 +455,7 @@ def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
         fig.colorbar(meshes["train"], ax=axes, label="accuracy", shrink=0.6)
     name = "F6_mean" if mean else "F6"
     fig.suptitle(f"{name}: infinite-width FCN accuracy over ($\\sigma_w^2$, depth) at training time t, "
-                 f"{PREDICTOR_WORDS[predictor]}\n"
+                 f"{PREDICTOR_WORDS['notebook' if convention == 'notebook' and not mean else predictor]}\n"
                  r"white dashed: $8\xi_1$, $8\xi^*$; magenta: $a\,\xi$ fitted to the boundaries measured at "
                  f"t = {times[-1]:g} (C9: " + r"$a\,\xi_1$ solid, train; $a\,\xi^*$ dash-dot, test; "
                  r"markers on the last-t panels)")
@@ -621,14 +625,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give one --overlays table per --finite table")
     finite = _keyed(args.finite)
     overlays = {k: pd.read_csv(o) for k, o in zip(finite, args.overlays)}
-    chance = 0.1
+    chance, convention = 0.1, "ours"
     if args.data_json:
         with open(args.data_json) as fh:
-            chance = 1.0 / int(json.load(fh)["n_classes"])
+            meta = json.load(fh)
+        chance, convention = 1.0 / int(meta["n_classes"]), meta.get("convention", "ours")
     if args.figure == "F8":
         fig = f8(tables, cfg, finite, overlays)
     elif args.figure in ("F6", "F6_mean"):
-        fig = f6(tables, cfg, "mean" if args.figure == "F6_mean" else "network", chance, args.test_vmax)
+        fig = f6(tables, cfg, "mean" if args.figure == "F6_mean" else "network", chance, args.test_vmax,
+                 convention)
     else:
         fig = FIGURES[args.figure](tables, cfg)
     style.save(fig, args.out, args.dpi,
