@@ -402,18 +402,27 @@ def test_paper_dry_run_without_slurm(tmp_path):
     assert "Using profile workflow/profiles/slurm" in out
     counts = job_count(out)
     assert counts.get("phase_table", 0) >= 1 and counts.get("kernel_sweep", 0) > 1, counts
-    # the resources reach the jobs: kernel_sweep's own (per_attempt) with the profile's
-    # partition, the profile's defaults for rules that declare none
+    # the resources reach the jobs: kernel_sweep's own (sized: paper.yaml's `resources`
+    # entry of the job's class, else kernels.resources) with the profile's partition,
+    # the profile's defaults for rules that declare none
     partition = profile_partitions(work)[0]
+    paper = yaml.safe_load((work / "config" / "paper.yaml").read_text())
+
+    def kernel_res(block):
+        wc = dict(kv.split("=") for kv in re.search(r"wildcards: (.*)", block).group(1).split(", "))
+        res = {**paper["kernels"]["resources"],
+               **paper["resources"].get(f"kernel_sweep[{wc['arch']},{wc['activation']}]", {})}
+        return (f"mem_mb={res['mem_mb']},", f"runtime={res['runtime']},")
+
     expected = {
-        "kernel_sweep": ("mem_mb=8000,", "runtime=240,"),  # paper.yaml: kernels.resources
-        "run_config": ("mem_mb=2000,", "runtime=30,"),
+        "kernel_sweep": kernel_res,
+        "run_config": lambda block: ("mem_mb=2000,", "runtime=30,"),
     }
     for rule, wanted in expected.items():
         blocks = re.findall(rf"rule {rule}:\n(?:\s+\w+: .*\n)+", out)
         assert len(blocks) == counts[rule], out[-3000:]
         for block in blocks:
             res = re.search(r"resources: (.*)", block).group(1)
-            assert all(w in res for w in wanted) and f"slurm_partition={partition}," in res, (rule, res)
+            assert all(w in res for w in wanted(block)) and f"slurm_partition={partition}," in res, (rule, res)
     assert "Group job kernels" in out  # kernel chunks and their metrics go out as groups
     assert "Group job theory" not in out  # theory tables are localrules

@@ -48,6 +48,8 @@ if POINTS and POINTS["arch"] == "fcn_preact" and config["convention"] != "notebo
     )
 
 KERNEL_RES = config["kernels"]["resources"]
+# first-attempt resources per cost class (sized(); config key `resources`)
+RESOURCES = config["resources"]
 if config["kernels"]["memory_mb"] >= KERNEL_RES["mem_mb"]:
     raise ValueError(
         f"config key kernels.memory_mb ({config['kernels']['memory_mb']}) must be below "
@@ -297,6 +299,21 @@ def per_attempt(base):
     """A resource that grows with the attempt (base, 2 base, 3 base): a job SLURM kills
     for memory or time is retried with more (profile `retries`); also used locally."""
     return lambda wildcards, attempt: base * attempt
+
+
+def sized(key, base, rule, *names):
+    """Resource `key` (mem_mb, runtime) of a job of `rule` as `per_attempt`: its first
+    attempt is the config's `resources` entry for the job's cost class, `rule[v1,...]`
+    with the values of the wildcards `names` (e.g. `kernel_sweep[fcn,tanh]`), else
+    `rule`, else `base`. config/paper.yaml sets them from the measured paper cost
+    (bench/paper_cost.csv, bench/measure_paper_cost.py)."""
+
+    def value(wildcards, attempt):
+        cls = f"{rule}[{','.join(str(wildcards[n]) for n in names)}]" if names else rule
+        entry = RESOURCES.get(cls) or RESOURCES.get(rule) or {}
+        return entry.get(key, base) * attempt
+
+    return value
 
 
 def remove_orphan_sidecars():

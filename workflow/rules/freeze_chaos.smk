@@ -36,8 +36,8 @@ rule freeze_chaos:
     conda:
         ENV
     resources:
-        mem_mb=per_attempt(config["freeze_chaos"]["mem_mb"]),
-        runtime=per_attempt(config["freeze_chaos"]["runtime"]),
+        mem_mb=sized("mem_mb", config["freeze_chaos"]["mem_mb"], "freeze_chaos"),
+        runtime=sized("runtime", config["freeze_chaos"]["runtime"], "freeze_chaos"),
     params:
         # resources are not inputs of the computation: changing them does not rerun it
         cfg=as_json(

@@ -22,8 +22,12 @@ rule kernel_sweep:
         ENV_CUDA if KERNEL_RES["gpu"] else ENV
     threads: KERNEL_RES["threads"]
     resources:
-        mem_mb=per_attempt(KERNEL_RES["mem_mb"]),
-        runtime=per_attempt(KERNEL_RES["runtime"]),
+        mem_mb=sized(
+            "mem_mb", KERNEL_RES["mem_mb"], "kernel_sweep", "arch", "activation"
+        ),
+        runtime=sized(
+            "runtime", KERNEL_RES["runtime"], "kernel_sweep", "arch", "activation"
+        ),
         gpu=KERNEL_RES["gpu"],
     params:
         cfg=kernel_job_config,

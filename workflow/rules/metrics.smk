@@ -81,8 +81,8 @@ rule pooling_correction:
         ENV_CUDA if KERNEL_RES["gpu"] else ENV
     threads: KERNEL_RES["threads"]
     resources:
-        mem_mb=per_attempt(KERNEL_RES["mem_mb"]),
-        runtime=per_attempt(KERNEL_RES["runtime"]),
+        mem_mb=sized("mem_mb", KERNEL_RES["mem_mb"], "pooling_correction"),
+        runtime=sized("runtime", KERNEL_RES["runtime"], "pooling_correction"),
         gpu=KERNEL_RES["gpu"],
     params:
         cfg=as_json(

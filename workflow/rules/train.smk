@@ -101,7 +101,10 @@ rule training_lr_finite:
     conda:
         ENV
     resources:
-        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
+        mem_mb=sized(
+            "mem_mb", TRAIN["lr_mem_mb"], "training_lr_finite", "texp", "tarch", "tact"
+        ),
+        runtime=sized("runtime", 30, "training_lr_finite", "texp", "tarch", "tact"),  # 30: the SLURM profile default
     params:
         cfg=lambda w: as_json(job_config(w.texp, w.tarch)),
         theory=as_json(
@@ -130,7 +133,8 @@ rule training_lr_memorization:
     conda:
         ENV
     resources:
-        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
+        mem_mb=sized("mem_mb", TRAIN["lr_mem_mb"], "training_lr_memorization"),
+        runtime=sized("runtime", 30, "training_lr_memorization"),  # 30: the SLURM profile default
     params:
         cfg=as_json(MEMO),
         dataset=DATASET,
@@ -155,7 +159,8 @@ rule training_lr_width:
     conda:
         ENV
     resources:
-        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
+        mem_mb=sized("mem_mb", TRAIN["lr_mem_mb"], "training_lr_width"),
+        runtime=sized("runtime", 30, "training_lr_width"),  # 30: the SLURM profile default
     params:
         cfg=as_json(WIDTH_CFG),
         dataset=DATASET,
@@ -184,8 +189,8 @@ rule train_finite:
         ENV
     threads: TRAIN["threads"]
     resources:
-        mem_mb=per_attempt(TRAIN["mem_mb"]),
-        runtime=per_attempt(TRAIN["runtime"]),
+        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_finite", "texp", "tarch"),
+        runtime=sized("runtime", TRAIN["runtime"], "train_finite", "texp", "tarch"),
         gpu=TRAIN["gpu"],
     params:
         cfg=lambda w: as_json(job_config(w.texp, w.tarch)),
@@ -252,8 +257,8 @@ rule train_memorization:
         ENV
     threads: TRAIN["threads"]
     resources:
-        mem_mb=per_attempt(TRAIN["mem_mb"]),
-        runtime=per_attempt(TRAIN["runtime"]),
+        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_memorization"),
+        runtime=sized("runtime", TRAIN["runtime"], "train_memorization"),
         gpu=TRAIN["gpu"],
     params:
         cfg=as_json(MEMO),
@@ -285,8 +290,8 @@ rule train_width:
         ENV
     threads: TRAIN["threads"]
     resources:
-        mem_mb=per_attempt(TRAIN["mem_mb"]),
-        runtime=per_attempt(TRAIN["runtime"]),
+        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_width"),
+        runtime=sized("runtime", TRAIN["runtime"], "train_width"),
         gpu=TRAIN["gpu"],
     params:
         cfg=as_json(WIDTH_CFG),
@@ -327,7 +332,8 @@ rule width_infinite:
     conda:
         ENV
     resources:
-        mem_mb=per_attempt(TRAIN["lr_mem_mb"]),
+        mem_mb=sized("mem_mb", TRAIN["lr_mem_mb"], "width_infinite"),
+        runtime=sized("runtime", 30, "width_infinite"),  # 30: the SLURM profile default
     params:
         cfg=as_json(WIDTH_CFG),
         dataset=DATASET,
