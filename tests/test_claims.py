@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ntk_phases import claims as C
+from ntk_phases.numerics import fits
 
 CHANCE = 0.1
 
@@ -131,15 +132,15 @@ def test_phase_boundary_censored_no_gap_diverged():
 
 def test_fit_through_origin_known_slope():
     xi = np.array([1.0, 2.0, 3.0, 5.0])
-    f = C.fit_through_origin(xi, 6.0 * xi)
+    f = fits.fit_through_origin(xi, 6.0 * xi)
     assert math.isclose(f["a"], 6.0) and math.isclose(f["r2"], 1.0)
     assert math.isclose(f["ratio_mean"], 6.0) and f["ratio_cv"] < 1e-12 and f["n"] == 4
     # a constant boundary is no law: the centred R² says so (uncentred would be ~0.8)
-    g = C.fit_through_origin(xi, np.full(4, 10.0))
+    g = fits.fit_through_origin(xi, np.full(4, 10.0))
     assert g["r2"] < 0 and g["ratio_cv"] > 0.3
     # least squares through the origin: a = Σξl / Σξ²
     y = np.array([5.0, 13.0, 17.0, 31.0])
-    assert math.isclose(C.fit_through_origin(xi, y)["a"], float(xi @ y / (xi @ xi)))
+    assert math.isclose(fits.fit_through_origin(xi, y)["a"], float(xi @ y / (xi @ xi)))
 
 
 # ----------------------------------------------------------------------------- C9 on grids
@@ -213,7 +214,7 @@ def test_c9_rows_pass_fail_and_not_measured():
     assert (high["note"].str.startswith("R2 = 1.000")).all()  # a clean law, out of the band
     # a scatter with no law: R² < 0.9 fails even with a in the band
     rng = np.random.default_rng(3)
-    scattered = C.fit_through_origin(np.array([1.0, 2, 3, 4]), rng.uniform(5, 40, 4))
+    scattered = fits.fit_through_origin(np.array([1.0, 2, 3, 4]), rng.uniform(5, 40, 4))
     assert scattered["r2"] < C.C9_R2_MIN
     # too few points (shallow grid: everything censored): not measured
     short = pd.DataFrame(C.c9_claims({("cnn_p", "erf"): _grid(8.0, 3.0, depths=[0, 1, 2, 4, 8])}, [], CHANCE))

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from ntk_phases import claims as C
+from ntk_phases.numerics import fits
 
 SB = 0.18
 N_TRAIN = 32
@@ -110,16 +111,16 @@ def conforms(rows: list[dict]) -> None:
 
 def test_log_slope_is_the_per_layer_factor_and_needs_three_points():
     d = np.arange(2, 12)
-    assert C.log_slope(d, 7.0 * 1.2345 ** d) == pytest.approx(1.2345, rel=1e-12)
-    assert C.log_slope(d, 3.0 * 0.61 ** d) == pytest.approx(0.61, rel=1e-12)
-    assert math.isnan(C.log_slope(d[:2], 0.61 ** d[:2]))  # a rate from two points is not a fit
+    assert fits.log_slope(d, 7.0 * 1.2345 ** d) == pytest.approx(1.2345, rel=1e-12)
+    assert fits.log_slope(d, 3.0 * 0.61 ** d) == pytest.approx(0.61, rel=1e-12)
+    assert math.isnan(fits.log_slope(d[:2], 0.61 ** d[:2]))  # a rate from two points is not a fit
 
 
 def test_fit_residuals_tell_a_power_law_from_an_exponential():
     d = np.arange(4, 41)
-    r_pow, r_exp, expo = C._fit_residuals(d, 2.0 * d ** 1.5)
+    r_pow, r_exp, expo = fits.fit_residuals(d, 2.0 * d ** 1.5)
     assert r_pow < 1e-12 < r_exp and expo == pytest.approx(1.5, abs=1e-10)
-    r_pow, r_exp, _ = C._fit_residuals(d, 2.0 * 1.3 ** d)
+    r_pow, r_exp, _ = fits.fit_residuals(d, 2.0 * 1.3 ** d)
     assert r_exp < 1e-12 < r_pow
 
 

@@ -20,6 +20,8 @@ from conftest import copy_workflow, run_env, snakemake
 
 from ntk_phases import data as data_mod
 from ntk_phases import finite as F
+from ntk_phases.data import class_centred_targets
+from ntk_phases.numerics import predictions
 
 SPEC_COLUMNS = ["arch", "activation", "dataset", "width", "sigma_w2", "sigma_b2", "depth", "seed",
                 "step", "train_loss", "train_acc", "test_acc", "status"]
@@ -412,7 +414,7 @@ def _kernels(n=6, m=3, seed=0):
     k = a @ a.T / (n + m) + 0.1 * np.eye(n + m)
     b = rng.normal(size=(n + m, n + m + 2))
     theta = k + b @ b.T / (n + m)
-    y = F._targets(np.eye(3)[rng.integers(0, 3, n)]).astype(float)
+    y = class_centred_targets(np.eye(3)[rng.integers(0, 3, n)]).astype(float)
     return k, theta, y, n, m
 
 
@@ -422,7 +424,7 @@ def test_linearized_prediction_is_discrete_gradient_descent():
     f0 = rng.normal(size=(n + m, 3))
     eta = 1.0 / np.linalg.eigvalsh(theta[:n, :n])[-1]
     steps = [0, 1, 5, 17]
-    pred = F.linearized_prediction(theta[:n, :n], theta[n:, :n], y, f0[:n], f0[n:], eta, steps)
+    pred = predictions.linearized_prediction(theta[:n, :n], theta[n:, :n], y, f0[:n], f0[n:], eta, steps)
     f = f0.copy()
     for t in range(max(steps) + 1):
         if t in steps:
@@ -436,22 +438,22 @@ def test_linearized_moments_match_sampled_initial_functions():
     k, theta, y, n, m = _kernels(seed=2)
     eta = 0.8 / np.linalg.eigvalsh(theta[:n, :n])[-1]
     steps = [3, 40]
-    mom = F.linearized_moments(theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n],
+    mom = predictions.linearized_moments(theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n],
                                np.diag(k)[n:], y, eta, steps)
     # the mean is the prediction from f0 = 0
-    zero = F.linearized_prediction(theta[:n, :n], theta[n:, :n], y, np.zeros((n, 3)),
+    zero = predictions.linearized_prediction(theta[:n, :n], theta[n:, :n], y, np.zeros((n, 3)),
                                    np.zeros((m, 3)), eta, steps)
     assert np.allclose(mom["test_mean"], zero["test"]) and np.allclose(mom["train_mean"], zero["train"])
     # variance: Monte Carlo over f0 ~ GP(0, K) ⊗ I_C
     rng = np.random.default_rng(3)
     chol = np.linalg.cholesky(k)
     f0 = np.einsum("ij,sjc->sic", chol, rng.normal(size=(20000, n + m, 3)))
-    pred = F.linearized_prediction(theta[:n, :n], theta[n:, :n], y, f0[:, :n], f0[:, n:], eta, steps)
+    pred = predictions.linearized_prediction(theta[:n, :n], theta[n:, :n], y, f0[:, :n], f0[:, n:], eta, steps)
     assert np.allclose(pred["test"].var(axis=0).mean(-1), mom["test_var"], rtol=0.05)
     assert np.allclose(pred["train"].var(axis=0).mean(-1), mom["train_var"], rtol=0.05, atol=1e-6)
     # expected loss matches the sampled mean loss
     loss = 0.5 * np.mean(np.sum((pred["test"] - 0) ** 2, -1), -1)  # against y = 0
-    assert np.allclose(loss.mean(0), F.expected_loss(mom["test_mean"], mom["test_var"],
+    assert np.allclose(loss.mean(0), predictions.expected_loss(mom["test_mean"], mom["test_var"],
                                                      np.zeros((m, 3))), rtol=0.05)
 
 

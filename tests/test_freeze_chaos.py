@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ntk_phases import freeze_chaos as fc
+from ntk_phases.numerics import fits
 
 from conftest import ROOT, snakemake
 
@@ -138,13 +139,14 @@ def test_critical_relu_limits():
 
 def test_fits_recover_synthetic_laws():
     depth = np.arange(10, 31)
-    assert fc.fitted_rate(depth, 3.0 * depth * 0.8**depth, poly=1.0) == pytest.approx(0.8)
-    assert fc.fitted_exponent(depth, 2.0 / depth) == pytest.approx(-1.0)
-    assert fc.extrapolated_limit(depth, 0.97 - 2.0 * 0.9**depth, 0.9, 0.0) == pytest.approx(0.97)
-    assert fc._rate_ok(0.95, 0.948, 0.2) and not fc._rate_ok(0.97, 0.948, 0.2)
+    assert fits.fitted_rate(depth, 3.0 * depth * 0.8**depth, poly=1.0) == pytest.approx(0.8)
+    assert fits.fitted_exponent(depth, 2.0 / depth) == pytest.approx(-1.0)
+    assert fits.extrapolated_limit(depth, 0.97 - 2.0 * 0.9**depth, 0.9, 0.0) == pytest.approx(0.97)
+    assert fits.rate_ok(measured=0.95, predicted=0.948, tol=0.2)
+    assert not fits.rate_ok(measured=0.97, predicted=0.948, tol=0.2)
     # points below the float64 floor of 1 − ρ are left out, not fitted
     gap = np.where(depth < 20, 0.5**depth, 1e-9)
-    assert fc.fitted_rate(depth, gap, floor=fc.GAP_FLOOR) == pytest.approx(0.5)
+    assert fits.fitted_rate(depth, gap, floor=fc.GAP_FLOOR) == pytest.approx(0.5)
 
 
 def test_reliable_depths_cut_at_the_first_drift():
@@ -171,11 +173,11 @@ def test_mean_field_predictions_match_kernels():
         k = fc.depth_kernels(x, spec, depths)
         rho = fc.pair_stats(k["ntk"])
         gap = 1 - rho["corr_mean"] if regime == "freeze" else rho["corr_mean"]
-        assert fc.fitted_rate(depths[w], gap[w], p["pred_poly"]) == pytest.approx(p["pred_rate"], rel=0.02)
+        assert fits.fitted_rate(depths[w], gap[w], p["pred_poly"]) == pytest.approx(p["pred_rate"], rel=0.02)
         if regime == "chaos":  # NNGP correlation → c*, spread of ρ at χ_c*/χ₁
             assert rho["corr_mean"][-1] < 1e-3
             assert fc.pair_stats(k["nngp"])["corr_mean"][-1] == pytest.approx(p["c_star"], abs=1e-3)
-            assert fc.fitted_rate(depths[w], rho["corr_std"][w], 1.0) == pytest.approx(p["pred_std_rate"], rel=0.05)
+            assert fits.fitted_rate(depths[w], rho["corr_std"][w], 1.0) == pytest.approx(p["pred_std_rate"], rel=0.05)
     # dropout: ρ ≈ c*/((1 − χ_c*) l)
     spec = {"activation": "relu", "block": "dropout", "sigma_w2": 2.0, "sigma_b2": 0.1, "regime": "chaos"}
     p = fc.prediction(spec, dropout_rate=0.2)

@@ -22,8 +22,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ntk_phases"
 LAYERS: dict[str, tuple[list[str], set[str]]] = {
     # numpy / scipy / pandas science and plumbing: no jax, no kernels library, no training
     "numerics": (
-        ["metrics.py", "grids.py", "io.py", "claims.py", "conventions.py", "architectures.py",
-         "run_config.py"],
+        [str(p.relative_to(SRC)) for p in sorted((SRC / "numerics").glob("*.py"))]
+        + ["grids.py", "io.py", "claims.py", "conventions.py", "architectures.py", "run_config.py"],
         {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
     ),
     # finite-width training: jax, flax, optax only (runs on machines without neural-tangents)

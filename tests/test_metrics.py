@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntk_phases import kernels, metrics
+from ntk_phases import kernels
+from ntk_phases.numerics import predictions, spectral, streaming
 
 
 def _orthogonal(n, seed):
@@ -33,7 +34,7 @@ def test_spectrum_of_known_matrix():
     evals = np.array([1.0, 2.0, 3.0, 7.0, 10.0])
     a = q @ np.diag(evals) @ q.T
     b = q @ np.diag(evals * 3.0 + 1.0) @ q.T
-    spec = metrics.spectrum(np.stack([a, b]))
+    spec = spectral.spectrum(np.stack([a, b]))
     np.testing.assert_allclose(spec["lambda_min"], [1.0, 4.0], rtol=1e-12)
     np.testing.assert_allclose(spec["lambda_max"], [10.0, 31.0], rtol=1e-12)
     np.testing.assert_allclose(spec["kappa"], [10.0, 31.0 / 4.0], rtol=1e-12)
@@ -44,19 +45,19 @@ def test_singular_rank_one_is_flagged_not_nan():
     rng = np.random.default_rng(1)
     v = rng.standard_normal(8)
     theta = np.outer(v, v)
-    spec = metrics.spectrum(theta)
+    spec = spectral.spectrum(theta)
     assert bool(spec["singular"])
-    rcond = metrics.default_rcond(8)
+    rcond = spectral.default_rcond(8)
     assert np.isfinite(spec["kappa"]) and spec["kappa"] == pytest.approx(1.0 / rcond)
     assert spec["lambda_min"] == pytest.approx(rcond * spec["lambda_max"])
     # predictors on a singular kernel stay finite
     y = _targets(rng.integers(0, 3, 8), 3)
     ktd = rng.standard_normal((4, 1)) * v[None, :]
-    p = metrics.mean_predictor(theta, ktd, y)
+    p = predictions.mean_predictor(theta, ktd, y)
     assert np.all(np.isfinite(p))
-    flow = metrics.gradient_flow(theta, ktd, y, [0.0, 5.0, np.inf])
+    flow = predictions.gradient_flow(theta, ktd, y, [0.0, 5.0, np.inf])
     assert np.all(np.isfinite(flow["train"])) and np.all(np.isfinite(flow["test"]))
-    mom = metrics.predictive_moments(
+    mom = predictions.predictive_moments(
         theta, ktd, theta, ktd, np.full(4, v @ v), y, [1.0, np.inf]
     )
     for key in ("test_mean", "test_var", "train_mean", "train_var"):
@@ -68,20 +69,20 @@ def test_non_finite_and_degenerate_inputs_raise():
     bad = theta.copy()
     bad[1, 2] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        metrics.spectrum(bad)
+        spectral.spectrum(bad)
     with pytest.raises(ValueError, match="non-finite"):
-        metrics.mean_predictor(theta, np.full((2, 4), np.inf), np.zeros((4, 2)))
+        predictions.mean_predictor(theta, np.full((2, 4), np.inf), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="λ_max"):
-        metrics.spectrum(np.zeros((3, 3)))
+        spectral.spectrum(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="shape"):
-        metrics.spectrum(np.ones((3, 4)))
+        spectral.spectrum(np.ones((3, 4)))
     with pytest.raises(ValueError, match="non-finite"):
-        metrics.expected_accuracy(np.full((2, 3), np.nan), np.ones(2), [0, 1])
+        predictions.expected_accuracy(np.full((2, 3), np.nan), np.ones(2), [0, 1])
 
 
 def test_ntk_diag_offdiag():
     theta = np.array([[2.0, 1.0, 3.0], [1.0, 4.0, 5.0], [3.0, 5.0, 6.0]])
-    diag, off = metrics.ntk_diag_offdiag(np.stack([theta, 2 * theta]))
+    diag, off = spectral.ntk_diag_offdiag(np.stack([theta, 2 * theta]))
     np.testing.assert_allclose(diag, [4.0, 8.0])
     np.testing.assert_allclose(off, [3.0, 6.0])
 
@@ -97,11 +98,11 @@ def test_gradient_flow_limits():
     joint = _well_conditioned(n + m, 3)
     theta, ktd = joint[:n, :n], joint[n:, :n]
     y = _targets(rng.integers(0, 3, n), 3)
-    flow = metrics.gradient_flow(theta, ktd, y, [0.0, 1e8, np.inf])
+    flow = predictions.gradient_flow(theta, ktd, y, [0.0, 1e8, np.inf])
     np.testing.assert_allclose(flow["train"][0], 0.0, atol=1e-15)
     np.testing.assert_allclose(flow["train"][1], y, atol=1e-12)
     np.testing.assert_allclose(flow["train"][2], y, atol=1e-12)
-    p = metrics.mean_predictor(theta, ktd, y)
+    p = predictions.mean_predictor(theta, ktd, y)
     np.testing.assert_allclose(p, ktd @ np.linalg.solve(theta, y), rtol=1e-10)
     np.testing.assert_allclose(flow["test"][2], p, rtol=1e-10)
     np.testing.assert_allclose(flow["test"][1], p, rtol=1e-8)
@@ -110,7 +111,7 @@ def test_gradient_flow_limits():
     # slowest mode: after t steps the train residual along it is e^{-η λ_min t}
     evals, evecs = np.linalg.eigh(theta)
     t = 3.0
-    resid = y - metrics.gradient_flow(theta, ktd, y, t)["train"][0]
+    resid = y - predictions.gradient_flow(theta, ktd, y, t)["train"][0]
     along = evecs[:, 0] @ resid
     np.testing.assert_allclose(
         along, np.exp(-2.0 / lmax * evals[0] * t) * (evecs[:, 0] @ y), rtol=1e-10
@@ -143,7 +144,7 @@ def test_matches_neural_tangents_predict():
 
     predict = nt.predict.gradient_descent_mse(theta, y, learning_rate=nt_lr)
     fx_train, fx_test = predict(ts, 0.0, 0.0, ktd)
-    flow = metrics.gradient_flow(theta, ktd, y, ts)
+    flow = predictions.gradient_flow(theta, ktd, y, ts)
     np.testing.assert_allclose(flow["train"], fx_train, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(flow["test"], fx_test, rtol=1e-9, atol=1e-12)
 
@@ -151,7 +152,7 @@ def test_matches_neural_tangents_predict():
         kernel_fn, x_train, y, learning_rate=nt_lr
     )
     out = ensemble(ts, x_test, "ntk", compute_cov=True)
-    mom = metrics.predictive_moments(
+    mom = predictions.predictive_moments(
         theta,
         ktd,
         np.asarray(dd.nngp),
@@ -182,11 +183,11 @@ def test_batched_equals_unbatched():
     y = _targets(rng.integers(0, 2, n), 2)
     labels = rng.integers(0, 2, m)
     ts = [1.0, 10.0]
-    batched = metrics.kernel_metrics(
+    batched = streaming.kernel_metrics(
         theta, ktd, 0.5 * theta, 0.5 * ktd, 0.5 * ktt, y, labels, ts
     )
     for i in range(3):
-        one = metrics.kernel_metrics(
+        one = streaming.kernel_metrics(
             theta[i], ktd[i], 0.5 * theta[i], 0.5 * ktd[i], 0.5 * ktt[i], y, labels, ts
         )
         for key, val in one.items():
@@ -204,24 +205,24 @@ def test_expected_accuracy_quadrature_vs_monte_carlo():
     mean = rng.standard_normal((m, c)) * 0.7
     var = rng.uniform(0.05, 2.0, m)
     labels = rng.integers(0, c, m)
-    got = metrics.expected_accuracy(mean, var, labels)
+    got = predictions.expected_accuracy(mean, var, labels)
     draws = mean[None] + np.sqrt(var)[None, :, None] * rng.standard_normal(
         (20000, m, c)
     )
     mc = np.mean(np.argmax(draws, axis=-1) == labels)
     assert got == pytest.approx(mc, abs=4e-3)
     # σ = 0: accuracy of the argmax; σ huge: chance
-    assert metrics.expected_accuracy(mean, np.zeros(m), labels) == pytest.approx(
-        metrics.accuracy(mean, labels)
+    assert predictions.expected_accuracy(mean, np.zeros(m), labels) == pytest.approx(
+        predictions.accuracy(mean, labels)
     )
-    assert metrics.expected_accuracy(mean, np.full(m, 1e12), labels) == pytest.approx(
+    assert predictions.expected_accuracy(mean, np.full(m, 1e12), labels) == pytest.approx(
         1 / c, abs=1e-6
     )
     # a tie at σ = 0 shares the credit, no NaN
     tie = np.array([[1.0, 1.0, 0.0]])
-    assert metrics.expected_accuracy(tie, np.zeros(1), [0]) == pytest.approx(0.5)
+    assert predictions.expected_accuracy(tie, np.zeros(1), [0]) == pytest.approx(0.5)
     # targets instead of labels
-    assert metrics.expected_accuracy(mean, var, np.eye(c)[labels]) == pytest.approx(got)
+    assert predictions.expected_accuracy(mean, var, np.eye(c)[labels]) == pytest.approx(got)
 
 
 # ---------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_chaotic_deep_memorizes_without_generalizing():
     sweep = kernels.depth_sweep(x_train, x_test, "fcn", "erf", [4.0], 0.05, [1, 60])
     y = _targets(lab_train, n_classes)
     ts = [0.0, 4096.0]
-    res = metrics.kernel_metrics(
+    res = streaming.kernel_metrics(
         sweep["ntk_train"][0],
         sweep["ntk_test_train"][0],
         sweep["nngp_train"][0],
@@ -284,7 +285,7 @@ def test_metrics_frame_columns():
     sweep = kernels.depth_sweep(
         x_train, x_test, "fcn", "erf", [0.5, 1.5, 3.0], 0.18, depths
     )
-    df = metrics.metrics_frame(
+    df = streaming.metrics_frame(
         sweep,
         _targets(lab_train, 2),
         lab_test,
@@ -328,7 +329,7 @@ def test_metrics_frame_columns():
     assert np.allclose(chaotic.test_acc, 0.5, atol=1e-3)
     assert df.groupby(["sigma_w2", "depth", "t"]).size().eq(1).all()
     row = df[(df.sigma_w2 == 1.5) & (df.depth == 5) & (df.t == 8)].iloc[0]
-    one = metrics.kernel_metrics(
+    one = streaming.kernel_metrics(
         sweep["ntk_train"][1, 2],
         sweep["ntk_test_train"][1, 2],
         sweep["nngp_train"][1, 2],
@@ -344,10 +345,10 @@ def test_metrics_frame_columns():
 
 def test_default_rcond_is_the_larger_of_rounding_and_kernel_precision():
     eps = np.finfo(np.float64).eps
-    assert metrics.default_rcond(256) == 256 * eps
-    assert metrics.default_rcond(256, "erf") == 256 * eps
-    assert metrics.default_rcond(256, "relu") == metrics.KERNEL_PRECISION["relu"] == 1e-7
+    assert spectral.default_rcond(256) == 256 * eps
+    assert spectral.default_rcond(256, "erf") == 256 * eps
+    assert spectral.default_rcond(256, "relu") == spectral.KERNEL_PRECISION["relu"] == 1e-7
     # a kernel whose second mode sits below ReLU's precision is singular for relu only
     theta = np.diag([1.0, 1e-9, 1e-9])
-    assert not metrics.spectrum(theta, metrics.default_rcond(3, "erf"))["singular"]
-    assert metrics.spectrum(theta, metrics.default_rcond(3, "relu"))["singular"]
+    assert not spectral.spectrum(theta, spectral.default_rcond(3, "erf"))["singular"]
+    assert spectral.spectrum(theta, spectral.default_rcond(3, "relu"))["singular"]

@@ -2,7 +2,7 @@
 
 The reference is the direct computation: every kernel block of every depth from
 :func:`kernels.depth_sweep` (test diagonals from pinned test × test blocks), then
-:func:`metrics.metrics_frame`. The stream never holds the kernels of all depths and takes
+:func:`streaming.metrics_frame`. The stream never holds the kernels of all depths and takes
 K(x, x) from the ``cov1`` of the test × train block.
 """
 
@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntk_phases import kernels, metrics
+from ntk_phases import kernels
+from ntk_phases.numerics import streaming
 from ntk_phases.analytic import sweep
 
 TIMES = [1.0, 8.0, 64.0, 4096.0]
@@ -30,7 +31,7 @@ def data():
 def reference(data, arch, activation, sw2, sb2, depths):
     x_train, y_train, x_test, y_test = data
     sw = kernels.depth_sweep(x_train, x_test, arch, activation, sw2, sb2, depths, tanh_deg=32)
-    return metrics.metrics_frame(sw, y_train, y_test, TIMES)
+    return streaming.metrics_frame(sw, y_train, y_test, TIMES)
 
 
 def streamed(data, arch, activation, sw2, sb2, depths, plan=None):
@@ -41,7 +42,7 @@ def streamed(data, arch, activation, sw2, sb2, depths, plan=None):
     )
     values = {k: v for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")}
     return pd.concat(
-        [pd.DataFrame(metrics.tidy_rows({k: v[i] for k, v in values.items()}, s, sb2, res["depths"], TIMES))
+        [pd.DataFrame(streaming.tidy_rows({k: v[i] for k, v in values.items()}, s, sb2, res["depths"], TIMES))
          for i, s in enumerate(res["sigma_w2"])],
         ignore_index=True,
     )

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from ntk_phases import train as T
+from ntk_phases.data import class_centred_targets, one_hot
 from ntk_phases.models import make_model
+from ntk_phases.numerics import predictions
 
 nt = pytest.importorskip("neural_tangents")
 stax = nt.stax
@@ -50,7 +52,7 @@ def _lambda_max(arch, depth, sw2, sb2, x=X):
 
 
 def _lr(arch, depth, sw2s, sb2, factor=0.5):
-    return np.array([T.learning_rate_from_lambda_max(_lambda_max(arch, depth, s, sb2), factor)
+    return np.array([predictions.eta_from_lambda_max(_lambda_max(arch, depth, s, sb2), factor)
                      for s in sw2s])
 
 
@@ -97,7 +99,7 @@ def test_minibatch_order_is_a_function_of_seed_and_step():
 
 
 def test_centred_targets_and_dtype_guard():
-    t = T.centred_targets(np.array([0, 2]), 3)
+    t = class_centred_targets(one_hot(np.array([0, 2]), 3))
     assert np.allclose(t, [[2 / 3, -1 / 3, -1 / 3], [-1 / 3, -1 / 3, 2 / 3]])
     assert np.allclose(t.sum(1), 0)
     from jax.experimental import disable_x64
@@ -140,7 +142,7 @@ def test_full_batch_step_is_the_function_space_ntk_step():
     theta = np.asarray(nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0)(x, None, p0), np.float64)
     theta = theta.transpose(0, 2, 1, 3).reshape(n * N_CLASSES, n * N_CLASSES)
     lr = 0.5 * 2 / np.linalg.eigvalsh(theta)[-1]
-    r0 = (np.asarray(f(p0, x), np.float64) - T.centred_targets(y, N_CLASSES)).reshape(-1)
+    r0 = (np.asarray(f(p0, x), np.float64) - class_centred_targets(one_hot(y, N_CLASSES))).reshape(-1)
     steps = [0, 1, 3, 10, 30]
     rows = T.train_block(arch, "erf", depth, width, [sw2], sb2, [0], lr, x, y, XT, YT, 30,
                          record_steps=steps)

@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from . import io
-from .metrics import KERNEL_PRECISION
 from .cli import setup_logging
+from .numerics.fits import fit_residuals, fit_through_origin, log_slope, rel_ok
+from .numerics.spectral import KERNEL_PRECISION
 
 log = logging.getLogger("ntk_phases.claims")
 
@@ -228,13 +229,6 @@ def nearest_sigma(frame: pd.DataFrame, sigma_w2: float) -> pd.DataFrame:
     return sub[sub["sigma_w2"] == s].sort_values("depth").reset_index(drop=True)
 
 
-def log_slope(depth: np.ndarray, y: np.ndarray) -> float:
-    """Per-layer factor exp(d log y / d l) from a least-squares fit."""
-    if len(depth) < 3:
-        return float("nan")
-    return float(np.exp(np.polyfit(depth.astype(float), np.log(y), 1)[0]))
-
-
 def _row(claim, arch, act, quantity, predicted, measured, tol, passed, pts, window, note="",
          condition=REL):
     """A C1-C5 row at the configuration of ``pts`` over the depth ``window``."""
@@ -242,10 +236,6 @@ def _row(claim, arch, act, quantity, predicted, measured, tol, passed, pts, wind
                      sigma_w2=float(pts["sigma_w2"].iloc[0]), sigma_b2=float(pts["sigma_b2"].iloc[0]),
                      depth_min=int(window[0]) if len(window) else -1,
                      depth_max=int(window[-1]) if len(window) else -1, note=note)
-
-
-def _rel_ok(pred: float, meas: float, tol: float) -> bool:
-    return bool(abs(meas - pred) <= tol * abs(pred))
 
 
 def chaotic_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list[dict]:
@@ -259,21 +249,21 @@ def chaotic_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     w = d[deep]
     rate = log_slope(w, pts.loc[deep, "ntk_diag"].to_numpy())
     rows.append(_row("C1", arch, act, "growth factor of ntk_diag per layer (chi_1)", chi1,
-                     rate, 0.01, _rel_ok(chi1, rate, 0.01), pts, w))
+                     rate, 0.01, rel_ok(measured=rate, predicted=chi1, tol=0.01), pts, w))
     limit = q * c / (1 - chic)
     meas = float(pts["ntk_offdiag"].iloc[-1])
     rows.append(_row("C1", arch, act, "ntk_offdiag limit q*c*/(1-chi_c*)", limit, meas, 0.01,
-                     _rel_ok(limit, meas, 0.01), pts, d[-1:], "at the deepest depth"))
+                     rel_ok(measured=meas, predicted=limit, tol=0.01), pts, d[-1:], "at the deepest depth"))
     km1 = pts["kappa"].to_numpy() - 1
     ok = deep & (km1 > 1e-12)
     rate = log_slope(d[ok], km1[ok])
     rows.append(_row("C1", arch, act, "decay factor of kappa-1 per layer (1/chi_1)", 1 / chi1, rate, 0.02,
-                     _rel_ok(1 / chi1, rate, 0.02), pts, d[ok], "kappa -> 1"))
+                     rel_ok(measured=rate, predicted=1 / chi1, tol=0.02), pts, d[ok], "kappa -> 1"))
     mp = pts["mean_pred_rms"].to_numpy()
     ok = deep & (d > 0) & (mp > 1e-300)
     rate = log_slope(d[ok], mp[ok] / d[ok])
     rows.append(_row("C1", arch, act, "decay factor of mean_pred_rms/l per layer (chi_c*/chi_1)",
-                     chic / chi1, rate, 0.05, _rel_ok(chic / chi1, rate, 0.05), pts, d[ok]))
+                     chic / chi1, rate, 0.05, rel_ok(measured=rate, predicted=chic / chi1, tol=0.05), pts, d[ok]))
     return rows
 
 
@@ -316,21 +306,21 @@ def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     rows = []
     meas = float(pts["ntk_diag"].iloc[-1])
     rows.append(_row("C2", arch, act, "ntk_diag limit p* = q*/(1-chi_1)", p_star, meas, 1e-3,
-                     _rel_ok(p_star, meas, 1e-3), pts, d[-1:], "at the deepest depth"))
+                     rel_ok(measured=meas, predicted=p_star, tol=1e-3), pts, d[-1:], "at the deepest depth"))
     gap = np.abs(pts["ntk_diag"].to_numpy() - p_star)
     ok = (d >= max(3, 2 * xi)) & (gap > 100 * floor * p_star)
     if nonsmooth:
         rate = log_slope(d[ok], gap[ok] / d[ok])
         rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*|/l per layer (chi_1; double root)",
-                         chi1, rate, 0.02, _rel_ok(chi1, rate, 0.02), pts, d[ok],
+                         chi1, rate, 0.02, rel_ok(measured=rate, predicted=chi1, tol=0.02), pts, d[ok],
                          f"|ntk_diag - p*| alone: {log_slope(d[ok], gap[ok]):.4f}"))
     else:
         rate = log_slope(d[ok], gap[ok])
         rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*| per layer (chi_1)", chi1, rate, 0.02,
-                         _rel_ok(chi1, rate, 0.02), pts, d[ok]))
+                         rel_ok(measured=rate, predicted=chi1, tol=0.02), pts, d[ok]))
     meas = float(pts["lambda_max"].iloc[-1])
     rows.append(_row("C2", arch, act, "lambda_max limit m p*", n_train * p_star, meas, 0.01,
-                     _rel_ok(n_train * p_star, meas, 0.01), pts, d[-1:], f"m = {n_train}"))
+                     rel_ok(measured=meas, predicted=n_train * p_star, tol=0.01), pts, d[-1:], f"m = {n_train}"))
     fine = (
         (d >= max(3, 2 * xi))
         & ~pts["singular"].to_numpy().astype(bool)
@@ -346,25 +336,15 @@ def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     plain = log_slope(d[fine], pts.loc[fine, "lambda_min"].to_numpy())
     rows.append(_row("C2", arch, act, f"decay factor of lambda_min{per} per layer ({name}; "
                      f"lambda_min ~ {'l ' if poly else ''}rate^l)",
-                     lam, rate, 0.15, _rel_ok(lam, rate, 0.15), pts, d[fine],
+                     lam, rate, 0.15, rel_ok(measured=rate, predicted=lam, tol=0.15), pts, d[fine],
                      f"non-singular depths; lambda_min alone: {plain:.4f}" if poly else "non-singular depths"))
     rate = log_slope(d[fine], pts.loc[fine, "kappa"].to_numpy() * lf)
     plain = log_slope(d[fine], pts.loc[fine, "kappa"].to_numpy())
     rows.append(_row("C2", arch, act, f"growth factor of kappa{times} per layer (1/{name}; "
                      f"kappa ~ 1/({'l ' if poly else ''}rate^l))",
-                     1 / lam, rate, 0.15, _rel_ok(1 / lam, rate, 0.15), pts, d[fine],
+                     1 / lam, rate, 0.15, rel_ok(measured=rate, predicted=1 / lam, tol=0.15), pts, d[fine],
                      f"non-singular depths; kappa alone: {plain:.4f}" if poly else "non-singular depths"))
     return rows
-
-
-def _fit_residuals(depth: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """RMS residuals of log y fitted by a power law (vs log l) and an exponential (vs l)."""
-    ly = np.log(y)
-    res_pow = np.polyfit(np.log(depth), ly, 1, full=True)[1]
-    res_exp = np.polyfit(depth.astype(float), ly, 1, full=True)[1]
-    exponent = np.polyfit(np.log(depth), ly, 1)[0]
-    n = len(depth)
-    return float(np.sqrt(res_pow[0] / n)) if len(res_pow) else 0.0, float(np.sqrt(res_exp[0] / n)) if len(res_exp) else 0.0, float(exponent)
 
 
 CRITICAL = "measured < predicted (power law fits better), or max/min over the window < 10"
@@ -383,7 +363,7 @@ def critical_claims(pp: pd.DataFrame, arch: str, act: str) -> list[dict]:
         ok = (d >= 4) & (y > 0)
         if col == "kappa":
             ok &= ~pts["singular"].to_numpy().astype(bool)
-        r_pow, r_exp, expo = _fit_residuals(d[ok], y[ok])
+        r_pow, r_exp, expo = fit_residuals(d[ok], y[ok])
         # Polynomial, not exponential: a power law fits log y better than a line in l, or y
         # barely changes (less than 10x) over the whole window, where both fits are noise.
         span = float(np.log(y[ok].max() / y[ok].min()))
@@ -410,7 +390,7 @@ def cnn_f_claims(fcn_pts: pd.DataFrame, cnn_pts: pd.DataFrame, act: str) -> list
                 y = y / np.maximum(d, 1)
             rates.append((log_slope(d[ok], y[ok]), d[ok]))
         (fr, _), (cr, w) = rates
-        rows.append(_row("C4", "cnn_f", act, f"{label}: cnn_f vs fcn", fr, cr, tol, _rel_ok(fr, cr, tol),
+        rows.append(_row("C4", "cnn_f", act, f"{label}: cnn_f vs fcn", fr, cr, tol, rel_ok(measured=cr, predicted=fr, tol=tol),
                          cnn_pts, w, "predicted = the FCN's fitted rate"))
     return rows
 
@@ -521,30 +501,6 @@ def phase_boundary(depth, acc, chance: float, min_gap: float = C9_MIN_GAP, resol
             out.update(l_boundary=float(d[i - 1] + frac * (d[i] - d[i - 1])), status="resolved")
             return out
     out.update(l_boundary=float(d[-1]), status="censored")
-    return out
-
-
-def fit_through_origin(xi, l_boundary) -> dict:
-    """Least squares l = a ξ through the origin: a, R² (centred: 1 − SS_res/Σ(l − mean l)²,
-    the usual definition, which a through-origin fit can make negative; not the inflated
-    uncentred one) and the spread of l/ξ (mean, std, coefficient of variation, min, max)."""
-    x = np.asarray(xi, float)
-    y = np.asarray(l_boundary, float)
-    n = len(x)
-    out = {"a": np.nan, "r2": np.nan, "n": n, "ratio_mean": np.nan, "ratio_std": np.nan,
-           "ratio_cv": np.nan, "ratio_min": np.nan, "ratio_max": np.nan}
-    if n == 0:
-        return out
-    ratio = y / x
-    out.update(ratio_mean=float(ratio.mean()), ratio_std=float(ratio.std()),
-               ratio_min=float(ratio.min()), ratio_max=float(ratio.max()))
-    out["ratio_cv"] = out["ratio_std"] / out["ratio_mean"] if out["ratio_mean"] else np.nan
-    if n < 2 or not np.any(x):
-        return out
-    a = float(np.dot(x, y) / np.dot(x, x))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    ss_res = float(np.sum((y - a * x) ** 2))
-    out.update(a=a, r2=1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else -np.inf))
     return out
 
 

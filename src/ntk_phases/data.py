@@ -473,6 +473,13 @@ def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float64)[labels]
 
 
+def class_centred_targets(y_one_hot: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """One-hot targets less ``1/C`` (each row sums to 0), in ``dtype``: the trained
+    networks' targets. Not :func:`mse_targets`, which centres each class over the set
+    (the two agree only for balanced classes)."""
+    return (y_one_hot - 1.0 / y_one_hot.shape[-1]).astype(dtype)
+
+
 def mse_targets(y_one_hot: np.ndarray) -> np.ndarray:
     """Mean-centred one-hot targets for MSE: each class column has zero mean over the set.
 

@@ -35,7 +35,7 @@ Subcommands (``python -m ntk_phases.finite <cmd> ...``):
 Import rule: this module imports only numpy, pandas and the training-side package modules at
 import time; ``lr`` imports :mod:`ntk_phases.kernels` (and with it neural-tangents and
 tensorflow) inside the function, so the ``train`` entry point runs on any jax version
-without them (``infinite`` imports only the numpy/scipy :mod:`ntk_phases.metrics`).
+without them (``infinite`` imports only the numpy/scipy :mod:`ntk_phases.numerics`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ import numpy as np
 import pandas as pd
 
 from . import io
+from .data import class_centred_targets
 from .cli import setup_logging, use_compile_cache
+from .numerics import fits, predictions, spectral
 
 log = logging.getLogger("ntk_phases.finite")
 
@@ -138,92 +140,6 @@ def select_learning_rates(lr_table: pd.DataFrame, arch: str, activation: str, de
     return np.asarray(out)
 
 
-def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
-    """Least-squares slope and intercept of log y against log x."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    slope, intercept = np.polyfit(lx, ly, 1)
-    return float(slope), float(intercept)
-
-
-def _eig(ntk_train: np.ndarray, rcond: float | None):
-    theta = 0.5 * (ntk_train + ntk_train.T)
-    evals, evecs = np.linalg.eigh(theta)
-    rcond = theta.shape[0] * np.finfo(np.float64).eps if rcond is None else rcond
-    keep = evals > rcond * evals[-1]
-    return evals, evecs, keep
-
-
-def _gd_factors(evals, keep, eta: float, steps: np.ndarray):
-    """Per step and mode: ``(1 − ηλ)^t`` and ``(1 − (1 − ηλ)^t)/λ`` (→ ηt for dropped modes).
-
-    Discrete full-batch gradient descent on ½Σ‖f − y‖² (exactly what :mod:`train` runs),
-    not the continuous-time flow: with η = O(1/λ_max) the top modes differ a lot."""
-    t = np.asarray(steps, float)[:, None]
-    lam = np.where(keep, evals, 0.0)[None, :]
-    decay = np.where(keep[None, :], (1.0 - eta * lam) ** t, 1.0)
-    gain = np.where(keep[None, :], (1.0 - decay) / np.where(keep, evals, 1.0)[None, :], eta * t)
-    return decay, gain
-
-
-def linearized_prediction(ntk_train, ntk_test_train, y_train, f0_train, f0_test, eta: float,
-                          steps, rcond: float | None = None) -> dict[str, np.ndarray]:
-    """Outputs of the infinite-width (linearized, analytic-NTK) network started from the
-    *given* initial function ``f0`` and trained by discrete gradient descent at ``eta``::
-
-        f_t(X) = Y + V (1 − ηΛ)^t Vᵀ (f₀(X) − Y)
-        f_t(x) = f₀(x) + Θ(x, X) V diag((1 − (1 − ηλ)^t)/λ) Vᵀ (Y − f₀(X))
-
-    ``f0_train`` ``(..., n, C)`` and ``f0_test`` ``(..., m, C)`` may carry leading axes
-    (seeds). Returns ``train`` ``(..., T, n, C)`` and ``test`` ``(..., T, m, C)``.
-    """
-    evals, evecs, keep = _eig(np.asarray(ntk_train, float), rcond)
-    decay, gain = _gd_factors(evals, keep, eta, steps)
-    y = np.asarray(y_train, float)
-    r0 = np.einsum("ji,...jc->...ic", evecs, y - np.asarray(f0_train, float))  # Vᵀ(Y − f₀)
-    train = y[None] - np.einsum("ji,ti,...ic->...tjc", evecs, decay, r0)
-    kv = np.asarray(ntk_test_train, float) @ evecs
-    test = np.asarray(f0_test, float)[..., None, :, :] + np.einsum(
-        "mi,ti,...ic->...tmc", kv, gain, r0)
-    return {"train": train, "test": test}
-
-
-def linearized_moments(ntk_train, ntk_test_train, nngp_train, nngp_test_train, nngp_test_diag,
-                       y_train, eta: float, steps, rcond: float | None = None) -> dict:
-    """Mean and variance over initializations (f₀ ~ GP(0, K), independent per class) of the
-    outputs of :func:`linearized_prediction`, per test/train point, at each step::
-
-        mean_t(x) = A_t(x) Y,  A_t(x) = Θ(x, X) V diag((1 − (1 − ηλ)^t)/λ) Vᵀ
-        var_t(x)  = K(x, x) − 2 A_t(x) K(X, x) + A_t(x) K(X, X) A_t(x)ᵀ
-        train: mean (I − E_t) Y, var diag(E_t K E_t), E_t = V (1 − ηΛ)^t Vᵀ
-
-    (the discrete-time form of :func:`ntk_phases.metrics.predictive_moments`).
-    Returns ``test_mean`` (T, m, C), ``test_var`` (T, m), ``train_mean``, ``train_var``.
-    """
-    evals, evecs, keep = _eig(np.asarray(ntk_train, float), rcond)
-    decay, gain = _gd_factors(evals, keep, eta, steps)
-    y = np.asarray(y_train, float)
-    kdd = np.asarray(nngp_train, float)
-    proj = evecs.T @ y
-    kv = np.asarray(ntk_test_train, float) @ evecs
-    a = np.einsum("mi,ti,ji->tmj", kv, gain, evecs)  # A_t, (T, m, n)
-    test_mean = a @ y
-    cross = np.einsum("tmj,mj->tm", a, np.asarray(nngp_test_train, float))
-    quad = np.einsum("tmj,jk,tmk->tm", a, kdd, a, optimize=True)
-    test_var = np.maximum(np.asarray(nngp_test_diag, float)[None] - 2 * cross + quad, 0.0)
-    e = np.einsum("ji,ti,ki->tjk", evecs, decay, evecs)
-    train_mean = y[None] - np.einsum("ji,ti,ic->tjc", evecs, decay, proj)
-    train_var = np.maximum(np.einsum("tjk,kl,tjl->tj", e, kdd, e, optimize=True), 0.0)
-    return {"test_mean": test_mean, "test_var": test_var, "train_mean": train_mean,
-            "train_var": train_var}
-
-
-def expected_loss(mean: np.ndarray, var: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """E ½ (1/m) Σ_i ‖f(x_i) − y_i‖² for independent Gaussian outputs ``N(mean, var)`` per
-    class: ``½ mean_i (‖mean_i − y_i‖² + C var_i)`` (the train job's recorded loss)."""
-    n_classes = mean.shape[-1]
-    return 0.5 * np.mean(np.sum((mean - y) ** 2, axis=-1) + n_classes * var, axis=-1)
-
-
 # ----------------------------------------------------------------------------- lr (kernels)
 
 
@@ -238,7 +154,7 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
     memory (CNN-P kernels hold the full spatial covariance of every pair).
 
     Returns the table and the kernel sweep (with test blocks when ``x_test`` is given)."""
-    from . import kernels, metrics  # neural-tangents: never in the training job
+    from . import kernels  # neural-tangents: never in the training job
 
     c = experiment_configs(experiment, cfg, arch, activation)
     bs = cfg.get("batch_size")
@@ -248,7 +164,7 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
                                 c["sigma_b2"], c["depths"], tanh_deg=tanh_deg,
                                 batch_size=cfg.get("kernel_batch_size") or kernel_batch_size,
                                 sigma_chunk=cfg.get("sigma_chunk"))
-    spec = metrics.spectrum(sweep["ntk_train"])  # (S, D)
+    spec = spectral.spectrum(sweep["ntk_train"])  # (S, D)
     log.info("%s %s/%s: Θ on %d points, %d sigma_w2 x %d depths in %.1fs", experiment,
              c["arch"], c["activation"], len(x), len(c["sigma_w2"]), len(sweep["depths"]),
              time.perf_counter() - t0)
@@ -262,7 +178,7 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
                          "depth": int(d), "n_points": len(x), "lambda_max": lmax,
                          "lambda_min": float(spec["lambda_min"][i, j]),
                          "kappa": float(spec["kappa"][i, j]), "lr_factor": factor,
-                         "learning_rate": factor * 2.0 / lmax})
+                         "learning_rate": float(predictions.eta_from_lambda_max(lmax, factor))})
     return pd.DataFrame(rows), sweep
 
 
@@ -308,10 +224,6 @@ def cmd_lr(args) -> int:
 
 
 # ----------------------------------------------------------------------------- train
-
-
-def _targets(y_one_hot: np.ndarray) -> np.ndarray:
-    return (y_one_hot - 1.0 / y_one_hot.shape[-1]).astype(np.float32)  # data.mse_targets
 
 
 def record_schedule(cfg: dict) -> list[int]:
@@ -363,7 +275,7 @@ def train_experiment(experiment: str, cfg: dict, arrays: dict, lr: pd.DataFrame,
              np.array2string(eta, precision=4), cfg["n_steps"], cfg.get("batch_size") or "full")
     rows = T.train_block(
         c["arch"], c["activation"], depth, width, c["sigma_w2"], c["sigma_b2"], cfg["seeds"], eta,
-        x_train, _targets(arrays["y_train"]), x_test, _targets(arrays["y_test"]),
+        x_train, class_centred_targets(arrays["y_train"]), x_test, class_centred_targets(arrays["y_test"]),
         int(cfg["n_steps"]), record_steps=record_schedule(cfg),
         checkpoint_path=checkpoint, checkpoint_every=common.get("checkpoint_every"),
         log_every=common.get("log_every"), stop_after_step=stop_after_step,
@@ -371,8 +283,8 @@ def train_experiment(experiment: str, cfg: dict, arrays: dict, lr: pd.DataFrame,
         extra_columns={"dataset": dataset, "experiment": experiment}, **kwargs,
     )
     block = T.Block(c["arch"], c["activation"], depth, width, c["sigma_w2"], c["sigma_b2"],
-                    cfg["seeds"], eta, x_train, _targets(arrays["y_train"]), x_test,
-                    _targets(arrays["y_test"]), **kwargs)
+                    cfg["seeds"], eta, x_train, class_centred_targets(arrays["y_train"]), x_test,
+                    class_centred_targets(arrays["y_test"]), **kwargs)
     return _tidy(rows), block
 
 
@@ -557,12 +469,10 @@ def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dic
     per width, and the analytic mean and std). ``blocks``: the analytic kernels of the
     configuration (``lr --out-kernels``), so this needs no neural-tangents.
     """
-    from . import metrics  # numpy/scipy only
-
     c = experiment_configs("width", cfg)
     depth, sw2, sb2 = c["depths"][0], float(c["sigma_w2"][0]), c["sigma_b2"]
-    y_train = _targets(arrays["y_train"]).astype(np.float64)
-    y_test = _targets(arrays["y_test"]).astype(np.float64)
+    y_train = class_centred_targets(arrays["y_train"]).astype(np.float64)
+    y_test = class_centred_targets(arrays["y_test"]).astype(np.float64)
     lab_train, lab_test = arrays["y_train"].argmax(1), arrays["y_test"].argmax(1)
     if not (np.isclose(float(blocks["sigma_w2"]), sw2) and int(blocks["depth"]) == depth
             and np.isclose(float(blocks["sigma_b2"]), sb2)):
@@ -571,17 +481,17 @@ def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dic
         raise ValueError("kernels file does not match the data subset")
     eta = float(outs[0]["learning_rate"][0])
     steps = np.array(sorted(finite["step"].unique()))
-    mom = linearized_moments(blocks["ntk_train"], blocks["ntk_test_train"], blocks["nngp_train"],
+    mom = predictions.linearized_moments(blocks["ntk_train"], blocks["ntk_test_train"], blocks["nngp_train"],
                              blocks["nngp_test_train"], blocks["nngp_test_diag"], y_train, eta,
                              steps)
     const = {"arch": c["arch"], "activation": c["activation"], "dataset": dataset,
              "sigma_w2": sw2, "sigma_b2": sb2, "depth": depth}
     infinite = pd.DataFrame({
         **const, "step": steps, "learning_rate": eta,
-        "train_loss": expected_loss(mom["train_mean"], mom["train_var"], y_train),
-        "test_loss": expected_loss(mom["test_mean"], mom["test_var"], y_test),
-        "train_acc": metrics.expected_accuracy(mom["train_mean"], mom["train_var"], lab_train),
-        "test_acc": metrics.expected_accuracy(mom["test_mean"], mom["test_var"], lab_test),
+        "train_loss": predictions.expected_loss(mom["train_mean"], mom["train_var"], y_train),
+        "test_loss": predictions.expected_loss(mom["test_mean"], mom["test_var"], y_test),
+        "train_acc": predictions.expected_accuracy(mom["train_mean"], mom["train_var"], lab_train),
+        "test_acc": predictions.expected_accuracy(mom["test_mean"], mom["test_var"], lab_test),
         "test_std_rms": np.sqrt(np.mean(mom["test_var"], axis=-1)),
     })
 
@@ -589,7 +499,7 @@ def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dic
     theta_ntk = blocks["ntk_train"][:n_ntk, :n_ntk]
     n_track = int(cfg.get("n_tracked", 8))
     rows, out_rows = [], []
-    final_mom = linearized_moments(blocks["ntk_train"], blocks["ntk_test_train"],
+    final_mom = predictions.linearized_moments(blocks["ntk_train"], blocks["ntk_test_train"],
                                    blocks["nngp_train"], blocks["nngp_test_train"],
                                    blocks["nngp_test_diag"], y_train, eta,
                                    [int(outs[0]["final_step"])])
@@ -598,7 +508,7 @@ def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dic
         width, step = int(o["width"]), int(o["final_step"])
         if not np.isclose(float(o["learning_rate"][0]), eta):
             raise ValueError("width runs were trained at different learning rates")
-        lin = linearized_prediction(blocks["ntk_train"], blocks["ntk_test_train"], y_train,
+        lin = predictions.linearized_prediction(blocks["ntk_train"], blocks["ntk_test_train"], y_train,
                                     o["f0_train"], o["f0_test"], eta, [step])
         lin_test = lin["test"][:, 0]  # (seeds, m, C)
         for k, seed in enumerate(o["seeds"]):
@@ -739,7 +649,7 @@ def claims_c7(summary: pd.DataFrame, cfg: dict) -> list[dict]:
                                            "(same f0), relative distance"),
                       ("ntk_rel_error", "empirical vs analytic NTK at init, relative error")):
         if len(per) >= 2 and np.all(per[col] > 0):
-            slope, _ = fit_power_law(per["width"], per[col])
+            slope, _ = fits.fit_power_law(per["width"], per[col])
         else:
             slope = float("nan")
         falls = bool(np.all(np.diff(per[col].to_numpy()) < 0)) if len(per) >= 2 else False

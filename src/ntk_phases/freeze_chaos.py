@@ -37,6 +37,8 @@ import numpy as np
 
 from . import io
 from .cli import setup_logging
+from .numerics import streaming
+from .numerics.fits import extrapolated_limit, fitted_exponent, fitted_rate, rate_ok, rel_ok, slope
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
 
@@ -443,7 +445,6 @@ def analytic_table(data: dict, cfg: dict):
     import pandas as pd
 
     from . import data as data_mod
-    from . import metrics
 
     n, m = int(cfg["n_train"]), int(cfg["n_test"])
     x = np.concatenate([data["x_train"][:n], data["x_test"][:m]])
@@ -463,7 +464,7 @@ def analytic_table(data: dict, cfg: dict):
         ntk, nngp = k["ntk"][ok], k["nngp"][ok]
         rho = pair_stats(ntk[:, :n, :n])
         corr = pair_stats(nngp[:, :n, :n])
-        met = metrics.kernel_metrics(
+        met = streaming.kernel_metrics(
             ntk[:, :n, :n], ntk[:, n:, :n], nngp[:, :n, :n], nngp[:, n:, :n],
             np.diagonal(nngp[:, n:, n:], axis1=-2, axis2=-1), y_train, y_test, [float(cfg["time"])],
         )
@@ -723,39 +724,6 @@ def _row(arch, act, quantity, predicted, measured, tol, passed, sw2, sb2, dmin, 
 GAP_FLOOR = 1e-6
 
 
-def fitted_rate(depth: np.ndarray, gap: np.ndarray, poly: float = 0.0, floor: float = 1e-300) -> float:
-    """Per-layer factor r of gap ≈ C l^poly r^l: exp of the least-squares slope of
-    log(gap) − poly·log(l) against l over the points with gap > floor (nan with < 3)."""
-    depth = np.asarray(depth, dtype=float)
-    gap = np.asarray(gap, dtype=float)
-    ok = np.isfinite(gap) & (gap > floor)
-    if ok.sum() < 3:
-        return float("nan")
-    return float(np.exp(np.polyfit(depth[ok], np.log(gap[ok]) - poly * np.log(depth[ok]), 1)[0]))
-
-
-def fitted_exponent(depth: np.ndarray, y: np.ndarray) -> float:
-    """Exponent p of y ≈ C l^p: least-squares slope of log y against log l."""
-    depth = np.asarray(depth, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(y) & (y > 0)
-    if ok.sum() < 3:
-        return float("nan")
-    return float(np.polyfit(np.log(depth[ok]), np.log(y[ok]), 1)[0])
-
-
-def extrapolated_limit(depth: np.ndarray, rho: np.ndarray, rate: float, poly: float) -> float:
-    """ρ_∞ of the least-squares fit ρ_l = ρ_∞ + C l^poly rate^l (rate, poly predicted).
-
-    Tests the limit at finite depth without assuming it (a fit of log(1 − ρ) does assume
-    ρ_∞ = 1); with the predicted approach law this is what "ρ → 1" claims at depth l.
-    """
-    depth = np.asarray(depth, dtype=float)
-    basis = np.stack([np.ones_like(depth), depth**poly * rate**depth], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, np.asarray(rho, dtype=float), rcond=None)
-    return float(coef[0])
-
-
 def relu_critical_law(g) -> tuple[np.ndarray, np.ndarray]:
     """(clock τ_l, y_l) in which the ReLU critical correlation law is linear, slope A·κ.
 
@@ -772,22 +740,6 @@ def relu_critical_law(g) -> tuple[np.ndarray, np.ndarray]:
         return g["depth"].to_numpy(dtype=float), isq
     tau = np.concatenate([[0.0], np.cumsum(0.5 / np.sqrt(q[:-1]))])
     return tau, isq / np.sqrt(q)
-
-
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.polyfit(x, y, 1)[0])
-
-
-def _rel_ok(measured: float, predicted: float, tol: float) -> bool:
-    return bool(abs(measured - predicted) <= tol * abs(predicted))
-
-
-def _rate_ok(measured: float, predicted: float, tol: float) -> bool:
-    """Relative tolerance on log(rate), i.e. on the inverse depth scale 1/ξ = −log r: a
-    factor 0.97 against 0.95 is a depth scale 33 against 19, not a 2 % agreement."""
-    if not (measured > 0 and predicted > 0):
-        return False
-    return _rel_ok(float(np.log(measured)), float(np.log(predicted)), tol)
 
 
 def duplicate_variants(specs: list[dict]) -> set[str]:
@@ -836,7 +788,7 @@ def variant_claims(g, tol: dict) -> list[dict]:
             extra=f"rho at max depth {dmax} = {rho[-1]:.4g}; tolerance absolute")
         rate = fitted_rate(depth[w], 1.0 - rho[w], poly, GAP_FLOOR)
         add(f"per-layer factor r of (1 - rho)/l^{poly:g} (freeze)", p["pred_rate"], rate, tol["rate_rel"],
-            _rate_ok(rate, p["pred_rate"], tol["rate_rel"]),
+            rate_ok(measured=rate, predicted=p["pred_rate"], tol=tol["rate_rel"]),
             extra=f"relative tolerance on log r; points with 1 - rho > {GAP_FLOOR:g}")
     elif regime == "freeze":
         add("normalized offdiag NTK at max depth (freeze: -> 1)", 1.0, rho[-1], tol["freeze_limit"],
@@ -851,7 +803,7 @@ def variant_claims(g, tol: dict) -> list[dict]:
             poly = float(p["pred_poly"])
             rate = fitted_rate(depth[w], rho[w], poly)
             add(f"per-layer factor of mean rho/l^{poly:g} (chaos)", p["pred_rate"], rate, tol["rate_rel"],
-                _rate_ok(rate, p["pred_rate"], tol["rate_rel"]), extra="relative tolerance on log r")
+                rate_ok(measured=rate, predicted=p["pred_rate"], tol=tol["rate_rel"]), extra="relative tolerance on log r")
         if np.isfinite(p["pred_std_rate"]):
             # a drift δ of the kernel diagonal (diag_err, see depth_kernels) perturbs Θ(x, x) by
             # up to ~√δ (the √(1 − c) kink of ReLU-type derivative kernels), so every ρ by
@@ -860,15 +812,15 @@ def variant_claims(g, tol: dict) -> list[dict]:
             clean = w & (rho_std > 10 * np.sqrt(err) * np.abs(rho))
             rate = fitted_rate(depth[clean], rho_std[clean], 1.0)
             add("per-layer factor of the spread of rho over pairs / l (chaos)", p["pred_std_rate"], rate,
-                tol["rate_rel"], _rate_ok(rate, p["pred_std_rate"], tol["rate_rel"]),
+                tol["rate_rel"], rate_ok(measured=rate, predicted=p["pred_std_rate"], tol=tol["rate_rel"]),
                 int(depth[clean].min(initial=d0)), int(depth[clean].max(initial=d0)),
                 "relative tolerance on log r; depths where the spread exceeds 10 sqrt(diagonal drift) rho")
         if np.isfinite(p["pred_exponent"]):
             expo = fitted_exponent(depth[w], rho[w])
             add("exponent of rho against l (chaos, power law)", p["pred_exponent"], expo, tol["rate_rel"],
-                _rel_ok(expo, p["pred_exponent"], tol["rate_rel"]), extra="relative tolerance")
+                rel_ok(measured=expo, predicted=p["pred_exponent"], tol=tol["rate_rel"]), extra="relative tolerance")
             add("l * rho at max depth (chaos, power law)", p["pred_l_rho"], dmax * rho[-1], tol["rate_rel"],
-                _rel_ok(dmax * rho[-1], p["pred_l_rho"], tol["rate_rel"]), dmax, dmax, "relative tolerance")
+                rel_ok(measured=dmax * rho[-1], predicted=p["pred_l_rho"], tol=tol["rate_rel"]), dmax, dmax, "relative tolerance")
         if not np.isfinite(p["pred_rate"]) and not np.isfinite(p["pred_exponent"]):
             rate = fitted_rate(depth[w], rho[w])
             add("per-layer factor of rho (chaos; fitted, < 1 expected)", 1.0, rate, 0.0, rate < 1.0,
@@ -879,15 +831,16 @@ def variant_claims(g, tol: dict) -> list[dict]:
             tol["edge_limit"], abs(rho[-1] - lim) <= tol["edge_limit"], dmax, dmax,
             "polynomial approach (beta > 0: ~ l^(-1/2); beta = 0, residual: ~ 1/l); tolerance absolute")
         tau, y = relu_critical_law(g)
-        slope = _slope(tau[w], y[w])
+        law_slope = slope(tau[w], y[w])
         expo = fitted_exponent(depth[w], 1.0 - g["c_mean"].to_numpy()[w])
         add("slope of the correlation law (NNGP: (1-c)^(-1/2) linear; (1-c)^(3/2) term of the ReLU map)",
-            p["pred_law_slope"], slope, tol["rate_rel"], _rel_ok(slope, p["pred_law_slope"], tol["rate_rel"]),
+            p["pred_law_slope"], law_slope, tol["rate_rel"],
+            rel_ok(measured=law_slope, predicted=p["pred_law_slope"], tol=tol["rate_rel"]),
             extra=f"A = 2 sqrt2/(3 pi); relative tolerance; fitted exponent of 1 - c: {expo:.3g} (-> -2)")
         if g["block"].iloc[0] == "residual":
             growth = fitted_rate(depth[w], g["nngp_diag"].to_numpy()[w])
             add("per-block growth factor of the output variance (unscaled residual)", p["pred_growth"], growth,
-                tol["rate_rel"], _rel_ok(growth, p["pred_growth"], tol["rate_rel"]),
+                tol["rate_rel"], rel_ok(measured=growth, predicted=p["pred_growth"], tol=tol["rate_rel"]),
                 extra="1 + sigma_w^2/2; relative tolerance")
     return rows
 

@@ -24,6 +24,7 @@ import numpy as np
 from . import io
 from .cli import setup_logging, use_compile_cache
 from .grids import depth_list
+from .numerics import predictions, spectral, streaming
 
 log = logging.getLogger("ntk_phases.infinite")
 
@@ -59,7 +60,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     streamed layer by layer and reduced at each recorded depth (never written)."""
     import pandas as pd
 
-    from . import conventions, metrics
+    from . import conventions
     from . import data as data_mod
     from .analytic import sweep
     from .architectures import get_architecture
@@ -77,7 +78,7 @@ def run_sweep(args: argparse.Namespace) -> None:
         d["x_train"], y_train, d["x_test"] = conventions.normalize(d["x_train"], d["y_train"], d["x_test"])
     else:
         y_train = conventions.targets(d["y_train"], convention)
-    rcond = cfg["rcond"] if cfg["rcond"] is not None else metrics.default_rcond(len(y_train), args.activation)
+    rcond = cfg["rcond"] if cfg["rcond"] is not None else spectral.default_rcond(len(y_train), args.activation)
     log.info(
         "%s/%s sigma_b2=%g sigma_w2=%s depths 0..%d (%d), n_train=%d n_test=%d, memory budget %g MB",
         args.arch, args.activation, sb2, np.round(sw2, 4).tolist(), max(depths), len(depths),
@@ -92,7 +93,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     )
     frame = pd.concat(
         [
-            pd.DataFrame(metrics.tidy_rows({k: v[i] for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")},
+            pd.DataFrame(streaming.tidy_rows({k: v[i] for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")},
                                            s, sb2, res["depths"], cfg["times"]))
             for i, s in enumerate(res["sigma_w2"])
         ],
@@ -146,7 +147,7 @@ def run_pooling(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from . import data as data_mod
-    from . import kernels, metrics
+    from . import kernels
 
     cfg = json.loads(args.config_json)
     pc = cfg["pooling"]
@@ -170,9 +171,9 @@ def run_pooling(args: argparse.Namespace) -> None:
                 xtr, xte, arch, args.activation, [pc["sigma_w2"]], pc["sigma_b2"], depths,
                 test_diag=False, tanh_deg=cfg["tanh_deg"], batch_size=block,
             )
-            spec = metrics.spectrum(sweep["ntk_train"][0])
-            diag, off = metrics.ntk_diag_offdiag(sweep["ntk_train"][0])
-            pinf = metrics.mean_predictor(sweep["ntk_train"][0], sweep["ntk_test_train"][0], y_train)
+            spec = spectral.spectrum(sweep["ntk_train"][0])
+            diag, off = spectral.ntk_diag_offdiag(sweep["ntk_train"][0])
+            pinf = predictions.mean_predictor(sweep["ntk_train"][0], sweep["ntk_test_train"][0], y_train)
             rows.append(
                 pd.DataFrame(
                     {

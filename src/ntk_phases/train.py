@@ -86,6 +86,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ntk_phases.data import class_centred_targets, one_hot
 from ntk_phases.models import Model, make_model
 
 log = logging.getLogger(__name__)
@@ -142,17 +143,6 @@ def log_step_schedule(n_steps: int, n_points: int = 25, include_zero: bool = Tru
         steps |= {int(s) for s in np.round(pts)}
         steps.add(n_steps)
     return sorted(s for s in steps if 0 <= s <= n_steps)
-
-
-def centred_targets(labels: np.ndarray, n_classes: int, dtype: Any = np.float32) -> np.ndarray:
-    """Centred one-hot targets ``onehot − 1/C``, shape ``(N, C)``."""
-    labels = np.asarray(labels).astype(np.int64)
-    return (np.eye(n_classes, dtype=np.float64)[labels] - 1.0 / n_classes).astype(dtype)
-
-
-def learning_rate_from_lambda_max(lambda_max, lr_factor: float = 1.0):
-    """``η = lr_factor · 2/λ_max`` (λ_max: top eigenvalue of the analytic Θ(train, train))."""
-    return lr_factor * 2.0 / np.asarray(lambda_max, dtype=np.float64)
 
 
 def minibatch_indices(data_key: jax.Array, step, n_train: int, batch_size: int) -> jax.Array:
@@ -321,7 +311,7 @@ def _as_labels_targets(y, n_classes: int | None, dtype) -> tuple[np.ndarray, np.
     y = np.asarray(y)
     if y.ndim == 1:
         labels = y.astype(np.int32)
-        return labels, centred_targets(labels, n_classes, dtype)
+        return labels, class_centred_targets(one_hot(labels, n_classes), dtype)
     if y.ndim == 2:  # targets supplied as they are (e.g. centred one-hot from the data stage)
         return np.argmax(y, axis=-1).astype(np.int32), y.astype(dtype)
     raise ValueError(f"labels must be 1-D ints or 2-D targets, got shape {y.shape}")

@@ -2,15 +2,15 @@
 
 One call computes, for a chunk of σ_w² values (vmapped together) and one σ_b², the
 analytic NNGP and NTK at every requested depth and reduces each depth at once to the
-metrics of :mod:`ntk_phases.metrics` (spectrum, entries, mean predictor,
+metrics of :mod:`ntk_phases.numerics.streaming` (spectrum, entries, mean predictor,
 gradient-flow and expected accuracies). Test points are streamed in batches:
 
 1. train × train at every depth (:func:`ntk_phases.kernels.depth_sweep`, diagonal
-   pinned), each depth reduced by :func:`metrics.train_metrics` to its train metrics
+   pinned), each depth reduced by :func:`streaming.train_metrics` to its train metrics
    and the eigendecomposition the test points need;
 2. for each batch of test points, test × train is propagated layer by layer (one
    train block at a time); its readout kernels at the recorded depths are reduced by
-   :func:`metrics.point_sums` and dropped (with a single train block, each depth as soon
+   :func:`streaming.point_sums` and dropped (with a single train block, each depth as soon
    as it is computed, while the next layers run). K(x, x) at the test points is the
    ``cov1`` carried with that block (the diagonal map of each point), so no test × test
    block is computed.
@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import kernels, metrics
+from .. import kernels
+from ..numerics import streaming
 
 log = logging.getLogger("ntk_phases.sweep")
 
@@ -135,7 +136,7 @@ def _check_test_kernels(nngp, ntk, diag) -> None:
 def _stream_batch(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, states, sums,
                   y_rows, first, n_quad) -> float:
     """Test rows × the whole train set through all layers, each depth's readout kernels
-    reduced by :func:`metrics.point_sums` into ``sums`` as it arrives; returns the seconds
+    reduced by :func:`streaming.point_sums` into ``sums`` as it arrives; returns the seconds
     spent waiting for kernels."""
     blocks = kernels.sweep_block(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths)
     waited = 0.0
@@ -147,11 +148,11 @@ def _stream_batch(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, s
             return waited
         di, k, t, cov1 = item
         try:  # point_sums checks that its inputs are finite
-            batch = metrics.point_sums(states[di], t, k, cov1, y_rows, first=first, n_quad=n_quad)
+            batch = streaming.point_sums(states[di], t, k, cov1, y_rows, first=first, n_quad=n_quad)
         except ValueError:
             _check_test_kernels(k, t, cov1)  # names an overflow of the kernels
             raise
-        sums[di] = metrics.add_sums(sums[di], batch)
+        sums[di] = streaming.add_sums(sums[di], batch)
 
 
 def stream_metrics(
@@ -180,16 +181,16 @@ def stream_metrics(
         x_train, x_test: inputs (NHWC, or ``(n, d)`` for ``fcn``).
         y_train: ``(n, C)`` regression targets; y_test: integer labels or one-hot.
         arch, activation, sigma_w2 (``S`` values), sigma_b2, depths (``D``), times (``T``):
-            as :func:`ntk_phases.kernels.depth_sweep` and :func:`metrics.kernel_metrics`.
+            as :func:`ntk_phases.kernels.depth_sweep` and :func:`streaming.kernel_metrics`.
         memory_mb: budget for the kernel and metric arrays (:func:`plan_batches`).
         arch: a name (``convention: ours``) or an :class:`~ntk_phases.architectures.Architecture`.
         learning_rate: η (None: 2/λ_max at each kernel); initial_function: include f₀
-            in the accuracies (:func:`metrics.train_metrics`'s ``moments``).
+            in the accuracies (:func:`streaming.train_metrics`'s ``moments``).
         plan: explicit batch sizes instead of those derived from ``memory_mb``.
 
     Returns:
         dict with ``sigma_w2`` ``(S,)``, ``depths`` ``(D,)``, each of
-        :data:`metrics.PER_POINT` as ``(S, D)`` and of :data:`metrics.PER_TIME` as
+        :data:`streaming.PER_POINT` as ``(S, D)`` and of :data:`streaming.PER_TIME` as
         ``(S, D, T)``, and ``plan`` (the :class:`BatchPlan` used).
     """
     arch = kernels._as_arch(arch)
@@ -218,7 +219,7 @@ def stream_metrics(
     )
     per_depth, states = [], []
     for di in range(dd.size):
-        values, state = metrics.train_metrics(
+        values, state = streaming.train_metrics(
             train["ntk_train"][:, di], train["nngp_train"][:, di], y_train, tt,
             learning_rate=learning_rate, rcond=rcond, n_quad=n_quad, moments=initial_function,
         )
@@ -247,18 +248,18 @@ def stream_metrics(
             _check_test_kernels(nngp, ntk, diag)
             t2 = time.perf_counter()
             for di in range(dd.size):
-                batch = metrics.point_sums(
+                batch = streaming.point_sums(
                     states[di], ntk[:, di], nngp[:, di], diag[:, di], y_test[rows],
                     first=rows.start, n_quad=n_quad,
                 )
-                sums[di] = metrics.add_sums(sums[di], batch)
+                sums[di] = streaming.add_sums(sums[di], batch)
             del nngp, ntk, diag
         t3 = time.perf_counter()
         log.info("test batch %d (points %d-%d of %d): kernels %.1fs, metrics %.1fs; peak RSS %.0f MB",
                  bi + 1, rows.start, rows.stop - 1, m, t2 - t1, t3 - t2, peak_rss_mb())
 
     out: dict[str, Any] = {"sigma_w2": sw2, "depths": dd, "plan": plan}
-    finished = [{**per_depth[di], **metrics.finish_sums(sums[di])} for di in range(dd.size)]
-    for key in (*metrics.PER_POINT, *metrics.PER_TIME):
+    finished = [{**per_depth[di], **streaming.finish_sums(sums[di])} for di in range(dd.size)]
+    for key in (*streaming.PER_POINT, *streaming.PER_TIME):
         out[key] = np.stack([f[key] for f in finished], axis=1)
     return out
