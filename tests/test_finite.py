@@ -434,12 +434,12 @@ def test_linearized_prediction_is_discrete_gradient_descent():
         f = f - eta * theta[:, :n] @ (f[:n] - y)
 
 
-def test_linearized_moments_match_sampled_initial_functions():
+def test_gradient_descent_moments_match_sampled_initial_functions():
     k, theta, y, n, m = _kernels(seed=2)
     eta = 0.8 / np.linalg.eigvalsh(theta[:n, :n])[-1]
     steps = [3, 40]
-    mom = predictions.linearized_moments(theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n],
-                               np.diag(k)[n:], y, eta, steps)
+    mom = predictions.predictive_moments(theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n],
+                                         np.diag(k)[n:], y, steps, learning_rate=eta, dynamics="gd")
     # the mean is the prediction from f0 = 0
     zero = predictions.linearized_prediction(theta[:n, :n], theta[n:, :n], y, np.zeros((n, 3)),
                                    np.zeros((m, 3)), eta, steps)

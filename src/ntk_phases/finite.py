@@ -481,9 +481,8 @@ def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dic
         raise ValueError("kernels file does not match the data subset")
     eta = float(outs[0]["learning_rate"][0])
     steps = np.array(sorted(finite["step"].unique()))
-    mom = predictions.linearized_moments(blocks["ntk_train"], blocks["ntk_test_train"], blocks["nngp_train"],
-                             blocks["nngp_test_train"], blocks["nngp_test_diag"], y_train, eta,
-                             steps)
+    kernels = [blocks[k] for k in KERNEL_KEYS]  # Θ, Θ(test, train), K, K(test, train), K(x, x)
+    mom = predictions.predictive_moments(*kernels, y_train, steps, learning_rate=eta, dynamics="gd")
     const = {"arch": c["arch"], "activation": c["activation"], "dataset": dataset,
              "sigma_w2": sw2, "sigma_b2": sb2, "depth": depth}
     infinite = pd.DataFrame({
@@ -499,10 +498,8 @@ def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dic
     theta_ntk = blocks["ntk_train"][:n_ntk, :n_ntk]
     n_track = int(cfg.get("n_tracked", 8))
     rows, out_rows = [], []
-    final_mom = predictions.linearized_moments(blocks["ntk_train"], blocks["ntk_test_train"],
-                                   blocks["nngp_train"], blocks["nngp_test_train"],
-                                   blocks["nngp_test_diag"], y_train, eta,
-                                   [int(outs[0]["final_step"])])
+    final_mom = predictions.predictive_moments(*kernels, y_train, [int(outs[0]["final_step"])],
+                                               learning_rate=eta, dynamics="gd")
     track = np.arange(min(n_track, len(lab_test)))
     for o in outs:
         width, step = int(o["width"]), int(o["final_step"])

@@ -48,7 +48,6 @@ __all__ = [
     "gradient_flow",
     "predictive_moments",
     "linearized_prediction",
-    "linearized_moments",
     "expected_loss",
     "accuracy",
     "expected_accuracy",
@@ -103,19 +102,38 @@ def eta_from_lambda_max(lambda_max: Any, factor: float = 1.0) -> np.ndarray:
     return factor * 2.0 / np.asarray(lambda_max, dtype=np.float64)
 
 
-def _mode_factors(evals, keep, eta, t):
-    """Per-mode factors at times ``t``: ``1 − e^{−ηλt}`` and ``(1 − e^{−ηλt})/λ``.
+#: How training moves along the eigenmodes of Θ: the continuous-time gradient flow (the
+#: infinite-width metrics, time in steps at η) or discrete full-batch gradient descent
+#: (exactly what the trained networks run; with η = O(1/λ_max) the top modes differ a lot).
+DYNAMICS = ("flow", "gd")
 
-    Shapes ``(*B, T, n)``; dropped modes (``keep`` False) give 0.
+
+def _gd_remaining(keep, rate, tt):
+    """``(1 − ηλ)^t`` of each mode under gradient descent (1 for dropped modes)."""
+    return np.where(keep[..., None, :], (1.0 - rate) ** tt, 1.0)
+
+
+def _mode_factors(evals, keep, eta, t, dynamics: str = "flow"):
+    """Per-mode factors at times ``t``: the part of each mode learned, ``1 − e^{−ηλt}``
+    (flow) or ``1 − (1 − ηλ)^t`` (gd), and that part over λ.
+
+    Shapes ``(*B, T, n)``. Dropped modes (``keep`` False) learn nothing; their factor
+    over λ is 0 under the flow (the pseudo-inverse's convention, so that ``t = ∞`` is the
+    mean predictor) and its λ → 0 limit ``ηt`` under gd.
     """
     lam = np.where(keep, evals, 0.0)[..., None, :]  # (*B, 1, n)
     rate = eta[..., None, None] * lam  # ηλ
     tt = t[:, None]  # (T, 1)
+    safe = np.where(keep, evals, 1.0)[..., None, :]
+    if dynamics == "gd":
+        decay = 1.0 - _gd_remaining(keep, rate, tt)
+        return decay, np.where(keep[..., None, :], decay / safe, eta[..., None, None] * tt)
+    if dynamics != "flow":
+        raise ValueError(f"dynamics must be one of {DYNAMICS}, got {dynamics!r}")
     with np.errstate(invalid="ignore"):
         # rate * inf is inf for rate > 0 and NaN for rate == 0 (dropped modes)
         decay = -np.expm1(-np.where(keep[..., None, :], rate * tt, 0.0))
     decay = np.where(keep[..., None, :], decay, 0.0)
-    safe = np.where(keep, evals, 1.0)[..., None, :]
     return decay, decay / safe
 
 
@@ -230,6 +248,7 @@ def predictive_moments(
     learning_rate: Any = None,
     rcond: float | None = None,
     eig: tuple | None = None,
+    dynamics: str = "flow",
 ) -> dict[str, np.ndarray]:
     """Mean and variance of an infinite network's outputs at times ``t``.
 
@@ -246,6 +265,11 @@ def predictive_moments(
     mean ``(I − e^{−ηΘt}) Y`` and variance ``diag(e^{−ηΘt} K e^{−ηΘt})``.
     Variances are clipped at 0 (rounding).
 
+    ``dynamics="gd"``: discrete full-batch gradient descent at ``learning_rate`` instead
+    of the flow, ``t`` counting steps: ``e^{−ηλt}`` becomes ``(1 − ηλ)^t`` throughout
+    (the width experiment's infinite-width network, :func:`linearized_prediction`
+    averaged over f₀).
+
     Returns:
         dict: ``test_mean`` ``(*B, T, m, C)``, ``test_var`` ``(*B, T, m)``,
         ``train_mean`` ``(*B, T, n, C)``, ``train_var`` ``(*B, T, n)``,
@@ -258,7 +282,7 @@ def predictive_moments(
     tt = _times(t)
     evals, evecs, keep = _eig(theta, rcond, eig)
     eta = _eta(evals, learning_rate)
-    decay, over_lam = _mode_factors(evals, keep, eta, tt)
+    decay, over_lam = _mode_factors(evals, keep, eta, tt, dynamics)
     proj = np.einsum("...ji,jc->...ic", evecs, y)
     test_mean, test_var = _test_moments(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj)
     train_mean, train_var = _train_moments(kdd, evecs, decay, proj)
@@ -353,18 +377,6 @@ def expected_correct(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.n
 # discrete-time gradient descent (the width experiment's linearized networks)
 
 
-def _gd_mode_factors(evals, keep, eta: float, steps: np.ndarray):
-    """Per step and mode: ``(1 − ηλ)^t`` and ``(1 − (1 − ηλ)^t)/λ`` (→ ηt for dropped modes).
-
-    Discrete full-batch gradient descent on ½Σ‖f − y‖² (exactly what the trained networks run),
-    not the continuous-time flow: with η = O(1/λ_max) the top modes differ a lot."""
-    t = np.asarray(steps, float)[:, None]
-    lam = np.where(keep, evals, 0.0)[None, :]
-    decay = np.where(keep[None, :], (1.0 - eta * lam) ** t, 1.0)
-    gain = np.where(keep[None, :], (1.0 - decay) / np.where(keep, evals, 1.0)[None, :], eta * t)
-    return decay, gain
-
-
 def linearized_prediction(ntk_train, ntk_test_train, y_train, f0_train, f0_test, eta: float,
                           steps, rcond: float | None = None) -> dict[str, np.ndarray]:
     """Outputs of the infinite-width (linearized, analytic-NTK) network started from the
@@ -377,44 +389,16 @@ def linearized_prediction(ntk_train, ntk_test_train, y_train, f0_train, f0_test,
     (seeds). Returns ``train`` ``(..., T, n, C)`` and ``test`` ``(..., T, m, C)``.
     """
     evals, evecs, keep = eigh_sym(ntk_train, rcond)
-    decay, gain = _gd_mode_factors(evals, keep, eta, steps)
+    eta, steps = np.asarray(eta, float), _times(steps)
+    _, gain = _mode_factors(evals, keep, eta, steps, "gd")
+    remain = _gd_remaining(keep, eta * np.where(keep, evals, 0.0), steps[:, None])
     y = np.asarray(y_train, float)
     r0 = np.einsum("ji,...jc->...ic", evecs, y - np.asarray(f0_train, float))  # Vᵀ(Y − f₀)
-    train = y[None] - np.einsum("ji,ti,...ic->...tjc", evecs, decay, r0)
+    train = y[None] - np.einsum("ji,ti,...ic->...tjc", evecs, remain, r0)
     kv = np.asarray(ntk_test_train, float) @ evecs
     test = np.asarray(f0_test, float)[..., None, :, :] + np.einsum(
         "mi,ti,...ic->...tmc", kv, gain, r0)
     return {"train": train, "test": test}
-
-
-def linearized_moments(ntk_train, ntk_test_train, nngp_train, nngp_test_train, nngp_test_diag,
-                       y_train, eta: float, steps, rcond: float | None = None) -> dict:
-    """Mean and variance over initializations (f₀ ~ GP(0, K), independent per class) of the
-    outputs of :func:`linearized_prediction`, per test/train point, at each step::
-
-        mean_t(x) = A_t(x) Y,  A_t(x) = Θ(x, X) V diag((1 − (1 − ηλ)^t)/λ) Vᵀ
-        var_t(x)  = K(x, x) − 2 A_t(x) K(X, x) + A_t(x) K(X, X) A_t(x)ᵀ
-        train: mean (I − E_t) Y, var diag(E_t K E_t), E_t = V (1 − ηΛ)^t Vᵀ
-
-    (the discrete-time form of :func:`predictive_moments`).
-    Returns ``test_mean`` (T, m, C), ``test_var`` (T, m), ``train_mean``, ``train_var``.
-    """
-    evals, evecs, keep = eigh_sym(ntk_train, rcond)
-    decay, gain = _gd_mode_factors(evals, keep, eta, steps)
-    y = np.asarray(y_train, float)
-    kdd = np.asarray(nngp_train, float)
-    proj = evecs.T @ y
-    kv = np.asarray(ntk_test_train, float) @ evecs
-    a = np.einsum("mi,ti,ji->tmj", kv, gain, evecs)  # A_t, (T, m, n)
-    test_mean = a @ y
-    cross = np.einsum("tmj,mj->tm", a, np.asarray(nngp_test_train, float))
-    quad = np.einsum("tmj,jk,tmk->tm", a, kdd, a, optimize=True)
-    test_var = np.maximum(np.asarray(nngp_test_diag, float)[None] - 2 * cross + quad, 0.0)
-    e = np.einsum("ji,ti,ki->tjk", evecs, decay, evecs)
-    train_mean = y[None] - np.einsum("ji,ti,ic->tjc", evecs, decay, proj)
-    train_var = np.maximum(np.einsum("tjk,kl,tjl->tj", e, kdd, e, optimize=True), 0.0)
-    return {"test_mean": test_mean, "test_var": test_var, "train_mean": train_mean,
-            "train_var": train_var}
 
 
 def expected_loss(mean: np.ndarray, var: np.ndarray, y: np.ndarray) -> np.ndarray:
