@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from ntk_phases import train as T  # noqa: E402
+from ntk_phases.finite import train as T  # noqa: E402
 
 # fp32 peaks *without* tensor cores (precision="highest" disables TF32), dense, per GPU.
 PEAK_FP32 = {

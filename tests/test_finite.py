@@ -19,7 +19,8 @@ import pytest
 from conftest import copy_workflow, run_env, snakemake
 
 from ntk_phases import data as data_mod
-from ntk_phases import finite as F
+from ntk_phases.finite import __main__ as F
+from ntk_phases.finite import experiments as E
 from ntk_phases.data import class_centred_targets
 from ntk_phases.numerics import predictions
 
@@ -33,7 +34,7 @@ BLOCKED = (
     "import sys\n"
     "for m in ('neural_tangents', 'tensorflow', 'ntk_phases.kernels'):\n"
     "    sys.modules[m] = None\n"
-    "from ntk_phases.finite import main\n"
+    "from ntk_phases.finite.__main__ import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 
@@ -178,7 +179,7 @@ def tiny_data(tmp_path_factory) -> Path:
 def _lr_csv(path: Path, cfg: dict, learning_rate: float) -> Path:
     rows = [{"arch": "fcn", "activation": "erf", "depth": d, "sigma_w2": float(s),
              "sigma_b2": cfg["sigma_b2"], "learning_rate": learning_rate}
-            for s in F.grid_values(cfg["sigma_w2"]) for d in cfg["depths"]]
+            for s in E.grid_values(cfg["sigma_w2"]) for d in cfg["depths"]]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -239,7 +240,7 @@ def test_kill_and_restart_resumes_with_identical_rows(tmp_path, tiny_data):
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert ckpt.exists() and not (run_dir / "out.csv").exists()
-    from ntk_phases.train import load_checkpoint
+    from ntk_phases.finite.train import load_checkpoint
 
     step = int(load_checkpoint(ckpt)["step"])
     assert 0 < step < cfg["n_steps"]
@@ -307,7 +308,7 @@ def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny
                               depths=[1, 2], checkpoint=pattern))
     assert stopped.returncode == F.EXIT_INTERRUPTED, stopped.stderr[-3000:]
     assert not (run / "out.csv").exists()
-    from ntk_phases.train import load_checkpoint
+    from ntk_phases.finite.train import load_checkpoint
 
     done, partial = load_checkpoint(run / "ck_d1.pkl"), load_checkpoint(run / "ck_d2.pkl")
     assert done["step"] == cfg["n_steps"] and done["state_leaves"] is None and done["rows"]
@@ -324,30 +325,30 @@ def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny
 
 
 def test_record_schedule_includes_figure_steps():
-    steps = F.record_schedule({"n_steps": 100, "n_record": 5, "figure_steps": [7, 500]})
+    steps = E.record_schedule({"n_steps": 100, "n_record": 5, "figure_steps": [7, 500]})
     assert steps[0] == 0 and steps[-1] == 100 and 7 in steps and 500 not in steps
 
 
 def test_learning_rate_lookup_is_strict():
     lr = pd.DataFrame({"arch": ["fcn"] * 2, "activation": ["erf"] * 2, "depth": [2, 2],
                        "sigma_w2": [1.0, 2.0], "sigma_b2": [0.1, 0.1], "learning_rate": [0.1, 0.2]})
-    assert np.allclose(F.select_learning_rates(lr, "fcn", "erf", 2, [2.0, 1.0], 0.1), [0.2, 0.1])
+    assert np.allclose(E.select_learning_rates(lr, "fcn", "erf", 2, [2.0, 1.0], 0.1), [0.2, 0.1])
     with pytest.raises(ValueError, match="learning-rate table"):
-        F.select_learning_rates(lr, "fcn", "erf", 3, [1.0], 0.1)
+        E.select_learning_rates(lr, "fcn", "erf", 3, [1.0], 0.1)
 
 
 def test_architectures_experiment_reads_its_own_section_and_subset():
     section = {"sigma_w2": {"min": 0.5, "max": 3.0, "num": 5}, "sigma_b2": 0.18,
                "depths": [1, 4], "n_train": 3, "n_test": None}
-    c = F.experiment_configs("architectures", section, "cnn_p", "erf")
+    c = E.experiment_configs("architectures", section, "cnn_p", "erf")
     assert c["arch"] == "cnn_p" and c["activation"] == "erf" and c["depths"] == [1, 4]
     assert np.allclose(c["sigma_w2"], [0.5, 1.125, 1.75, 2.375, 3.0]) and c["sigma_b2"] == 0.18
     arrays = {"x_train": np.arange(10.0), "y_train": np.arange(10),
               "x_test": np.arange(4.0), "y_test": np.arange(4)}
-    sub = F.experiment_data("architectures", section, arrays)
+    sub = E.experiment_data("architectures", section, arrays)
     assert list(sub["y_train"]) == [0, 1, 2] and len(sub["x_test"]) == 4  # n_test null: all
     # the grid trains on its data file whole, whatever keys its section carries
-    assert F.experiment_data("grid", section, arrays) is arrays
+    assert E.experiment_data("grid", section, arrays) is arrays
 
 
 def _f8_tables():

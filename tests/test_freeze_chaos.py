@@ -49,11 +49,11 @@ def test_batchnorm_ntk_uses_the_batch():
     x = rng.standard_normal((6, 10))
     x2 = x.copy()
     x2[3:] = rng.standard_normal((3, 10))  # same first point, other batch-mates
-    bn_a = fc.empirical_ntk(x, 32, 2, True, seed=0)
-    bn_b = fc.empirical_ntk(x2, 32, 2, True, seed=0)
+    bn_a = fc.empirical_ntk_mlp(x, 32, 2, True, seed=0)
+    bn_b = fc.empirical_ntk_mlp(x2, 32, 2, True, seed=0)
     assert abs(bn_a[0, 0] - bn_b[0, 0]) > 1e-3 * abs(bn_a[0, 0])
-    plain_a = fc.empirical_ntk(x, 32, 2, False, seed=0)
-    plain_b = fc.empirical_ntk(x2, 32, 2, False, seed=0)
+    plain_a = fc.empirical_ntk_mlp(x, 32, 2, False, seed=0)
+    plain_b = fc.empirical_ntk_mlp(x2, 32, 2, False, seed=0)
     np.testing.assert_allclose(plain_a[:3, :3], plain_b[:3, :3], rtol=1e-5)
     # with batch statistics, the batch of one is not the same network as the batch of 6
     assert np.all(np.isfinite(bn_a)) and np.allclose(bn_a, bn_a.T, rtol=1e-4, atol=1e-6)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_phases.models import make_model, param_count
+from ntk_phases.finite.models import make_model, param_count
 
 nt = pytest.importorskip("neural_tangents")
 stax = nt.stax
@@ -166,7 +166,7 @@ def test_empirical_ntk_cnn_p_close_to_analytic():
     assert errs[0] < 0.12, errs
 
 
-@pytest.mark.parametrize("module", ["models.py", "train.py"])
+@pytest.mark.parametrize("module", ["finite/models.py", "finite/train.py", "finite/empirical.py"])
 def test_training_code_never_imports_neural_tangents(module):
     src = Path(__file__).resolve().parents[1] / "src" / "ntk_phases" / module
     allowed = {"jax", "flax", "optax", "numpy", "ntk_phases", "__future__"}

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_phases import train as T
+from ntk_phases.finite import train as T
 from ntk_phases.data import class_centred_targets, one_hot
-from ntk_phases.models import make_model
+from ntk_phases.finite.models import make_model
 from ntk_phases.numerics import predictions
 
 nt = pytest.importorskip("neural_tangents")
@@ -115,7 +115,7 @@ def test_centred_targets_and_dtype_guard():
 def test_loss_decreases_full_batch(arch, caplog):
     (depth, width), sw2 = ((2, 128) if arch == "fcn" else (1, 16)), [1.5]
     lr = _lr(arch, depth, sw2, 0.1)
-    with caplog.at_level(logging.INFO, logger="ntk_phases.train"):
+    with caplog.at_level(logging.INFO, logger="ntk_phases.finite.train"):
         rows = T.train_block(arch, "erf", depth, width, sw2, 0.1, [0], lr, X, Y, XT, YT, 60,
                              log_every=30, extra_columns={"dataset": "toy"})
     loss = _metric(rows, "train_loss")

@@ -10,7 +10,7 @@ Pure functions (arrays in, arrays out) plus a thin CLI (:func:`main`) for the ru
   prediction gets it from :func:`prediction` (derivations in :func:`prediction` and the
   helpers it calls): limits, per-layer rates, power laws.
 - **BatchNorm** has no per-example analytic kernel: the empirical NTK
-  (``neural_tangents.empirical_ntk_fn``) of finite flax networks whose BatchNorm uses the
+  (:func:`ntk_phases.finite.empirical.empirical_ntk`) of finite flax networks whose BatchNorm uses the
   statistics of the evaluated batch, with and without BatchNorm, a few widths and seeds.
 - **Checkerboard**: DCGAN-like stacks of stride-2 transposed convolutions from a small
   latent grid to an image; the analytic output-space NTK (``stax.ConvTranspose``,
@@ -33,10 +33,14 @@ import sys
 import time
 from typing import Any, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import io
 from .cli import setup_logging
+from .finite.empirical import empirical_ntk
+from .finite.models import batch_apply_fn, make_batchnorm_mlp
 from .numerics import streaming
 from .numerics.fits import extrapolated_limit, fitted_exponent, fitted_rate, rate_ok, rel_ok, slope
 
@@ -60,8 +64,6 @@ def standardized_relu(z):
     """(relu(z) − E relu) / std relu under N(0, 1); works on NumPy and JAX arrays."""
     if isinstance(z, np.ndarray) or np.isscalar(z):
         return (np.maximum(z, 0.0) - RELU_MEAN) / RELU_STD
-    import jax.numpy as jnp
-
     return (jnp.maximum(z, 0.0) - RELU_MEAN) / RELU_STD
 
 
@@ -82,7 +84,6 @@ def gaussian_moments(fn, var: float = 1.0, kink: float = 0.0) -> tuple[float, fl
 
 
 def _arccos_terms(cov12, var1, var2):
-    import jax.numpy as jnp
 
     prod = jnp.sqrt(var1 * var2)
     rho = jnp.clip(cov12 / jnp.where(prod > 0, prod, 1.0), -1.0, 1.0)
@@ -92,8 +93,6 @@ def _arccos_terms(cov12, var1, var2):
 
 def _std_relu_nngp(cov12, var1, var2):
     """E φ(u) φ(v) for (u, v) centred Gaussian with the given (co)variances."""
-    import jax.numpy as jnp
-
     prod, theta = _arccos_terms(cov12, var1, var2)
     e_rr = prod / (2 * jnp.pi) * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta))
     m1 = jnp.sqrt(var1 / (2 * jnp.pi))
@@ -103,8 +102,6 @@ def _std_relu_nngp(cov12, var1, var2):
 
 def _std_relu_d_nngp(cov12, var1, var2):
     """E φ'(u) φ'(v) = P(u > 0, v > 0) / std²."""
-    import jax.numpy as jnp
-
     _, theta = _arccos_terms(cov12, var1, var2)
     return (jnp.pi - theta) / (2 * jnp.pi) / RELU_STD**2
 
@@ -206,7 +203,6 @@ def depth_kernels(x: np.ndarray, spec: dict, depths: Sequence[int], dropout_rate
     point of the correlation map, so rounding on the diagonal grows like χ₁^l (erf at
     σ_w² = 4: O(1) by depth ~80); :func:`reliable_depths` cuts there.
     """
-    import jax
     from neural_tangents import stax
 
     jax.config.update("jax_enable_x64", True)
@@ -489,66 +485,15 @@ def analytic_table(data: dict, cfg: dict):
 # ---------------------------------------------------------------------------
 
 
-def make_mlp(width: int, depth: int, batchnorm: bool, sigma_w2: float = 2.0, sigma_b2: float = 0.1):
-    """Flax MLP in NTK parameterization: depth × [Dense → (BatchNorm) → ReLU] → Dense(1).
-
-    BatchNorm uses the statistics of the batch it is applied to (training mode, no
-    learned scale or offset), so each output depends on the whole batch.
-    """
-    import flax.linen as nn
-    import jax.numpy as jnp
-
-    sw, sb = float(np.sqrt(sigma_w2)), float(np.sqrt(sigma_b2))
-
-    class NTKDense(nn.Module):
-        features: int
-
-        @nn.compact
-        def __call__(self, x):
-            w = self.param("kernel", nn.initializers.normal(1.0), (x.shape[-1], self.features))
-            b = self.param("bias", nn.initializers.normal(1.0), (self.features,))
-            return sw / np.sqrt(x.shape[-1]) * x @ w + sb * b
-
-    class MLP(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            x = x.reshape(x.shape[0], -1)
-            for _ in range(depth):
-                x = NTKDense(width)(x)
-                if batchnorm:
-                    x = nn.BatchNorm(use_running_average=False, use_scale=False, use_bias=False,
-                                     momentum=0.0, epsilon=1e-6)(x)
-                x = jnp.maximum(x, 0.0)
-            return NTKDense(1)(x)
-
-    return MLP()
-
-
-def batch_apply_fn(model, variables: dict):
-    """``f(params, x)`` evaluating the model on the whole batch ``x`` (batch statistics)."""
-    state = {k: v for k, v in variables.items() if k != "params"}
-
-    def f(params, x):
-        if not state:
-            return model.apply({"params": params}, x)
-        return model.apply({"params": params, **state}, x, mutable=list(state))[0]
-
-    return f
-
-
-def empirical_ntk(x: np.ndarray, width: int, depth: int, batchnorm: bool, seed: int,
-                  sigma_w2: float = 2.0, sigma_b2: float = 0.1) -> np.ndarray:
-    """Empirical NTK (N × N) of a random flax MLP on the batch ``x`` (BatchNorm over ``x``)."""
-    import jax
-    import jax.numpy as jnp
-    import neural_tangents as nt
-
+def empirical_ntk_mlp(x: np.ndarray, width: int, depth: int, batchnorm: bool, seed: int,
+                      sigma_w2: float = 2.0, sigma_b2: float = 0.1) -> np.ndarray:
+    """Empirical NTK (N × N) of a random flax MLP on the batch ``x`` (BatchNorm over ``x``):
+    :func:`ntk_phases.finite.empirical.empirical_ntk` with float32 contraction."""
     x = jnp.asarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
-    model = make_mlp(width, depth, batchnorm, sigma_w2, sigma_b2)
+    model = make_batchnorm_mlp(width, depth, batchnorm, sigma_w2, sigma_b2)
     variables = model.init(jax.random.PRNGKey(seed), x)
     f = batch_apply_fn(model, variables)
-    fn = nt.empirical_ntk_fn(f, trace_axes=(-1,), vmap_axes=None)
-    return np.asarray(fn(x, None, variables["params"]), dtype=np.float64)
+    return empirical_ntk(lambda p: f(p, x)[:, 0], variables["params"], len(x), accumulate="float32")
 
 
 def empirical_table(data: dict, cfg: dict):
@@ -562,7 +507,7 @@ def empirical_table(data: dict, cfg: dict):
         for width in e["widths"]:
             for depth in e["depths"]:
                 for seed in e["seeds"]:
-                    theta = empirical_ntk(x, int(width), int(depth), bn, int(seed), 2.0, e["sigma_b2"])
+                    theta = empirical_ntk_mlp(x, int(width), int(depth), bn, int(seed), 2.0, e["sigma_b2"])
                     mu, sd = offdiag_stats(theta)
                     rows.append({"variant": "relu_batchnorm" if bn else "relu_plain", "batchnorm": bn,
                                  "width": int(width), "depth": int(depth), "seed": int(seed),
@@ -584,7 +529,6 @@ def deconv_ntk(spec: dict, depth: int, latent: int, channels: int, kernel: int, 
     readout (stride 1) to one channel; the input is one latent grid latent × latent ×
     channels with i.i.d. N(0, 1) entries. Output side = latent · 2^depth.
     """
-    import jax
     from neural_tangents import stax
 
     jax.config.update("jax_enable_x64", True)

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_phases.architectures import ACTIVATIONS, Architecture, get_architecture
+from ..architectures import ACTIVATIONS, Architecture, get_architecture
 
 Params = Any  # a pytree (dict) of arrays
 
@@ -213,3 +213,50 @@ def apply(model: Model, params: Params, x: jax.Array, sigma_w, sigma_b) -> jax.A
 def param_count(params: Params) -> int:
     """Total number of scalar parameters."""
     return int(sum(np.prod(p.shape) for p in jax.tree_util.tree_leaves(params)))
+
+
+# ----------------------------------------------------------------------------- freeze/chaos MLP
+
+
+def make_batchnorm_mlp(width: int, depth: int, batchnorm: bool, sigma_w2: float = 2.0, sigma_b2: float = 0.1):
+    """Flax MLP in NTK parameterization: depth × [Dense → (BatchNorm) → ReLU] → Dense(1).
+
+    BatchNorm uses the statistics of the batch it is applied to (training mode, no
+    learned scale or offset), so each output depends on the whole batch.
+    """
+    sw, sb = float(np.sqrt(sigma_w2)), float(np.sqrt(sigma_b2))
+
+    class NTKDense(nn.Module):
+        features: int
+
+        @nn.compact
+        def __call__(self, x):
+            w = self.param("kernel", nn.initializers.normal(1.0), (x.shape[-1], self.features))
+            b = self.param("bias", nn.initializers.normal(1.0), (self.features,))
+            return sw / np.sqrt(x.shape[-1]) * x @ w + sb * b
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = x.reshape(x.shape[0], -1)
+            for _ in range(depth):
+                x = NTKDense(width)(x)
+                if batchnorm:
+                    x = nn.BatchNorm(use_running_average=False, use_scale=False, use_bias=False,
+                                     momentum=0.0, epsilon=1e-6)(x)
+                x = jnp.maximum(x, 0.0)
+            return NTKDense(1)(x)
+
+    return MLP()
+
+
+def batch_apply_fn(model, variables: dict):
+    """``f(params, x)`` evaluating the model on the whole batch ``x`` (batch statistics)."""
+    state = {k: v for k, v in variables.items() if k != "params"}
+
+    def f(params, x):
+        if not state:
+            return model.apply({"params": params}, x)
+        return model.apply({"params": params, **state}, x, mutable=list(state))[0]
+
+    return f

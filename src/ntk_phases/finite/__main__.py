@@ -1,27 +1,12 @@
-"""Finite-width training stage: thin command-line entry points (and the few pure functions
-they need) for the ``train`` rules of ``workflow/rules/train.smk``.
-
-Experiments (config section ``training``):
-
-- ``grid`` (F7): every σ_w² of a grid × seeds at one σ_b², one block per (arch,
-  activation, depth), ``depths_per_job`` blocks per training job (config: all in one job by
-  default, one per job on a cluster); rows merged into
-  ``metrics/finite_<arch>_<activation>.csv``.
-- ``architectures`` (F8, finite row): the ``grid`` experiment with a section of its own per
-  architecture (``training.architectures.<arch>``: CNNs need far smaller grids than the FCN
-  on a CPU) and its own training subset (``n_train``, ``n_test``); rows merged into
-  ``metrics/finite_architectures_<arch>_<activation>.csv``.
-- ``memorization`` (F9, C6): a chaotic and an ordered σ_w² at σ_b² = 0 and one depth,
-  full-batch gradient descent on a split with a large test set.
-- ``width`` (F10, C7): one configuration at growing width; final outputs and the empirical
-  NTK at initialization are compared with the infinite-width (analytic NTK) prediction of
-  the same configuration.
+"""Finite-width training stage: the thin command line (``python -m ntk_phases.finite``) of the
+``train`` rules of ``workflow/rules/train.smk``. The experiments themselves (``grid``,
+``architectures``, ``memorization``, ``width``) are :mod:`ntk_phases.finite.experiments`.
 
 Subcommands (``python -m ntk_phases.finite <cmd> ...``):
 
 - ``lr``: the analytic λ_max of Θ(train, train) of every configuration of an experiment
   (neural-tangents, float64) and the learning rate ``η = lr_factor · 2/λ_max`` (see
-  :mod:`ntk_phases.train` for its normalization); for ``grid`` and ``architectures`` also the
+  :mod:`ntk_phases.finite.train` for its normalization); for ``grid`` and ``architectures`` also the
   mean-field depth scales ξ₁, ξ* along the grid's σ_b² (the F7 and F8 overlays).
 - ``train``: train a job's blocks one after another in one process (jax/flax/optax only;
   the learning rate arrives as the ``lr`` table), write their rows as one table, delete
@@ -32,10 +17,10 @@ Subcommands (``python -m ntk_phases.finite <cmd> ...``):
   analytic kernels that ``lr --out-kernels`` saved; numpy only).
 - ``claims``: the C6/C7 rows of ``metrics/claims_finite.csv``.
 
-Import rule: this module imports only numpy, pandas and the training-side package modules at
-import time; ``lr`` imports :mod:`ntk_phases.kernels` (and with it neural-tangents and
-tensorflow) inside the function, so the ``train`` entry point runs on any jax version
-without them (``infinite`` imports only the numpy/scipy :mod:`ntk_phases.numerics`).
+Import rule: this module imports the finite layer (jax, flax, optax), numpy, pandas and the
+numpy-only claims and numerics at import time; ``lr`` imports :mod:`ntk_phases.kernels` (and
+with it neural-tangents and tensorflow) inside the function, so the ``train`` entry point runs
+on any jax version without them. It moves to ``stages/`` with the dispatcher (issue 13).
 """
 
 from __future__ import annotations
@@ -46,98 +31,33 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import io
-from .data import class_centred_targets
-from .cli import setup_logging, use_compile_cache
-from .numerics import fits, predictions, spectral
+from .. import data as data_mod
+from .. import io
+from ..claims import COLUMNS as CLAIM_COLUMNS
+from ..claims import claim_row
+from ..cli import setup_logging, use_compile_cache
+from ..numerics import fits, predictions, spectral
+from .experiments import (
+    EXPERIMENTS,
+    KERNEL_KEYS,
+    experiment_configs,
+    experiment_data,
+    grid_values,
+    subset,
+    train_experiment,
+    width_analysis,
+    width_outputs,
+)
+from .train import TrainingInterrupted
 
 log = logging.getLogger("ntk_phases.finite")
 
-#: Leading columns of every finite table (SPEC §3), then the extra ones of ``train``.
-FINITE_COLUMNS = [
-    "arch", "activation", "dataset", "width", "sigma_w2", "sigma_b2", "depth", "seed", "step",
-    "train_loss", "train_acc", "test_acc", "status",
-]
-EXPERIMENTS = ("grid", "architectures", "memorization", "width")
-#: Experiments that train on the first ``n_train`` / ``n_test`` prepared examples (the others
-#: take their data files whole).
-SUBSET_EXPERIMENTS = ("architectures", "width")
-KERNEL_KEYS = ("ntk_train", "ntk_test_train", "nngp_train", "nngp_test_train", "nngp_test_diag")
 EXIT_INTERRUPTED = 3  # a time-limited job stopped early (checkpoint kept: rerun resumes)
-
-
-# ----------------------------------------------------------------------------- pure helpers
-
-
-def grid_values(spec: Any) -> np.ndarray:
-    """A 1-D grid from ``{min, max, num}``, ``{values: [...]}``, a list or a number."""
-    if isinstance(spec, dict):
-        if "values" in spec:
-            return np.asarray(spec["values"], dtype=np.float64)
-        return np.linspace(spec["min"], spec["max"], int(spec["num"]))
-    return np.atleast_1d(np.asarray(spec, dtype=np.float64))
-
-
-def experiment_configs(experiment: str, cfg: dict, arch: str | None = None,
-                       activation: str | None = None) -> dict:
-    """The (arch, activation, σ_w² grid, σ_b², depths) an experiment trains.
-
-    ``cfg`` is the experiment's config section (``training.grid``, one architecture's
-    ``training.architectures.<arch>``, ...).
-    """
-    if experiment in ("grid", "architectures"):
-        return {"arch": arch, "activation": activation, "sigma_w2": grid_values(cfg["sigma_w2"]),
-                "sigma_b2": float(cfg["sigma_b2"]), "depths": [int(d) for d in cfg["depths"]]}
-    if experiment == "memorization":
-        return {"arch": cfg["arch"], "activation": cfg["activation"],
-                "sigma_w2": np.array([cfg["sigma_w2_chaotic"], cfg["sigma_w2_ordered"]], float),
-                "sigma_b2": float(cfg["sigma_b2"]), "depths": [int(cfg["depth"])]}
-    if experiment == "width":
-        return {"arch": cfg["arch"], "activation": cfg["activation"],
-                "sigma_w2": np.array([cfg["sigma_w2"]], float), "sigma_b2": float(cfg["sigma_b2"]),
-                "depths": [int(cfg["depth"])]}
-    raise ValueError(f"unknown experiment {experiment!r}; known: {EXPERIMENTS}")
-
-
-def experiment_data(experiment: str, cfg: dict, arrays: dict[str, np.ndarray]) -> dict:
-    """The examples an experiment trains and evaluates on: its ``n_train`` / ``n_test`` subset
-    (:data:`SUBSET_EXPERIMENTS`) or the data file whole."""
-    if experiment in SUBSET_EXPERIMENTS:
-        return subset(arrays, cfg.get("n_train"), cfg.get("n_test"))
-    return arrays
-
-
-def subset(arrays: dict[str, np.ndarray], n_train: int | None, n_test: int | None) -> dict:
-    """The first ``n_train`` / ``n_test`` examples (the prepared sets are seeded draws)."""
-    out = dict(arrays)
-    for key, n in (("train", n_train), ("test", n_test)):
-        if n is not None:
-            if n > len(arrays[f"x_{key}"]):
-                raise ValueError(f"asked for {n} {key} examples, the data have "
-                                 f"{len(arrays[f'x_{key}'])}")
-            out[f"x_{key}"], out[f"y_{key}"] = arrays[f"x_{key}"][:n], arrays[f"y_{key}"][:n]
-    return out
-
-
-def select_learning_rates(lr_table: pd.DataFrame, arch: str, activation: str, depth: int,
-                          sigma_w2: Sequence[float], sigma_b2: float) -> np.ndarray:
-    """The learning rate of each σ_w² (in order) from an ``lr`` table; error if missing."""
-    sel = lr_table[(lr_table["arch"] == arch) & (lr_table["activation"] == activation)
-                   & (lr_table["depth"] == depth)
-                   & np.isclose(lr_table["sigma_b2"], sigma_b2, rtol=1e-9, atol=1e-12)]
-    out = []
-    for sw in sigma_w2:
-        hit = sel[np.isclose(sel["sigma_w2"], sw, rtol=1e-9, atol=1e-12)]
-        if len(hit) != 1:
-            raise ValueError(f"learning-rate table has {len(hit)} rows for {arch}/{activation} "
-                             f"depth {depth} sigma_w2 {sw} sigma_b2 {sigma_b2}")
-        out.append(float(hit["learning_rate"].iloc[0]))
-    return np.asarray(out)
 
 
 # ----------------------------------------------------------------------------- lr (kernels)
@@ -154,7 +74,7 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
     memory (CNN-P kernels hold the full spatial covariance of every pair).
 
     Returns the table and the kernel sweep (with test blocks when ``x_test`` is given)."""
-    from . import kernels  # neural-tangents: never in the training job
+    from .. import kernels  # deferred: neural-tangents and TensorFlow, never in the training job
 
     c = experiment_configs(experiment, cfg, arch, activation)
     bs = cfg.get("batch_size")
@@ -184,7 +104,7 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
 
 def overlay_table(activation: str, cfg: dict, theory_cfg: dict) -> pd.DataFrame:
     """Mean-field ξ₁, ξ* (and χ₁) on a fine σ_w² axis spanning the grid, at its σ_b²."""
-    from . import theory
+    from .. import theory  # deferred: the analytic mean-field theory, for the lr job's overlay only
 
     sw = grid_values(cfg["sigma_w2"])
     lo, hi = float(sw.min()), float(sw.max())
@@ -196,8 +116,6 @@ def overlay_table(activation: str, cfg: dict, theory_cfg: dict) -> pd.DataFrame:
 
 
 def cmd_lr(args) -> int:
-    from . import data as data_mod
-
     cfg = json.loads(args.config_json)
     arrays = experiment_data(args.experiment, cfg, data_mod.load(args.data))
     frame, sweep = lr_table(args.experiment, cfg, arrays["x_train"], args.dataset, args.arch,
@@ -223,124 +141,8 @@ def cmd_lr(args) -> int:
     return 0
 
 
+
 # ----------------------------------------------------------------------------- train
-
-
-def record_schedule(cfg: dict) -> list[int]:
-    from .train import log_step_schedule
-
-    n = int(cfg["n_steps"])
-    steps = set(log_step_schedule(n, int(cfg.get("n_record", 25))))
-    steps |= {int(s) for s in cfg.get("figure_steps", []) if 0 <= int(s) <= n}
-    return sorted(steps)
-
-
-def _tidy(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    rest = [c for c in frame.columns if c not in FINITE_COLUMNS]
-    return frame[FINITE_COLUMNS + rest]
-
-
-def train_experiment(experiment: str, cfg: dict, arrays: dict, lr: pd.DataFrame, *,
-                     dataset: str, arch: str | None = None, activation: str | None = None,
-                     depth: int | None = None, width: int | None = None,
-                     checkpoint: str | None = None, common: dict | None = None,
-                     stop_after_step: int | None = None, max_seconds: float | None = None,
-                     final_state: bool = True) -> tuple[pd.DataFrame, Any]:
-    """Train one block of an experiment; returns (rows, Block). ``max_seconds``: the
-    block's share of the job's time limit (``common['max_minutes']`` is the caller's);
-    ``final_state``: keep the parameters in the final checkpoint (the width experiment
-    reads them)."""
-    from . import train as T
-
-    common = common or {}
-    c = experiment_configs(experiment, cfg, arch, activation)
-    depth = c["depths"][0] if depth is None else int(depth)
-    width = int(cfg["width"] if width is None else width)
-    if depth not in c["depths"]:
-        raise ValueError(f"depth {depth} is not one of the configured depths {c['depths']}")
-    eta = select_learning_rates(lr, c["arch"], c["activation"], depth, c["sigma_w2"], c["sigma_b2"])
-    x_train = arrays["x_train"].astype(np.float32)
-    x_test = arrays["x_test"].astype(np.float32)
-    kwargs = dict(
-        n_classes=arrays["y_train"].shape[1], batch_size=cfg.get("batch_size"),
-        momentum=float(cfg.get("momentum", 0.0)), dtype=common.get("dtype", "float32"),
-        precision=common.get("precision", "highest"),
-        eval_batch_size=common.get("eval_batch_size"),
-        model_batch_size=common.get("model_batch_size", "auto"),
-    )
-    log.info("%s: %s/%s depth %d width %d, sigma_w2 %s, sigma_b2 %g, seeds %s, eta %s, "
-             "%d steps (batch %s)", experiment, c["arch"], c["activation"], depth, width,
-             np.round(c["sigma_w2"], 4).tolist(), c["sigma_b2"], cfg["seeds"],
-             np.array2string(eta, precision=4), cfg["n_steps"], cfg.get("batch_size") or "full")
-    rows = T.train_block(
-        c["arch"], c["activation"], depth, width, c["sigma_w2"], c["sigma_b2"], cfg["seeds"], eta,
-        x_train, class_centred_targets(arrays["y_train"]), x_test, class_centred_targets(arrays["y_test"]),
-        int(cfg["n_steps"]), record_steps=record_schedule(cfg),
-        checkpoint_path=checkpoint, checkpoint_every=common.get("checkpoint_every"),
-        log_every=common.get("log_every"), stop_after_step=stop_after_step,
-        max_seconds=max_seconds, final_state=final_state,
-        extra_columns={"dataset": dataset, "experiment": experiment}, **kwargs,
-    )
-    block = T.Block(c["arch"], c["activation"], depth, width, c["sigma_w2"], c["sigma_b2"],
-                    cfg["seeds"], eta, x_train, class_centred_targets(arrays["y_train"]), x_test,
-                    class_centred_targets(arrays["y_test"]), **kwargs)
-    return _tidy(rows), block
-
-
-def empirical_ntk(model, params, x, sigma_w, sigma_b, output: int = 0):
-    """Θ̂(x, x') = Σ_p ∂f_out(x)/∂θ_p ∂f_out(x')/∂θ_p of one flax model (jax only), float64
-    accumulation of the float32 Jacobian blocks."""
-    import jax
-    import jax.numpy as jnp
-
-    def f(p):
-        return model.apply(p, x, sigma_w, sigma_b)[:, output]
-
-    with jax.default_matmul_precision("highest"):
-        jac = jax.jacrev(f)(params)
-    n = x.shape[0]
-    out = np.zeros((n, n))
-    for leaf in jax.tree_util.tree_leaves(jac):
-        j = np.asarray(jnp.reshape(leaf, (n, -1)), np.float64)
-        out += j @ j.T
-    return out
-
-
-def width_outputs(block, checkpoint: str, arrays: dict, n_ntk: int) -> dict[str, np.ndarray]:
-    """Initial and final outputs (train, test) of every model of a block, and each model's
-    empirical NTK at initialization on the first ``n_ntk`` training inputs. The final
-    parameters come from the block's final checkpoint (written by ``train_block`` at the
-    end), so a resumed job has them too."""
-    import jax
-    import jax.numpy as jnp
-
-    from . import train as T
-
-    template = block.init_state()
-    payload = T.load_checkpoint(checkpoint)
-    treedef = jax.tree_util.tree_structure(template)
-    final = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in payload["state_leaves"]])
-    model = block.model
-    sw, sb = block.consts["sigma_w"], block.consts["sigma_b"]
-    xs = {k: jnp.asarray(arrays[f"x_{k}"], jnp.float32) for k in ("train", "test")}
-
-    def outputs(params):
-        f = jax.vmap(lambda p, a, b, x: model.apply(p, x, a, b), in_axes=(0, 0, 0, None))
-        with jax.default_matmul_precision("highest"):
-            return {k: np.asarray(f(params, sw, sb, x), np.float64) for k, x in xs.items()}
-
-    init_out, final_out = outputs(template["params"]), outputs(final["params"])
-    ntk = np.stack([
-        empirical_ntk(model, jax.tree_util.tree_map(lambda p: p[m], template["params"]),
-                      xs["train"][:n_ntk], sw[m], sb[m])
-        for m in range(block.n_models)
-    ])
-    return {"f0_train": init_out["train"], "f0_test": init_out["test"],
-            "f_train": final_out["train"], "f_test": final_out["test"],
-            "ntk_emp": ntk, "final_step": np.asarray(int(payload["step"])),
-            "diverged": np.asarray(final["diverged"]), "seeds": np.asarray(block.seeds),
-            "learning_rate": np.asarray(block.learning_rate), "width": np.asarray(block.spec.width)}
 
 
 def block_checkpoint(pattern: str | None, depth: int | None, width: int | None) -> str | None:
@@ -369,9 +171,6 @@ def cmd_train(args) -> int:
     own checkpoint (``--checkpoint`` with ``{depth}`` / ``{width}``) until the job's table
     is written: a rerun of a killed job takes finished blocks from their checkpoints (rows
     only) and resumes the unfinished one."""
-    from . import data as data_mod
-    from .train import TrainingInterrupted
-
     t0 = time.perf_counter()
     cfg = json.loads(args.config_json)
     common = json.loads(args.common_json) if args.common_json else {}
@@ -419,7 +218,7 @@ def cmd_train(args) -> int:
             return EXIT_INTERRUPTED
         frames.append(frame)
         if is_width:
-            outs.append(width_outputs(block, ckpt, arrays, int(cfg.get("n_ntk", 32))))
+            outs.append(width_outputs(block, ckpt, arrays, int(cfg["n_ntk"])))
 
     frame = pd.concat(frames, ignore_index=True)
     if args.out_npz:
@@ -455,93 +254,8 @@ def cmd_merge(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- infinite (F10)
-
-
-def width_analysis(cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dict],
-                   blocks: dict[str, np.ndarray], dataset: str) -> dict[str, pd.DataFrame]:
-    """Compare the ``width`` experiment with the infinite-width network (analytic Θ and K).
-
-    Returns ``infinite`` (expected losses/accuracies per step of the infinite network),
-    ``summary`` (per width and seed: distance of the final test outputs to the infinite-width
-    prediction from the same initial function, and the empirical-NTK error) and ``outputs``
-    (true-class outputs at tracked test points at the final step: mean and std over seeds
-    per width, and the analytic mean and std). ``blocks``: the analytic kernels of the
-    configuration (``lr --out-kernels``), so this needs no neural-tangents.
-    """
-    c = experiment_configs("width", cfg)
-    depth, sw2, sb2 = c["depths"][0], float(c["sigma_w2"][0]), c["sigma_b2"]
-    y_train = class_centred_targets(arrays["y_train"]).astype(np.float64)
-    y_test = class_centred_targets(arrays["y_test"]).astype(np.float64)
-    lab_train, lab_test = arrays["y_train"].argmax(1), arrays["y_test"].argmax(1)
-    if not (np.isclose(float(blocks["sigma_w2"]), sw2) and int(blocks["depth"]) == depth
-            and np.isclose(float(blocks["sigma_b2"]), sb2)):
-        raise ValueError("kernels file belongs to another configuration")
-    if blocks["ntk_test_train"].shape != (len(arrays["x_test"]), len(arrays["x_train"])):
-        raise ValueError("kernels file does not match the data subset")
-    eta = float(outs[0]["learning_rate"][0])
-    steps = np.array(sorted(finite["step"].unique()))
-    kernels = [blocks[k] for k in KERNEL_KEYS]  # Θ, Θ(test, train), K, K(test, train), K(x, x)
-    mom = predictions.predictive_moments(*kernels, y_train, steps, learning_rate=eta, dynamics="gd")
-    const = {"arch": c["arch"], "activation": c["activation"], "dataset": dataset,
-             "sigma_w2": sw2, "sigma_b2": sb2, "depth": depth}
-    infinite = pd.DataFrame({
-        **const, "step": steps, "learning_rate": eta,
-        "train_loss": predictions.expected_loss(mom["train_mean"], mom["train_var"], y_train),
-        "test_loss": predictions.expected_loss(mom["test_mean"], mom["test_var"], y_test),
-        "train_acc": predictions.expected_accuracy(mom["train_mean"], mom["train_var"], lab_train),
-        "test_acc": predictions.expected_accuracy(mom["test_mean"], mom["test_var"], lab_test),
-        "test_std_rms": np.sqrt(np.mean(mom["test_var"], axis=-1)),
-    })
-
-    n_ntk = int(cfg.get("n_ntk", 32))
-    theta_ntk = blocks["ntk_train"][:n_ntk, :n_ntk]
-    n_track = int(cfg.get("n_tracked", 8))
-    rows, out_rows = [], []
-    final_mom = predictions.predictive_moments(*kernels, y_train, [int(outs[0]["final_step"])],
-                                               learning_rate=eta, dynamics="gd")
-    track = np.arange(min(n_track, len(lab_test)))
-    for o in outs:
-        width, step = int(o["width"]), int(o["final_step"])
-        if not np.isclose(float(o["learning_rate"][0]), eta):
-            raise ValueError("width runs were trained at different learning rates")
-        lin = predictions.linearized_prediction(blocks["ntk_train"], blocks["ntk_test_train"], y_train,
-                                    o["f0_train"], o["f0_test"], eta, [step])
-        lin_test = lin["test"][:, 0]  # (seeds, m, C)
-        for k, seed in enumerate(o["seeds"]):
-            dist = float(np.sqrt(np.mean((o["f_test"][k] - lin_test[k]) ** 2)))
-            change = float(np.sqrt(np.mean((lin_test[k] - o["f0_test"][k]) ** 2)))
-            ntk_err = float(np.linalg.norm(o["ntk_emp"][k] - theta_ntk) / np.linalg.norm(theta_ntk))
-            fin = finite[(finite["width"] == width) & (finite["seed"] == seed)
-                         & (finite["step"] == step)]
-            rows.append({**const, "width": width, "seed": int(seed), "step": step,
-                         "learning_rate": eta, "diverged": bool(o["diverged"][k]),
-                         "output_distance": dist, "output_change": change,
-                         "relative_distance": dist / change if change > 0 else np.nan,
-                         "train_distance": float(np.sqrt(np.mean(
-                             (o["f_train"][k] - lin["train"][k, 0]) ** 2))),
-                         "ntk_rel_error": ntk_err, "n_ntk": n_ntk,
-                         "train_loss": float(fin["train_loss"].iloc[0]) if len(fin) else np.nan,
-                         "test_loss": float(fin["test_loss"].iloc[0]) if len(fin) else np.nan})
-        true_out = o["f_test"][:, track, lab_test[track]]  # (seeds, n_track)
-        for i, p in enumerate(track):
-            out_rows.append({**const, "source": "finite", "width": width, "step": step,
-                             "point": int(p), "label": int(lab_test[p]),
-                             "mean": float(true_out[:, i].mean()),
-                             "std": float(true_out[:, i].std(ddof=1)) if len(true_out) > 1 else 0.0,
-                             "n_seeds": len(true_out)})
-    for i, p in enumerate(track):
-        out_rows.append({**const, "source": "infinite", "width": np.nan,
-                         "step": int(outs[0]["final_step"]), "point": int(p),
-                         "label": int(lab_test[p]),
-                         "mean": float(final_mom["test_mean"][0, p, lab_test[p]]),
-                         "std": float(np.sqrt(final_mom["test_var"][0, p])), "n_seeds": np.nan})
-    return {"infinite": infinite, "summary": pd.DataFrame(rows), "outputs": pd.DataFrame(out_rows)}
-
 
 def cmd_infinite(args) -> int:
-    from . import data as data_mod
-
     cfg = json.loads(args.config_json)
     arrays = subset(data_mod.load(args.data), cfg.get("n_train"), cfg.get("n_test"))
     finite = pd.concat([pd.read_csv(p) for p in args.finite], ignore_index=True)
@@ -572,15 +286,6 @@ def cmd_infinite(args) -> int:
 # ----------------------------------------------------------------------------- claims
 
 
-def _claim_columns() -> list[str]:
-    from .claims import COLUMNS  # the one claims-row schema (numpy/pandas only)
-
-    return COLUMNS
-
-
-CLAIM_COLUMNS = _claim_columns()
-
-
 def _setting(frame: pd.DataFrame, cfg: dict, key: str, default: Any = None) -> Any:
     """A configuration value of a claims row: the table's column, else the config's."""
     if key in frame and len(frame):
@@ -591,8 +296,6 @@ def _setting(frame: pd.DataFrame, cfg: dict, key: str, default: Any = None) -> A
 def claims_c6(mem: pd.DataFrame, cfg: dict, n_classes: int) -> list[dict]:
     """C6 from the memorization table: final-step accuracies, mean over seeds (rows of
     :data:`ntk_phases.claims.SCHEMA`)."""
-    from .claims import claim_row
-
     chance = 1.0 / n_classes
     last = mem[mem["step"] == mem["step"].max()]
     arch = str(mem["arch"].iloc[0])
@@ -632,8 +335,6 @@ def claims_c7(summary: pd.DataFrame, cfg: dict) -> list[dict]:
     """C7: power-law slopes against width of the distance to the infinite-width prediction
     and of the empirical-NTK error (mean over seeds per width; rows of
     :data:`ntk_phases.claims.SCHEMA`)."""
-    from .claims import claim_row
-
     ok = summary[~summary["diverged"].astype(bool)]
     per = ok.groupby("width")[["relative_distance", "ntk_rel_error"]].mean().reset_index()
     arch = str(summary["arch"].iloc[0])

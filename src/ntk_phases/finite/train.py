@@ -64,7 +64,7 @@ inside the compiled step.
 Float32 by default, also when ``jax_enable_x64`` is on (theory/kernels switch it on
 globally): nothing in the step promotes to float64.
 
-This module imports only jax, flax (through :mod:`models`), optax and numpy.
+This module imports only jax, flax (through :mod:`.models`), optax, numpy and the numpy data helpers.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ntk_phases.data import class_centred_targets, one_hot
-from ntk_phases.models import Model, make_model
+from ..data import class_centred_targets, one_hot
+from .models import Model, make_model
 
 log = logging.getLogger(__name__)
 
