@@ -8,14 +8,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# Each stage is included after the stages whose outputs its rules read (rules.x.output).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/kernels.smk"
-include: "workflow/rules/metrics.smk"
-include: "workflow/rules/figures.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/freeze_chaos.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -34,4 +35,4 @@ onerror:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        final_outputs(),

@@ -1,8 +1,12 @@
-# Config validation (before any job runs), run paths and target lists.
+# Config validation (before any job runs), run paths, global wildcard constraints, the
+# environment of every job, the helpers the rules' inputs and params call, and the default
+# target (final_outputs()).
 import json
 import os
+import shlex
 import sys
 
+import yaml
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
@@ -63,10 +67,50 @@ DATASET = config["dataset"]["name"]
 ENV = "../../envs/cpu.yaml"
 # The CUDA-12 build of the same stack, for rules whose jobs ask for a GPU.
 ENV_CUDA = "../../envs/cuda12.yaml"
-# Each stage file appends the final outputs it contributes to `rule all`, and the claim
-# tables it makes for metrics/claims.csv.
-TARGETS = []
-CLAIMS_EXTRA = []
+# The kernels jobs' environment (kernel_sweep and its copies, pooling_correction).
+KERNEL_ENV = ENV_CUDA if KERNEL_RES["gpu"] else ENV
+
+TRAIN = config["training"]
+GRID = TRAIN["grid"]
+MEMO = TRAIN["memorization"]
+WIDTH = TRAIN["width"]
+MEMO_NAME = f"{MEMO['arch']}_{MEMO['activation']}"
+WIDTH_NAME = f"{WIDTH['arch']}_{WIDTH['activation']}"
+TANH_DEG = config["theory"]["quadrature_degree"]
+
+# Architectures and activations as the config schema lists them (the kernels grids'
+# architectures; F3-F5's own `kernels.points.arch`, which may also be the notebook's
+# fcn_preact): the wildcards' values.
+_SCHEMA = yaml.safe_load(
+    open(f"{workflow.basedir}/workflow/schemas/config.schema.yaml", encoding="utf-8")
+)
+_KERNELS_SCHEMA = _SCHEMA["properties"]["kernels"]["properties"]
+ARCHITECTURES = list(_KERNELS_SCHEMA["architectures"]["properties"])
+POINTS_ARCHITECTURES = _SCHEMA["$defs"]["points"]["properties"]["arch"]["enum"]
+ACTIVATIONS = _KERNELS_SCHEMA["activations"]["items"]["enum"]
+# The training experiments trained in blocks of depths (`training.grid`, F7, and
+# `training.architectures`, F8): wildcard `texp`.
+BLOCK_EXPERIMENTS = ["grid", "architectures"]
+
+
+def one_of(values):
+    """A wildcard constraint matching exactly one of `values`."""
+    return "|".join(values)
+
+
+# One value each, for every rule (points_sweep and points_table narrow `arch` to
+# POINTS_ARCHITECTURES). Job chunks (`depths`, `widths`) join their values with `_`.
+wildcard_constraints:
+    arch=one_of(ARCHITECTURES),
+    activation=one_of(ACTIVATIONS),
+    tarch=one_of(ARCHITECTURES),
+    tact=one_of(ACTIVATIONS),
+    texp=one_of(BLOCK_EXPERIMENTS),
+    sb=r"\d+",
+    chunk=r"\d+",
+    depths=r"\d+(_\d+)*",
+    widths=r"\d+(_\d+)*",
+
 
 # Rules run `python -m ntk_phases...` from the workflow directory; putting src/ on the
 # path makes the package importable without an install (e.g. in a conda environment
@@ -81,14 +125,21 @@ CLAIMS_EXTRA = []
 # theory, learning rates): a job whose jitted functions a sibling job already compiled for
 # the same shapes loads them from disk (ntk_phases.cli.use_compile_cache, which also says
 # why training jobs do not use it).
+# JAX does not pre-allocate GPU memory (XLA_PYTHON_CLIENT_PREALLOCATE): several training
+# jobs can share a GPU node. Every environment export of the jobs is set here, once.
 _CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 _PYTHON_FIRST = "" if _CONDA else f"PATH={os.path.dirname(sys.executable)}:$PATH "
 JAX_CACHE = config["jax_cache_dir"] or f"results/{config['run']}/.jax_cache"
 shell.prefix(
     f"export {_PYTHON_FIRST}PYTHONPATH=src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"
     " OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
-    f" NTK_PHASES_JAX_CACHE={JAX_CACHE}; "
+    f" NTK_PHASES_JAX_CACHE={JAX_CACHE} XLA_PYTHON_CLIENT_PREALLOCATE=false; "
 )
+
+
+def as_json(obj):
+    """A config section as compact JSON, passed to an entry point as one argument."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def kernel_spec(arch, grid="architectures"):
@@ -149,30 +200,30 @@ def kernel_job_config(wildcards, grid="architectures"):
     )
 
 
-def infinite_tables(archs):
-    """The infinite-width metrics tables of the configured architectures among ``archs``."""
+def infinite_tables(archs=None):
+    """The infinite-width metrics tables (infinite_table) of the configured architectures
+    among ``archs`` (default: all of them)."""
+    configured = list(config["kernels"]["architectures"])
     return expand(
-        f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
-        arch=[a for a in archs if a in config["kernels"]["architectures"]],
+        rules.infinite_table.output[0],
+        arch=[a for a in (archs or configured) if a in configured],
         activation=config["kernels"]["activations"],
     )
-
-
-#: file-name prefix of each setting's metrics tables
-TABLE_PREFIX = {
-    "architectures": "infinite",
-    "comparison": "infinite_comparison",
-    "points": "infinite_points",
-}
 
 
 def kernel_chunk_tables(wildcards, grid="architectures"):
     """The kernels jobs' row files of one (architecture, activation): every σ_b² and
     σ_w² chunk of the architecture's grid (`comparison`: F8's common setting; `points`:
     F3-F5's)."""
+    sweep = {
+        "architectures": rules.kernel_sweep,
+        "comparison": rules.comparison_sweep,
+        "points": rules.points_sweep,
+    }[grid]
     return expand(
-        f"{RESULTS}/metrics/chunks/{TABLE_PREFIX[grid]}_{wildcards.arch}"
-        f"_{wildcards.activation}_sb{{sb}}_chunk{{chunk}}.csv",
+        sweep.output[0],
+        arch=wildcards.arch,
+        activation=wildcards.activation,
         sb=range(len(kernel_sigma_b2(grid))),
         chunk=kernel_chunk_ids(wildcards.arch, grid),
     )
@@ -205,15 +256,14 @@ def comparison_tables():
     """F8's infinite-width inputs: each `kernels.comparison` architecture and kernels
     activation at the one common setting (`metrics/infinite_comparison_*`, or the
     architecture's own table where its grid is that setting)."""
-    return [
-        (
-            f"{RESULTS}/metrics/infinite_{a}_{f}.csv"
-            if comparison_is_own_grid(a)
-            else f"{RESULTS}/metrics/infinite_comparison_{a}_{f}.csv"
+    tables = []
+    for arch in config["kernels"]["comparison"]["archs"]:
+        own = comparison_is_own_grid(arch)
+        merge = rules.infinite_table if own else rules.comparison_table
+        tables += expand(
+            merge.output[0], arch=arch, activation=config["kernels"]["activations"]
         )
-        for a in config["kernels"]["comparison"]["archs"]
-        for f in config["kernels"]["activations"]
-    ]
+    return tables
 
 
 def infinite_figure_tables(fig):
@@ -223,7 +273,8 @@ def infinite_figure_tables(fig):
         return comparison_tables()
     if fig in ("F3", "F4", "F5") and POINTS:
         return expand(
-            f"{RESULTS}/metrics/infinite_points_{POINTS['arch']}_{{activation}}.csv",
+            rules.points_table.output[0],
+            arch=POINTS["arch"],
             activation=config["kernels"]["activations"],
         )
     return infinite_tables(["fcn"])
@@ -266,12 +317,24 @@ def block_config(texp, tarch):
 def architecture_tables(kind="metrics"):
     """F8's finite-width inputs, one per trained (architecture, activation) of
     `training.architectures`: merged tables (`metrics`) or depth-scale overlays."""
-    sec = config["training"]["architectures"]
+    sec = TRAIN["architectures"]
     path = {
-        "metrics": f"{RESULTS}/metrics/finite_architectures_{{a}}_{{f}}.csv",
-        "overlays": f"{RESULTS}/training/depth_scales_architectures_{{a}}_{{f}}.csv",
+        "metrics": rules.architectures_table.output[0],
+        "overlays": rules.training_lr_finite.output.overlay,
     }[kind]
-    return expand(path, a=sec["archs"], f=sec["activations"])
+    return expand(
+        path, texp="architectures", tarch=sec["archs"], tact=sec["activations"]
+    )
+
+
+def grid_tables(kind="metrics"):
+    """F7's and C9's inputs, one per trained (architecture, activation) of `training.grid`:
+    merged tables (`metrics`) or depth-scale overlays."""
+    path = {
+        "metrics": rules.finite_table.output[0],
+        "overlays": rules.training_lr_finite.output.overlay,
+    }[kind]
+    return expand(path, texp="grid", tarch=GRID["archs"], tact=GRID["activations"])
 
 
 def job_chunks(values, size):
@@ -293,6 +356,164 @@ def depth_chunks(texp, tarch):
 def job_config(texp, tarch):
     """The section a training job reads, less its job granularity (which changes no row)."""
     return {k: v for k, v in block_config(texp, tarch).items() if k != "depths_per_job"}
+
+
+def block_job_config(wildcards):
+    """A block experiment's job config (`texp`, `tarch`), as JSON."""
+    return as_json(job_config(wildcards.texp, wildcards.tarch))
+
+
+def block_job(wildcards):
+    """Which block job of `python -m ntk_phases.finite lr/train` this is."""
+    w = wildcards
+    return f"--experiment {w.texp} --arch {w.tarch} --activation {w.tact}"
+
+
+def block_train_job(wildcards):
+    """A block training job: its experiment, network and chunk of depths."""
+    return f"{block_job(wildcards)} --depth {wildcards.depths.replace('_', ' ')}"
+
+
+def width_train_job(wildcards):
+    """A width training job: its chunk of widths."""
+    return f"--experiment width --width {wildcards.widths.replace('_', ' ')}"
+
+
+def block_checkpoint(wildcards):
+    """A block training job's checkpoints, one per depth (`{depth}`: filled in by the job)."""
+    w = wildcards
+    return f"{RESULTS}/checkpoints/{w.texp}_{w.tarch}_{w.tact}_d{{depth}}.pkl"
+
+
+def width_checkpoint(wildcards):
+    """A width training job's checkpoints, one per width (`{width}`: filled in by the job)."""
+    return f"{RESULTS}/checkpoints/width_{WIDTH_NAME}_w{{width}}.pkl"
+
+
+def block_tables(texp):
+    """The merge's inputs: the training jobs' tables of one (architecture, activation) of a
+    block experiment, one per chunk of depths."""
+    return lambda w: expand(
+        rules.train_finite.output.table,
+        texp=texp,
+        tarch=w.tarch,
+        tact=w.tact,
+        depths=depth_chunks(texp, w.tarch),
+    )
+
+
+def output_options(**flags):
+    """A job's further output options (`--flag path` per `flag=output name`; `_` in a
+    flag is `-`): a params function, for rules that share one command."""
+    return lambda wildcards, output: "".join(
+        f" --{flag.replace('_', '-')} {output[name]}" for flag, name in flags.items()
+    )
+
+
+#: the training options every training job shares (they change no learning rate)
+TRAIN_COMMON = as_json(
+    {
+        k: TRAIN[k]
+        for k in (
+            "dtype",
+            "precision",
+            "model_batch_size",
+            "eval_batch_size",
+            "checkpoint_every",
+            "log_every",
+            "max_minutes",
+        )
+    }
+)
+#: the learning-rate jobs' kernel batch option (none: one batch)
+KERNEL_BATCH = (
+    f"--kernel-batch-size {TRAIN['kernel_batch_size']}"
+    if TRAIN["kernel_batch_size"]
+    else ""
+)
+#: the block learning-rate jobs' mean-field option (the overlays' depth scales)
+_THEORY = {k: config["theory"][k] for k in ("quadrature_degree", "newton_iters")}
+THEORY_OPTION = f" --theory-json {shlex.quote(as_json(_THEORY))}"
+#: the width experiment's jobs: chunks of widths, and the config they read
+WIDTH_CHUNKS = job_chunks(WIDTH["widths"], WIDTH["widths_per_job"])
+WIDTH_CFG = {k: v for k, v in WIDTH.items() if k != "widths_per_job"}
+
+
+def n_test_option(n_test):
+    """`--n-test N`, or nothing where n_test is null (the data module's default)."""
+    return f"--n-test {n_test}" if n_test else ""
+
+
+def dataset_source():
+    """The user's file of `dataset.name: npz` (`dataset.path`, `~` expanded), declared as
+    an input of every data rule so that editing it reruns the pipeline; none for the other
+    datasets."""
+    ds = config["dataset"]
+    return [os.path.expanduser(ds["path"])] if ds["name"] == "npz" else []
+
+
+def dataset_args():
+    """The options of `python -m ntk_phases.data` that say where the data are (tfds data
+    directory; the npz file, its image shape and classes), shared by every data rule."""
+    ds = config["dataset"]
+    args = [f"--convention {config['convention']}"]
+    if ds["data_dir"]:
+        args.append(f"--data-dir {shlex.quote(ds['data_dir'])}")
+    if ds["name"] == "npz":
+        args.append(f"--path {shlex.quote(dataset_source()[0])}")
+        if ds.get("image_shape"):
+            args.append("--image-shape " + " ".join(map(str, ds["image_shape"])))
+        if ds.get("n_classes"):
+            args.append(f"--n-classes {ds['n_classes']}")
+    return " ".join(args)
+
+
+DATASET_SOURCE = dataset_source()
+DATASET_ARGS = dataset_args()
+
+
+def pooling_config():
+    """What the pooling-correction job (C4) computes from."""
+    return as_json(
+        {
+            "pooling": config["claims"]["pooling"],
+            "tanh_deg": TANH_DEG,
+            "memory_mb": config["kernels"]["memory_mb"],
+        }
+    )
+
+
+def claims_config():
+    """What the claims job reads: not F8's or F3-F5's own settings (kernels.comparison,
+    kernels.points), which no claim reads."""
+    kernels = config["kernels"]
+    return as_json(
+        {
+            "kernels": {
+                k: v for k, v in kernels.items() if k not in ("comparison", "points")
+            },
+            "claims": config["claims"],
+            "metrics": config["metrics"],
+        }
+    )
+
+
+def freeze_chaos_config():
+    """The freeze/chaos job's config, less its resources (not inputs of the computation:
+    changing them does not rerun it)."""
+    sec = config["freeze_chaos"]
+    return as_json({k: v for k, v in sec.items() if k not in ("mem_mb", "runtime")})
+
+
+def data_json_options(wildcards, input):
+    """infinite_figure's `--data-json` option (F6 only)."""
+    return " ".join(f"--data-json {p}" for p in input.data)
+
+
+#: F6_mean's test colour scale: the notebook's 0-0.35 on CIFAR-10
+F6_TEST_VMAX = 0.35 if DATASET == "cifar10" else 1.0
+#: F7's training steps
+F7_STEPS = " ".join(str(s) for s in GRID["figure_steps"])
 
 
 def per_attempt(base):
@@ -325,17 +546,40 @@ def remove_orphan_sidecars():
     remove(RESULTS)
 
 
-def as_json(obj):
-    """A config section as compact JSON, passed to an entry point as one argument."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def all_targets():
-    """The default target's inputs: every stage's outputs, or only the figures named in the
-    config key `targets` (with the run's config table)."""
+def final_outputs():
+    """The default target's inputs: every stage's final outputs, or only the figures named
+    in the config key `targets` (with the run's config table). Called by `rule all`, after
+    every rule is defined."""
     if config["targets"]:
-        return figure_targets(*config["targets"]) + [f"{RESULTS}/config.csv"]
-    return TARGETS
+        return figure_targets(*config["targets"]) + [rules.run_config.output[0]]
+    chaos = rules.freeze_chaos.output
+    return [
+        # data, metrics (C1-C5 and C9 claims, infinite-width tables)
+        rules.prepare_data.output.npz,
+        rules.claims.output[0],
+        *infinite_tables(),
+        # figures of the theory and infinite-width stages
+        *figure_targets("F1", "F2", "F3", "F4", "F5", "F6", "F8", "F6_mean"),
+        # finite width
+        *grid_tables(),
+        *architecture_tables(),
+        rules.train_memorization.output.table,
+        rules.width_infinite.output.summary,
+        rules.claims_finite.output[0],
+        *figure_targets("F7", "F9", "F10"),
+        # freeze and chaos
+        chaos.analytic,
+        chaos.empirical,
+        chaos.checkerboard,
+        chaos.claims,
+        *figure_targets("F12", "F13"),
+        rules.run_config.output[0],
+    ]
+
+
+def claims_extra():
+    """The claim tables other stages make, for metrics/claims.csv: C6-C7, C8."""
+    return [rules.claims_finite.output[0], rules.freeze_chaos.output.claims]
 
 
 def figure_targets(*ids):

@@ -1,33 +1,12 @@
 # Stage `data`: a seeded, preprocessed subset of the configured dataset.
-import os
-import shlex
-
-# What every rule that calls `python -m ntk_phases.data` shares (prepare_data here, and
-# any other data rule): DATASET_SOURCE, the user's file of `dataset.name: npz`
-# (`dataset.path`, `~` expanded), to declare as an input so that editing it reruns the
-# pipeline (empty for the other datasets); DATASET_ARGS, the options that say where the
-# data are (tfds data directory; the npz file, its image shape and classes).
-_ds = config["dataset"]
-DATASET_SOURCE = []
-DATASET_ARGS = [f"--convention {config['convention']}"]
-if _ds["data_dir"]:
-    DATASET_ARGS.append(f"--data-dir {shlex.quote(_ds['data_dir'])}")
-if DATASET == "npz":
-    DATASET_SOURCE.append(os.path.expanduser(_ds["path"]))
-    DATASET_ARGS.append(f"--path {shlex.quote(DATASET_SOURCE[0])}")
-    if _ds.get("image_shape"):
-        DATASET_ARGS.append("--image-shape " + " ".join(map(str, _ds["image_shape"])))
-    if _ds.get("n_classes"):
-        DATASET_ARGS.append(f"--n-classes {_ds['n_classes']}")
-DATASET_ARGS = " ".join(DATASET_ARGS)
+# Every rule that calls `python -m ntk_phases.data` (prepare_data here, and its copies)
+# declares the user's npz file as an input (DATASET_SOURCE) and passes the options that say
+# where the data are (DATASET_ARGS; both in common.smk).
 
 
 localrules:
     prepare_data,
     prepare_points_data,
-
-
-TARGETS.append(f"{RESULTS}/data/{DATASET}.npz")
 
 
 rule prepare_data:

@@ -10,15 +10,9 @@ localrules:
     F6_mean,
 
 
-TARGETS.extend(figure_targets("F1", "F2"))
-
-
 rule F1:
     input:
-        expand(
-            f"{RESULTS}/theory/phase_{{activation}}.csv",
-            activation=config["theory"]["activations"],
-        ),
+        expand(rules.phase_table.output.csv, activation=config["theory"]["activations"]),
     output:
         pdf=f"{RESULTS}/figures/F1.pdf",
         png=report(
@@ -42,11 +36,11 @@ rule F1:
 rule F2:
     input:
         depth_scales=expand(
-            f"{RESULTS}/theory/depth_scales_{{activation}}.csv",
+            rules.depth_scale_table.output.depth_scales,
             activation=config["theory"]["depth_scales"]["activations"],
         ),
         correlation=expand(
-            f"{RESULTS}/theory/correlation_{{activation}}.csv",
+            rules.depth_scale_table.output.correlation,
             activation=config["theory"]["depth_scales"]["activations"],
         ),
     output:
@@ -70,9 +64,6 @@ rule F2:
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
 
-TARGETS.extend(figure_targets("F3", "F4", "F5", "F6", "F8"))
-
-
 # F8 adds a finite-width row: the `architectures` training tables and their depth-scale
 # overlays (train.smk; none when training.architectures.archs is empty).
 rule infinite_figure:
@@ -83,7 +74,7 @@ rule infinite_figure:
         finite=lambda w: architecture_tables() if w.fig == "F8" else [],
         overlays=lambda w: architecture_tables("overlays") if w.fig == "F8" else [],
         # F6: chance (n_classes) for the C9 law it draws
-        data=lambda w: [f"{RESULTS}/data/{DATASET}.json"] if w.fig == "F6" else [],
+        data=lambda w: [rules.prepare_data.output.json] if w.fig == "F6" else [],
     output:
         pdf=f"{RESULTS}/figures/{{fig}}.pdf",
         png=report(
@@ -96,12 +87,12 @@ rule infinite_figure:
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{fig}}.tsv"
     wildcard_constraints:
-        fig="F3|F4|F5|F6|F8",
+        fig=one_of(["F3", "F4", "F5", "F6", "F8"]),
     conda:
         ENV
     params:
         dpi=config["figures"]["dpi"],
-        data=lambda w, input: " ".join(f"--data-json {p}" for p in input.data),
+        data=data_json_options,
         cfg=lambda w: as_json(infinite_figure_config(w.fig)),
     shell:
         "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input.tables}"
@@ -111,16 +102,13 @@ rule infinite_figure:
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
 
-TARGETS.extend(figure_targets("F6_mean"))
-
-
 # F6's companion: the mean predictor's accuracies (the paper's and notebook's picture;
 # F6 shows the true network with its random initial function), same axes, the
 # notebook's filled contours; its test colour scale is the notebook's 0-0.35 on CIFAR-10.
 rule F6_mean:
     input:
         tables=infinite_tables(["fcn"]),
-        data=f"{RESULTS}/data/{DATASET}.json",
+        data=rules.prepare_data.output.json,
     output:
         pdf=f"{RESULTS}/figures/F6_mean.pdf",
         png=report(
@@ -136,7 +124,7 @@ rule F6_mean:
         ENV
     params:
         dpi=config["figures"]["dpi"],
-        test_vmax=0.35 if DATASET == "cifar10" else 1.0,
+        test_vmax=F6_TEST_VMAX,
         cfg=as_json(config["claims"]),
     shell:
         "python -m ntk_phases.figures.infinite --figure F6_mean --tables {input.tables}"

@@ -3,17 +3,6 @@
 # of transposed-convolution stacks (checkerboard), claims C8; figures F12 and F13.
 
 
-FREEZE_CHAOS = {
-    name: f"{RESULTS}/freeze_chaos/{name}.csv"
-    for name in ("analytic", "empirical", "checkerboard")
-}
-
-TARGETS.extend(FREEZE_CHAOS.values())
-TARGETS.append(f"{RESULTS}/metrics/claims_c8.csv")
-TARGETS.extend(figure_targets("F12", "F13"))
-CLAIMS_EXTRA.append(f"{RESULTS}/metrics/claims_c8.csv")
-
-
 localrules:
     F12,
     F13,
@@ -22,11 +11,11 @@ localrules:
 # One job: neural-tangents and XLA start-up (~20 s) is paid once.
 rule freeze_chaos:
     input:
-        data=f"{RESULTS}/data/{DATASET}.npz",
+        data=rules.prepare_data.output.npz,
     output:
-        analytic=FREEZE_CHAOS["analytic"],
-        empirical=FREEZE_CHAOS["empirical"],
-        checkerboard=FREEZE_CHAOS["checkerboard"],
+        analytic=f"{RESULTS}/freeze_chaos/analytic.csv",
+        empirical=f"{RESULTS}/freeze_chaos/empirical.csv",
+        checkerboard=f"{RESULTS}/freeze_chaos/checkerboard.csv",
         maps=f"{RESULTS}/freeze_chaos/checkerboard_maps.npz",
         claims=f"{RESULTS}/metrics/claims_c8.csv",
     log:
@@ -39,14 +28,7 @@ rule freeze_chaos:
         mem_mb=sized("mem_mb", config["freeze_chaos"]["mem_mb"], "freeze_chaos"),
         runtime=sized("runtime", config["freeze_chaos"]["runtime"], "freeze_chaos"),
     params:
-        # resources are not inputs of the computation: changing them does not rerun it
-        cfg=as_json(
-            {
-                k: v
-                for k, v in config["freeze_chaos"].items()
-                if k not in ("mem_mb", "runtime")
-            }
-        ),
+        cfg=freeze_chaos_config(),
     shell:
         "python -m ntk_phases.freeze_chaos --data {input.data} --config-json {params.cfg:q}"
         " --analytic {output.analytic} --empirical {output.empirical}"
@@ -56,8 +38,8 @@ rule freeze_chaos:
 
 rule F12:
     input:
-        analytic=FREEZE_CHAOS["analytic"],
-        empirical=FREEZE_CHAOS["empirical"],
+        analytic=rules.freeze_chaos.output.analytic,
+        empirical=rules.freeze_chaos.output.empirical,
     output:
         pdf=f"{RESULTS}/figures/F12.pdf",
         png=report(
@@ -81,9 +63,9 @@ rule F12:
 
 rule F13:
     input:
-        checkerboard=FREEZE_CHAOS["checkerboard"],
-        maps=f"{RESULTS}/freeze_chaos/checkerboard_maps.npz",
-        claims=f"{RESULTS}/metrics/claims_c8.csv",
+        checkerboard=rules.freeze_chaos.output.checkerboard,
+        maps=rules.freeze_chaos.output.maps,
+        claims=rules.freeze_chaos.output.claims,
     output:
         pdf=f"{RESULTS}/figures/F13.pdf",
         png=report(

@@ -13,13 +13,8 @@ rule kernel_sweep:
         f"{RESULTS}/logs/kernels/{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/kernels/{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.tsv"
-    wildcard_constraints:
-        arch="fcn|cnn_f|cnn_p",
-        activation="erf|tanh|relu",
-        sb=r"\d+",
-        chunk=r"\d+",
     conda:
-        ENV_CUDA if KERNEL_RES["gpu"] else ENV
+        KERNEL_ENV
     threads: KERNEL_RES["threads"]
     resources:
         mem_mb=sized(
@@ -67,10 +62,7 @@ use rule kernel_sweep as points_sweep with:
     benchmark:
         f"{RESULTS}/benchmarks/kernels/points_{{arch}}_{{activation}}_sb{{sb}}_chunk{{chunk}}.tsv"
     wildcard_constraints:
-        arch="fcn|fcn_preact",
-        activation="erf|tanh|relu",
-        sb=r"\d+",
-        chunk=r"\d+",
+        arch=one_of(POINTS_ARCHITECTURES),
     params:
         cfg=lambda w: kernel_job_config(w, "points"),
         dataset=DATASET,

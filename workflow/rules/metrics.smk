@@ -2,16 +2,6 @@
 # (architecture, activation); claims C1-C5.
 
 
-TARGETS.append(f"{RESULTS}/metrics/claims.csv")
-TARGETS.extend(
-    expand(
-        f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
-        arch=list(config["kernels"]["architectures"]),
-        activation=config["kernels"]["activations"],
-    )
-)
-
-
 rule infinite_table:
     input:
         kernel_chunk_tables,
@@ -21,9 +11,6 @@ rule infinite_table:
         f"{RESULTS}/logs/metrics/infinite_{{arch}}_{{activation}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/metrics/infinite_{{arch}}_{{activation}}.tsv"
-    wildcard_constraints:
-        arch="fcn|cnn_f|cnn_p",
-        activation="erf|tanh|relu",
     conda:
         ENV
     params:
@@ -60,15 +47,14 @@ use rule infinite_table as points_table with:
     benchmark:
         f"{RESULTS}/benchmarks/metrics/infinite_points_{{arch}}_{{activation}}.tsv"
     wildcard_constraints:
-        arch="fcn|fcn_preact",
-        activation="erf|tanh|relu",
+        arch=one_of(POINTS_ARCHITECTURES),
     params:
         cfg=lambda w: merge_config(w, "points"),
 
 
 rule pooling_correction:
     input:
-        data=f"{RESULTS}/data/{DATASET}.npz",
+        data=rules.prepare_data.output.npz,
     output:
         f"{RESULTS}/metrics/pooling_correction.csv",
     log:
@@ -78,20 +64,14 @@ rule pooling_correction:
     # A kernels job (CNN-P kernels at up to 32x32, full spatial covariance): the kernels
     # jobs' memory budget, sizing its blocks of examples, and their resources.
     conda:
-        ENV_CUDA if KERNEL_RES["gpu"] else ENV
+        KERNEL_ENV
     threads: KERNEL_RES["threads"]
     resources:
         mem_mb=sized("mem_mb", KERNEL_RES["mem_mb"], "pooling_correction"),
         runtime=sized("runtime", KERNEL_RES["runtime"], "pooling_correction"),
         gpu=KERNEL_RES["gpu"],
     params:
-        cfg=as_json(
-            {
-                "pooling": config["claims"]["pooling"],
-                "tanh_deg": config["theory"]["quadrature_degree"],
-                "memory_mb": config["kernels"]["memory_mb"],
-            }
-        ),
+        cfg=pooling_config(),
         activation=config["claims"]["pooling"]["activation"],
     shell:
         "python -m ntk_phases.infinite pooling --activation {params.activation}"
@@ -100,25 +80,14 @@ rule pooling_correction:
 
 rule claims:
     input:
-        tables=expand(
-            f"{RESULTS}/metrics/infinite_{{arch}}_{{activation}}.csv",
-            arch=list(config["kernels"]["architectures"]),
-            activation=config["kernels"]["activations"],
-        ),
-        pooling=f"{RESULTS}/metrics/pooling_correction.csv",
+        tables=infinite_tables(),
+        pooling=rules.pooling_correction.output[0],
         # C9 on the trained F7 grid: its tables and their depth scales, pair by pair
-        finite_grid=[
-            f"{RESULTS}/metrics/finite_{a}_{f}.csv"
-            for a in config["training"]["grid"]["archs"]
-            for f in config["training"]["grid"]["activations"]
-        ],
-        finite_overlays=[
-            f"{RESULTS}/training/depth_scales_grid_{a}_{f}.csv"
-            for a in config["training"]["grid"]["archs"]
-            for f in config["training"]["grid"]["activations"]
-        ],
-        data=f"{RESULTS}/data/{DATASET}.json",
-        extra=lambda w: CLAIMS_EXTRA,
+        finite_grid=grid_tables(),
+        finite_overlays=grid_tables("overlays"),
+        data=rules.prepare_data.output.json,
+        # C6-C7 (train.smk) and C8 (freeze_chaos.smk)
+        extra=claims_extra(),
     output:
         report(
             f"{RESULTS}/metrics/claims.csv",
@@ -132,19 +101,7 @@ rule claims:
     conda:
         ENV
     params:
-        cfg=as_json(
-            {
-                # not F8's or F3-F5's own settings (kernels.comparison, kernels.points):
-                # no claim reads them
-                "kernels": {
-                    k: v
-                    for k, v in config["kernels"].items()
-                    if k not in ("comparison", "points")
-                },
-                "claims": config["claims"],
-                "metrics": config["metrics"],
-            }
-        ),
+        cfg=claims_config(),
     shell:
         "python -m ntk_phases.claims --tables {input.tables} --pooling {input.pooling}"
         " --finite-grid {input.finite_grid} --finite-overlays {input.finite_overlays}"

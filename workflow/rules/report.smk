@@ -5,9 +5,6 @@ localrules:
     run_config,
 
 
-TARGETS.append(f"{RESULTS}/config.csv")
-
-
 rule run_config:
     output:
         report(

@@ -17,8 +17,6 @@ rule phase_table:
         f"{RESULTS}/logs/theory/phase_{{activation}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/theory/phase_{{activation}}.tsv"
-    wildcard_constraints:
-        activation="erf|tanh|relu",
     conda:
         ENV
     params:
@@ -36,8 +34,6 @@ rule depth_scale_table:
         f"{RESULTS}/logs/theory/depth_scales_{{activation}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/theory/depth_scales_{{activation}}.tsv"
-    wildcard_constraints:
-        activation="erf|tanh|relu",
     conda:
         ENV
     params:

@@ -3,60 +3,15 @@
 # learning rates (kernels stage, neural-tangents)  ->  training jobs (jax/flax/optax only)
 #   -> tables under metrics/  ->  F7 (grid), F8 (architectures, with the infinite-width
 #   tables; rule in figures.smk), F9 (memorization, C6), F10 (width, C7).
-# `grid` and `architectures` share the learning-rate and block-training rules (wildcard
-# `texp`): the same entry points, each block reading its own config section.
+# One learning-rate rule, one training rule and one merge rule: `grid` and `architectures`
+# run them over the wildcard `texp` (each block reading its own config section);
+# memorization and width are `use rule` copies with their own data, config and outputs.
 # Training jobs declare threads/mem_mb/runtime/gpu (config `training`); JAX does not
-# pre-allocate GPU memory, so several jobs can share a GPU node.
+# pre-allocate GPU memory (shell.prefix, common.smk), so several jobs can share a GPU node.
 # A training job trains a chunk of blocks one after another in one process (one Python/JAX
 # start-up): `depths_per_job` depths of a grid section, `widths_per_job` widths (null: all
 # in one job; 1: one job per block, the cluster's parallelism). Each block keeps its own
 # checkpoint until the job's table is written, so a killed job resumes where it stopped.
-
-TRAIN = config["training"]
-GRID = TRAIN["grid"]
-ARCHS = TRAIN["architectures"]
-MEMO = TRAIN["memorization"]
-WIDTH = TRAIN["width"]
-GRID_PAIRS = [(a, f) for a in GRID["archs"] for f in GRID["activations"]]
-MEMO_NAME = f"{MEMO['arch']}_{MEMO['activation']}"
-WIDTH_NAME = f"{WIDTH['arch']}_{WIDTH['activation']}"
-TRAIN_COMMON = as_json(
-    {
-        k: TRAIN[k]
-        for k in (
-            "dtype",
-            "precision",
-            "model_batch_size",
-            "eval_batch_size",
-            "checkpoint_every",
-            "log_every",
-            "max_minutes",
-        )
-    }
-)
-TANH_DEG = config["theory"]["quadrature_degree"]
-KERNEL_BATCH = (
-    f"--kernel-batch-size {TRAIN['kernel_batch_size']}"
-    if TRAIN["kernel_batch_size"]
-    else ""
-)
-
-
-WIDTH_CHUNKS = job_chunks(WIDTH["widths"], WIDTH["widths_per_job"])
-WIDTH_CFG = {k: v for k, v in WIDTH.items() if k != "widths_per_job"}
-
-
-TARGETS.extend(
-    [f"{RESULTS}/metrics/finite_{a}_{f}.csv" for a, f in GRID_PAIRS]
-    + architecture_tables()
-    + [
-        f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
-        f"{RESULTS}/metrics/width_summary_{WIDTH_NAME}.csv",
-        f"{RESULTS}/metrics/claims_finite.csv",
-    ]
-)
-TARGETS.extend(figure_targets("F7", "F9", "F10"))
-CLAIMS_EXTRA.append(f"{RESULTS}/metrics/claims_finite.csv")
 
 
 localrules:
@@ -64,12 +19,6 @@ localrules:
     F7,
     F9,
     F10,
-
-
-wildcard_constraints:
-    tarch="fcn|cnn_f|cnn_p",
-    tact="erf|tanh|relu",
-    texp="grid|architectures",
 
 
 use rule prepare_data as training_data with:
@@ -83,14 +32,16 @@ use rule prepare_data as training_data with:
     params:
         dataset=DATASET,
         n_train=MEMO["n_train"],
-        n_test=f"--n-test {MEMO['n_test']}" if MEMO["n_test"] else "",
+        n_test=n_test_option(MEMO["n_test"]),
         seed=config["dataset"]["seed"],
         args=DATASET_ARGS,
 
 
+# Learning rates, one job per block experiment, architecture and activation (with the
+# depth-scale overlay of its figure).
 rule training_lr_finite:
     input:
-        f"{RESULTS}/data/{DATASET}.npz",
+        data=rules.prepare_data.output.npz,
     output:
         lr=f"{RESULTS}/training/lr_{{texp}}_{{tarch}}_{{tact}}.csv",
         overlay=f"{RESULTS}/training/depth_scales_{{texp}}_{{tarch}}_{{tact}}.csv",
@@ -106,49 +57,45 @@ rule training_lr_finite:
         ),
         runtime=sized("runtime", 30, "training_lr_finite", "texp", "tarch", "tact"),  # 30: the SLURM profile default
     params:
-        cfg=lambda w: as_json(job_config(w.texp, w.tarch)),
-        theory=as_json(
-            {k: config["theory"][k] for k in ("quadrature_degree", "newton_iters")}
-        ),
+        job=block_job,
+        cfg=block_job_config,
+        theory=THEORY_OPTION,
         dataset=DATASET,
         tanh_deg=TANH_DEG,
         kb=KERNEL_BATCH,
+        outputs=output_options(out_overlay="overlay"),
     shell:
-        "python -m ntk_phases.finite lr --experiment {wildcards.texp} --arch {wildcards.tarch}"
-        " --activation {wildcards.tact} --data {input} --dataset {params.dataset}"
-        " --config-json {params.cfg:q} --theory-json {params.theory:q}"
-        " --tanh-deg {params.tanh_deg} {params.kb} --out {output.lr} --out-overlay {output.overlay}"
+        "python -m ntk_phases.finite lr {params.job} --data {input.data}"
+        " --dataset {params.dataset} --config-json {params.cfg:q}{params.theory}"
+        " --tanh-deg {params.tanh_deg} {params.kb} --out {output.lr}{params.outputs}"
         " > {log} 2>&1"
 
 
-rule training_lr_memorization:
+# The memorization experiment's learning rate, on its own data.
+use rule training_lr_finite as training_lr_memorization with:
     input:
-        f"{RESULTS}/data/{DATASET}_memorization.npz",
+        data=rules.training_data.output.npz,
     output:
-        f"{RESULTS}/training/lr_memorization.csv",
+        lr=f"{RESULTS}/training/lr_memorization.csv",
     log:
         f"{RESULTS}/logs/training/lr_memorization.log",
     benchmark:
         f"{RESULTS}/benchmarks/training/lr_memorization.tsv"
-    conda:
-        ENV
     resources:
         mem_mb=sized("mem_mb", TRAIN["lr_mem_mb"], "training_lr_memorization"),
         runtime=sized("runtime", 30, "training_lr_memorization"),  # 30: the SLURM profile default
     params:
+        job="--experiment memorization",
         cfg=as_json(MEMO),
+        theory="",
         dataset=DATASET,
         tanh_deg=TANH_DEG,
         kb=KERNEL_BATCH,
-    shell:
-        "python -m ntk_phases.finite lr --experiment memorization --data {input}"
-        " --dataset {params.dataset} --config-json {params.cfg:q}"
-        " --tanh-deg {params.tanh_deg} {params.kb} --out {output} > {log} 2>&1"
+        outputs="",
 
 
-rule training_lr_width:
-    input:
-        f"{RESULTS}/data/{DATASET}.npz",
+# The width experiment's learning rate, with the infinite-width kernels width_infinite reads.
+use rule training_lr_finite as training_lr_width with:
     output:
         lr=f"{RESULTS}/training/lr_width.csv",
         kernels=f"{RESULTS}/training/kernels_width_{WIDTH_NAME}.npz",
@@ -156,35 +103,30 @@ rule training_lr_width:
         f"{RESULTS}/logs/training/lr_width.log",
     benchmark:
         f"{RESULTS}/benchmarks/training/lr_width.tsv"
-    conda:
-        ENV
     resources:
         mem_mb=sized("mem_mb", TRAIN["lr_mem_mb"], "training_lr_width"),
         runtime=sized("runtime", 30, "training_lr_width"),  # 30: the SLURM profile default
     params:
+        job="--experiment width",
         cfg=as_json(WIDTH_CFG),
+        theory="",
         dataset=DATASET,
         tanh_deg=TANH_DEG,
         kb=KERNEL_BATCH,
-    shell:
-        "python -m ntk_phases.finite lr --experiment width --data {input}"
-        " --dataset {params.dataset} --config-json {params.cfg:q}"
-        " --tanh-deg {params.tanh_deg} {params.kb} --out {output.lr}"
-        " --out-kernels {output.kernels} > {log} 2>&1"
+        outputs=output_options(out_kernels="kernels"),
 
 
+# Training, one job per block experiment, architecture, activation and chunk of depths.
 rule train_finite:
     input:
-        data=f"{RESULTS}/data/{DATASET}.npz",
-        lr=f"{RESULTS}/training/lr_{{texp}}_{{tarch}}_{{tact}}.csv",
+        data=rules.prepare_data.output.npz,
+        lr=rules.training_lr_finite.output.lr,
     output:
-        f"{RESULTS}/training/{{texp}}/{{tarch}}_{{tact}}_d{{depths}}.csv",
+        table=f"{RESULTS}/training/{{texp}}/{{tarch}}_{{tact}}_d{{depths}}.csv",
     log:
         f"{RESULTS}/logs/training/{{texp}}_{{tarch}}_{{tact}}_d{{depths}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/training/{{texp}}_{{tarch}}_{{tact}}_d{{depths}}.tsv"
-    wildcard_constraints:
-        depths=r"\d+(_\d+)*",
     conda:
         ENV
     threads: TRAIN["threads"]
@@ -193,26 +135,74 @@ rule train_finite:
         runtime=sized("runtime", TRAIN["runtime"], "train_finite", "texp", "tarch"),
         gpu=TRAIN["gpu"],
     params:
-        cfg=lambda w: as_json(job_config(w.texp, w.tarch)),
+        job=block_train_job,
+        cfg=block_job_config,
         common=TRAIN_COMMON,
         dataset=DATASET,
-        depths=lambda wc: wc.depths.replace("_", " "),
-        checkpoint=lambda wc: f"{RESULTS}/checkpoints/{wc.texp}_{wc.tarch}_{wc.tact}_d{{depth}}.pkl",
+        checkpoint=block_checkpoint,
+        outputs="",
     shell:
-        "export XLA_PYTHON_CLIENT_PREALLOCATE=false;"
-        " python -m ntk_phases.finite train --experiment {wildcards.texp}"
-        " --arch {wildcards.tarch} --activation {wildcards.tact} --depth {params.depths}"
+        "python -m ntk_phases.finite train {params.job}"
         " --data {input.data} --dataset {params.dataset} --lr {input.lr}"
         " --config-json {params.cfg:q} --common-json {params.common:q}"
-        " --checkpoint {params.checkpoint:q} --out {output} > {log} 2>&1"
+        " --checkpoint {params.checkpoint:q} --out {output.table}{params.outputs}"
+        " > {log} 2>&1"
 
 
+# The memorization experiment: one job, on its own data.
+use rule train_finite as train_memorization with:
+    input:
+        data=rules.training_data.output.npz,
+        lr=rules.training_lr_memorization.output.lr,
+    output:
+        table=f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
+    log:
+        f"{RESULTS}/logs/training/memorization_{MEMO_NAME}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/memorization_{MEMO_NAME}.tsv"
+    resources:
+        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_memorization"),
+        runtime=sized("runtime", TRAIN["runtime"], "train_memorization"),
+        gpu=TRAIN["gpu"],
+    params:
+        job="--experiment memorization",
+        cfg=as_json(MEMO),
+        common=TRAIN_COMMON,
+        dataset=DATASET,
+        checkpoint=f"{RESULTS}/checkpoints/memorization_{MEMO_NAME}.pkl",
+        outputs="",
+
+
+# The width experiment: one job per chunk of widths, with the network outputs F10 draws.
+use rule train_finite as train_width with:
+    input:
+        data=rules.prepare_data.output.npz,
+        lr=rules.training_lr_width.output.lr,
+    output:
+        table=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.csv",
+        npz=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.npz",
+    log:
+        f"{RESULTS}/logs/training/width_{WIDTH_NAME}_w{{widths}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training/width_{WIDTH_NAME}_w{{widths}}.tsv"
+    resources:
+        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_width"),
+        runtime=sized("runtime", TRAIN["runtime"], "train_width"),
+        gpu=TRAIN["gpu"],
+    params:
+        job=width_train_job,
+        cfg=as_json(WIDTH_CFG),
+        common=TRAIN_COMMON,
+        dataset=DATASET,
+        checkpoint=width_checkpoint,
+        outputs=output_options(out_npz="npz"),
+
+
+# A block experiment's jobs merged into one table per (architecture, activation): the F7
+# grid's here, F8's architectures' below.
 rule finite_table:
     input:
-        lambda w: expand(
-            f"{RESULTS}/training/grid/{w.tarch}_{w.tact}_d{{depths}}.csv",
-            depths=depth_chunks("grid", w.tarch),
-        ),
+        block_tables("grid"),
     output:
         f"{RESULTS}/metrics/finite_{{tarch}}_{{tact}}.csv",
     log:
@@ -225,101 +215,23 @@ rule finite_table:
         "python -m ntk_phases.finite merge --inputs {input} --out {output} > {log} 2>&1"
 
 
-rule architectures_table:
+use rule finite_table as architectures_table with:
     input:
-        lambda w: expand(
-            f"{RESULTS}/training/architectures/{w.tarch}_{w.tact}_d{{depths}}.csv",
-            depths=depth_chunks("architectures", w.tarch),
-        ),
+        block_tables("architectures"),
     output:
         f"{RESULTS}/metrics/finite_architectures_{{tarch}}_{{tact}}.csv",
     log:
         f"{RESULTS}/logs/training/finite_architectures_{{tarch}}_{{tact}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/training/finite_architectures_{{tarch}}_{{tact}}.tsv"
-    conda:
-        ENV
-    shell:
-        "python -m ntk_phases.finite merge --inputs {input} --out {output} > {log} 2>&1"
-
-
-rule train_memorization:
-    input:
-        data=f"{RESULTS}/data/{DATASET}_memorization.npz",
-        lr=f"{RESULTS}/training/lr_memorization.csv",
-    output:
-        f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
-    log:
-        f"{RESULTS}/logs/training/memorization_{MEMO_NAME}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/training/memorization_{MEMO_NAME}.tsv"
-    conda:
-        ENV
-    threads: TRAIN["threads"]
-    resources:
-        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_memorization"),
-        runtime=sized("runtime", TRAIN["runtime"], "train_memorization"),
-        gpu=TRAIN["gpu"],
-    params:
-        cfg=as_json(MEMO),
-        common=TRAIN_COMMON,
-        dataset=DATASET,
-        checkpoint=f"{RESULTS}/checkpoints/memorization_{MEMO_NAME}.pkl",
-    shell:
-        "export XLA_PYTHON_CLIENT_PREALLOCATE=false;"
-        " python -m ntk_phases.finite train --experiment memorization"
-        " --data {input.data} --dataset {params.dataset} --lr {input.lr}"
-        " --config-json {params.cfg:q} --common-json {params.common:q}"
-        " --checkpoint {params.checkpoint} --out {output} > {log} 2>&1"
-
-
-rule train_width:
-    input:
-        data=f"{RESULTS}/data/{DATASET}.npz",
-        lr=f"{RESULTS}/training/lr_width.csv",
-    output:
-        csv=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.csv",
-        npz=f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.npz",
-    log:
-        f"{RESULTS}/logs/training/width_{WIDTH_NAME}_w{{widths}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/training/width_{WIDTH_NAME}_w{{widths}}.tsv"
-    wildcard_constraints:
-        widths=r"\d+(_\d+)*",
-    conda:
-        ENV
-    threads: TRAIN["threads"]
-    resources:
-        mem_mb=sized("mem_mb", TRAIN["mem_mb"], "train_width"),
-        runtime=sized("runtime", TRAIN["runtime"], "train_width"),
-        gpu=TRAIN["gpu"],
-    params:
-        cfg=as_json(WIDTH_CFG),
-        common=TRAIN_COMMON,
-        dataset=DATASET,
-        widths=lambda wc: wc.widths.replace("_", " "),
-        checkpoint=lambda wc: f"{RESULTS}/checkpoints/width_{WIDTH_NAME}_w{{width}}.pkl",
-    shell:
-        "export XLA_PYTHON_CLIENT_PREALLOCATE=false;"
-        " python -m ntk_phases.finite train --experiment width"
-        " --width {params.widths} --data {input.data} --dataset {params.dataset}"
-        " --lr {input.lr} --config-json {params.cfg:q} --common-json {params.common:q}"
-        " --checkpoint {params.checkpoint:q} --out {output.csv} --out-npz {output.npz}"
-        " > {log} 2>&1"
 
 
 rule width_infinite:
     input:
-        data=f"{RESULTS}/data/{DATASET}.npz",
-        kernels=f"{RESULTS}/training/kernels_width_{WIDTH_NAME}.npz",
-        csv=expand(
-            f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.csv",
-            widths=WIDTH_CHUNKS,
-        ),
-        npz=expand(
-            f"{RESULTS}/training/width/{WIDTH_NAME}_w{{widths}}.npz",
-            widths=WIDTH_CHUNKS,
-        ),
+        data=rules.prepare_data.output.npz,
+        kernels=rules.training_lr_width.output.kernels,
+        csv=expand(rules.train_width.output.table, widths=WIDTH_CHUNKS),
+        npz=expand(rules.train_width.output.npz, widths=WIDTH_CHUNKS),
     output:
         table=f"{RESULTS}/metrics/width_{WIDTH_NAME}.csv",
         infinite=f"{RESULTS}/metrics/width_infinite_{WIDTH_NAME}.csv",
@@ -347,9 +259,9 @@ rule width_infinite:
 
 rule claims_finite:
     input:
-        memorization=f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
-        data_json=f"{RESULTS}/data/{DATASET}_memorization.json",
-        summary=f"{RESULTS}/metrics/width_summary_{WIDTH_NAME}.csv",
+        memorization=rules.train_memorization.output.table,
+        data_json=rules.training_data.output.json,
+        summary=rules.width_infinite.output.summary,
     output:
         f"{RESULTS}/metrics/claims_finite.csv",
     log:
@@ -368,10 +280,8 @@ rule claims_finite:
 
 rule F7:
     input:
-        tables=[f"{RESULTS}/metrics/finite_{a}_{f}.csv" for a, f in GRID_PAIRS],
-        overlays=[
-            f"{RESULTS}/training/depth_scales_grid_{a}_{f}.csv" for a, f in GRID_PAIRS
-        ],
+        tables=grid_tables(),
+        overlays=grid_tables("overlays"),
     output:
         pdf=f"{RESULTS}/figures/F7.pdf",
         png=report(
@@ -387,7 +297,7 @@ rule F7:
         ENV
     params:
         dpi=config["figures"]["dpi"],
-        steps=" ".join(str(s) for s in GRID["figure_steps"]),
+        steps=F7_STEPS,
     shell:
         "python -m ntk_phases.figures.finite F7 --tables {input.tables}"
         " --overlays {input.overlays} --steps {params.steps} --dpi {params.dpi}"
@@ -396,8 +306,8 @@ rule F7:
 
 rule F9:
     input:
-        table=f"{RESULTS}/metrics/memorization_{MEMO_NAME}.csv",
-        data_json=f"{RESULTS}/data/{DATASET}_memorization.json",
+        table=rules.train_memorization.output.table,
+        data_json=rules.training_data.output.json,
     output:
         pdf=f"{RESULTS}/figures/F9.pdf",
         png=report(
@@ -421,11 +331,11 @@ rule F9:
 
 rule F10:
     input:
-        table=f"{RESULTS}/metrics/width_{WIDTH_NAME}.csv",
-        infinite=f"{RESULTS}/metrics/width_infinite_{WIDTH_NAME}.csv",
-        summary=f"{RESULTS}/metrics/width_summary_{WIDTH_NAME}.csv",
-        outputs=f"{RESULTS}/metrics/width_outputs_{WIDTH_NAME}.csv",
-        claims=f"{RESULTS}/metrics/claims_finite.csv",
+        table=rules.width_infinite.output.table,
+        infinite=rules.width_infinite.output.infinite,
+        summary=rules.width_infinite.output.summary,
+        outputs=rules.width_infinite.output.outputs,
+        claims=rules.claims_finite.output[0],
     output:
         pdf=f"{RESULTS}/figures/F10.pdf",
         png=report(
