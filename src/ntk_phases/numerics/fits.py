@@ -26,13 +26,6 @@ __all__ = [
 ]
 
 
-def log_slope(depth: np.ndarray, y: np.ndarray) -> float:
-    """Per-layer factor exp(d log y / d l) from a least-squares fit."""
-    if len(depth) < 3:
-        return float("nan")
-    return float(np.exp(np.polyfit(depth.astype(float), np.log(y), 1)[0]))
-
-
 def fitted_rate(depth: np.ndarray, gap: np.ndarray, poly: float = 0.0, floor: float = 1e-300) -> float:
     """Per-layer factor r of gap ≈ C l^poly r^l: exp of the least-squares slope of
     log(gap) − poly·log(l) against l over the points with gap > floor (nan with < 3)."""
@@ -41,7 +34,16 @@ def fitted_rate(depth: np.ndarray, gap: np.ndarray, poly: float = 0.0, floor: fl
     ok = np.isfinite(gap) & (gap > floor)
     if ok.sum() < 3:
         return float("nan")
-    return float(np.exp(np.polyfit(depth[ok], np.log(gap[ok]) - poly * np.log(depth[ok]), 1)[0]))
+    log_gap = np.log(gap[ok])
+    if poly:  # (depth 0 is allowed without a power law)
+        log_gap = log_gap - poly * np.log(depth[ok])
+    return float(np.exp(np.polyfit(depth[ok], log_gap, 1)[0]))
+
+
+def log_slope(depth: np.ndarray, y: np.ndarray) -> float:
+    """Per-layer factor exp(d log y / d l) from a least-squares fit over the finite
+    points (nan with < 3): :func:`fitted_rate` without a power law or a floor."""
+    return fitted_rate(depth, y, floor=-np.inf)
 
 
 def fitted_exponent(depth: np.ndarray, y: np.ndarray) -> float:
