@@ -39,6 +39,8 @@ use rule prepare_data as training_data with:
 
 # Learning rates, one job per block experiment, architecture and activation (with the
 # depth-scale overlay of its figure).
+# The copies share its command and set their own `job` (which job), `theory` and `outputs`
+# (the further output options).
 rule training_lr_finite:
     input:
         data=rules.prepare_data.output.npz,
@@ -117,6 +119,7 @@ use rule training_lr_finite as training_lr_width with:
 
 
 # Training, one job per block experiment, architecture, activation and chunk of depths.
+# The copies share its command and set their own `job`, `checkpoint` and `outputs`.
 rule train_finite:
     input:
         data=rules.prepare_data.output.npz,
