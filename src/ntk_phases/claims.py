@@ -30,7 +30,7 @@ import pandas as pd
 
 from . import io
 from .cli import setup_logging
-from .numerics.fits import fit_residuals, fit_through_origin, log_slope, rel_ok
+from .numerics.fits import fit_power_law, fit_residuals, fit_through_origin, log_slope, rel_ok
 from .numerics.spectral import KERNEL_PRECISION
 
 log = logging.getLogger("ntk_phases.claims")
@@ -409,7 +409,7 @@ def pooling_claims(pool: pd.DataFrame) -> list[dict]:
                          r > 1, pts, [deepest], "pooling slows the collapse of P(Theta)Y", condition=ABOVE))
     # the exponent needs two image sizes with a finite ratio (one size: no slope at all)
     fit = ratio[np.isfinite(ratio) & (ratio > 0)]
-    slope = (np.polyfit(np.log(fit.index.to_numpy(float)), np.log(fit.to_numpy()), 1)[0]
+    slope = (fit_power_law(fit.index.to_numpy(float), fit.to_numpy())[0]
              if len(fit) >= 2 else float("nan"))
     rows.append(_row("C5", "cnn_p", act, "fitted exponent of (cnn_p/cnn_f ratio) against d",
                      None, slope, None, bool(np.isfinite(slope)), pts, [deepest],
