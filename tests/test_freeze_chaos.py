@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntk_phases import freeze_chaos as fc
+from ntk_phases import freeze_chaos as job
+from ntk_phases.analytic import checkerboard
+from ntk_phases.analytic import freeze_chaos as fc
 from ntk_phases.numerics import fits
 
 from conftest import ROOT, snakemake
@@ -49,11 +51,11 @@ def test_batchnorm_ntk_uses_the_batch():
     x = rng.standard_normal((6, 10))
     x2 = x.copy()
     x2[3:] = rng.standard_normal((3, 10))  # same first point, other batch-mates
-    bn_a = fc.empirical_ntk_mlp(x, 32, 2, True, seed=0)
-    bn_b = fc.empirical_ntk_mlp(x2, 32, 2, True, seed=0)
+    bn_a = job.empirical_ntk_mlp(x, 32, 2, True, seed=0)
+    bn_b = job.empirical_ntk_mlp(x2, 32, 2, True, seed=0)
     assert abs(bn_a[0, 0] - bn_b[0, 0]) > 1e-3 * abs(bn_a[0, 0])
-    plain_a = fc.empirical_ntk_mlp(x, 32, 2, False, seed=0)
-    plain_b = fc.empirical_ntk_mlp(x2, 32, 2, False, seed=0)
+    plain_a = job.empirical_ntk_mlp(x, 32, 2, False, seed=0)
+    plain_b = job.empirical_ntk_mlp(x2, 32, 2, False, seed=0)
     np.testing.assert_allclose(plain_a[:3, :3], plain_b[:3, :3], rtol=1e-5)
     # with batch statistics, the batch of one is not the same network as the batch of 6
     assert np.all(np.isfinite(bn_a)) and np.allclose(bn_a, bn_a.T, rtol=1e-4, atol=1e-6)
@@ -61,15 +63,15 @@ def test_batchnorm_ntk_uses_the_batch():
 
 def test_parity_ratio():
     img = np.ones((8, 8))
-    assert fc.parity_ratio(img) == pytest.approx(1.0)
+    assert checkerboard.parity_ratio(img) == pytest.approx(1.0)
     img[0::2, 0::2] = 2.0
-    assert fc.parity_ratio(img) == pytest.approx(2.0)
-    assert fc.parity_ratio(img, border=2) == pytest.approx(2.0)
+    assert checkerboard.parity_ratio(img) == pytest.approx(2.0)
+    assert checkerboard.parity_ratio(img, border=2) == pytest.approx(2.0)
 
 
 def _synthetic(side: int, fn) -> np.ndarray:
     """Normalized kernel R_pq = fn(row/col of p, row/col of q), unit diagonal."""
-    i, j, _, _ = fc.pixel_grid(side)
+    i, j, _, _ = checkerboard.pixel_grid(side)
     r = fn(i[:, None], j[:, None], i[None, :], j[None, :]).astype(float)
     np.fill_diagonal(r, 1.0)
     return r
@@ -79,20 +81,20 @@ def test_checkerboard_statistics_on_synthetic_kernels():
     side = 16
     # frozen and flat: every pair equally correlated -> no checkerboard, long-range
     flat = _synthetic(side, lambda i1, j1, i2, j2: 0.8 + 0 * (i1 + i2 + j1 + j2))
-    assert fc.parity_contrast(flat, side) == pytest.approx(0.0, abs=1e-12)
-    assert fc.far_correlation(flat, side) == pytest.approx(0.8)
+    assert checkerboard.parity_contrast(flat, side) == pytest.approx(0.0, abs=1e-12)
+    assert checkerboard.far_correlation(flat, side) == pytest.approx(0.8)
     # checkerboard: pairs in the same (row, col) parity class more correlated, image-wide
     same = lambda i1, j1, i2, j2: ((i1 - i2) % 2 == 0) & ((j1 - j2) % 2 == 0)  # noqa: E731
     cb = _synthetic(side, lambda i1, j1, i2, j2: 0.6 + 0.2 * same(i1, j1, i2, j2))
-    assert fc.parity_contrast(cb, side) == pytest.approx(0.2)
-    assert fc.parity_contrast(cb, side, border=2) == pytest.approx(0.2)
-    assert fc.parity_contrast(cb, side) > 0.05  # the freeze prediction (default tolerance)
+    assert checkerboard.parity_contrast(cb, side) == pytest.approx(0.2)
+    assert checkerboard.parity_contrast(cb, side, border=2) == pytest.approx(0.2)
+    assert checkerboard.parity_contrast(cb, side) > 0.05  # the freeze prediction (default tolerance)
     # chaos: translation invariant and localized -> contrast O(ξ²/N) and no long range
     loc = _synthetic(side, lambda i1, j1, i2, j2: np.exp(-((i1 - i2) ** 2 + (j1 - j2) ** 2) / 2.0))
-    assert fc.parity_contrast(loc, side) < 0.02
-    assert abs(fc.far_correlation(loc, side)) < 1e-6
+    assert checkerboard.parity_contrast(loc, side) < 0.02
+    assert abs(checkerboard.far_correlation(loc, side)) < 1e-6
     # class means: 4 x 4, symmetric
-    m = fc.parity_class_means(cb, side)
+    m = checkerboard.parity_class_means(cb, side)
     assert m.shape == (4, 4) and np.allclose(m, m.T) and np.allclose(np.diag(m), 0.8)
 
 
@@ -146,7 +148,7 @@ def test_fits_recover_synthetic_laws():
     assert not fits.rate_ok(measured=0.97, predicted=0.948, tol=0.2)
     # points below the float64 floor of 1 − ρ are left out, not fitted
     gap = np.where(depth < 20, 0.5**depth, 1e-9)
-    assert fits.fitted_rate(depth, gap, floor=fc.GAP_FLOOR) == pytest.approx(0.5)
+    assert fits.fitted_rate(depth, gap, floor=job.GAP_FLOOR) == pytest.approx(0.5)
 
 
 def test_reliable_depths_cut_at_the_first_drift():
@@ -191,9 +193,9 @@ def test_variant_specs_parameterizations():
     specs = {s["name"]: s for s in fc.variant_specs(cfg)}
     assert specs["relu_vp_b0.5"]["sigma_w2"] == pytest.approx(1.0)
     assert specs["relu_centred"]["sigma_w2"] == pytest.approx(0.9)  # q* = 1
-    assert fc.duplicate_variants(list(specs.values())) == set()
+    assert job.duplicate_variants(list(specs.values())) == set()
     cfg["relu_sigma_b2"] = [0.1]
-    assert fc.duplicate_variants(fc.variant_specs(cfg)) == {"relu_plain"}
+    assert job.duplicate_variants(fc.variant_specs(cfg)) == {"relu_plain"}
     with pytest.raises(ValueError):
         fc.variant_specs({**cfg, "norm_sigma_b2": 1.0})
 
