@@ -3,16 +3,25 @@ C9, the depth-scale law, on synthetic grids whose answer is known."""
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ntk_phases import claims as C
+from ntk_phases.claims import c9, schema
 from ntk_phases.numerics import fits
 
 CHANCE = 0.1
+SRC = Path(__file__).resolve().parents[1] / "src" / "ntk_phases"
+
+
+def test_claims_package_init_imports_nothing():
+    """``ntk_phases.claims`` is a docstring: importing it runs no code (no side effects)."""
+    body = ast.parse((SRC / "claims" / "__init__.py").read_text()).body
+    assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
 
 
 # ----------------------------------------------------------------------------- schema
@@ -20,34 +29,34 @@ CHANCE = 0.1
 
 def _row(**kw):
     base = dict(claim="C1", arch="fcn", activation="erf", quantity="q", predicted=1.0, measured=1.0,
-                tolerance=0.1, passed=True, condition=C.REL, sigma_w2=2.5, sigma_b2=0.18,
+                tolerance=0.1, passed=True, condition=schema.REL, sigma_w2=2.5, sigma_b2=0.18,
                 depth_min=3, depth_max=9, note="")
     base.update(kw)
     args = [base.pop(k) for k in ("claim", "arch", "activation", "quantity", "predicted", "measured",
                                   "tolerance", "passed", "condition")]
-    return C.claim_row(*args, **base)
+    return schema.claim_row(*args, **base)
 
 
 def test_claim_row_has_every_column_in_schema_order():
     r = _row()
-    assert list(r) == C.COLUMNS == list(C.SCHEMA)
+    assert list(r) == schema.COLUMNS == list(schema.SCHEMA)
     # SPEC §3's columns first, then the rule and the configuration
-    assert C.COLUMNS[:7] == ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
-    assert {"passed", "condition", "sigma_w2", "sigma_b2", "depth_min", "depth_max"} <= set(C.COLUMNS)
-    assert C.schema_violations(pd.DataFrame([r])) == []
+    assert schema.COLUMNS[:7] == ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
+    assert {"passed", "condition", "sigma_w2", "sigma_b2", "depth_min", "depth_max"} <= set(schema.COLUMNS)
+    assert schema.schema_violations(pd.DataFrame([r])) == []
 
 
 def test_schema_flags_empty_cells_outside_the_documented_cases():
     ok = [
         _row(),
-        _row(claim="C5", predicted=None, tolerance=None, condition=C.REPORTED),  # reported
-        _row(claim="C5", tolerance=None, condition=C.ABOVE),  # no tolerance in the rule
-        _row(claim="C9", sigma_w2=None, condition=C.C9_CONDITION, tolerance=5.0, note="R2 = 1"),
+        _row(claim="C5", predicted=None, tolerance=None, condition=schema.REPORTED),  # reported
+        _row(claim="C5", tolerance=None, condition=schema.ABOVE),  # no tolerance in the rule
+        _row(claim="C9", sigma_w2=None, condition=c9.C9_CONDITION, tolerance=5.0, note="R2 = 1"),
         _row(measured=float("nan"), passed=True),  # becomes False + 'not measured: ...'
         _row(predicted=None, passed=True),  # a fitted prediction that could not be: idem
     ]
     frame = pd.DataFrame(ok)
-    assert C.schema_violations(frame) == []
+    assert schema.schema_violations(frame) == []
     for i in (-2, -1):
         assert not frame["passed"].iloc[i] and frame["note"].iloc[i].startswith("not measured")
     bad = pd.DataFrame([
@@ -57,18 +66,18 @@ def test_schema_flags_empty_cells_outside_the_documented_cases():
         {**_row(), "condition": ""},                 # no rule
         {**_row(), "activation": None},
     ])
-    v = C.schema_violations(bad)
+    v = schema.schema_violations(bad)
     assert [s.split(": ")[-1] for s in v] == ["sigma_w2 empty", "tolerance empty", "predicted empty",
                                                "condition empty", "activation empty"]
-    assert C.schema_violations(bad.drop(columns="note"))[0].startswith("columns")
+    assert schema.schema_violations(bad.drop(columns="note"))[0].startswith("columns")
     # the CSV round trip keeps a conforming table conforming
-    assert C.schema_violations(C.conform(pd.read_csv(pd.io.common.StringIO(frame.to_csv(index=False))))) == []
+    assert schema.schema_violations(schema.conform(pd.read_csv(pd.io.common.StringIO(frame.to_csv(index=False))))) == []
 
 
 def test_every_documented_empty_column_says_when():
-    for col, (when, test) in C.NOT_APPLICABLE.items():
-        assert col in C.SCHEMA and when and callable(test)
-    assert set(C.NOT_APPLICABLE) == {"predicted", "measured", "tolerance", "sigma_w2", "note"}
+    for col, (when, test) in schema.NOT_APPLICABLE.items():
+        assert col in schema.SCHEMA and when and callable(test)
+    assert set(schema.NOT_APPLICABLE) == {"predicted", "measured", "tolerance", "sigma_w2", "note"}
 
 
 def test_conform_states_the_rule_of_c8_rows():
@@ -91,13 +100,13 @@ def test_conform_states_the_rule_of_c8_rows():
          "measured": float("nan"), "tolerance": 0.1, "passed": True, "sigma_w2": 2.0, "sigma_b2": 0.0,
          "depth_min": 30, "depth_max": 30, "note": "polynomial approach; tolerance absolute"},
     ])
-    out = C.conform(legacy)
-    assert list(out.columns) == C.COLUMNS
-    assert list(out["condition"]) == [C.LOG_REL, C.BELOW, "|measured| <= tolerance", C.ABS]
-    assert C.schema_violations(out) == []
+    out = schema.conform(legacy)
+    assert list(out.columns) == schema.COLUMNS
+    assert list(out["condition"]) == [schema.LOG_REL, schema.BELOW, "|measured| <= tolerance", schema.ABS]
+    assert schema.schema_violations(out) == []
     assert not out["passed"].iloc[-1] and out["note"].iloc[-1].startswith("not measured")
     for r in out.iloc[:3].to_dict("records"):
-        assert C.CONDITIONS[r["condition"]](r["predicted"], r["measured"], r["tolerance"]) == r["passed"]
+        assert schema.CONDITIONS[r["condition"]](r["predicted"], r["measured"], r["tolerance"]) == r["passed"]
 
 
 # ----------------------------------------------------------------------------- C9 pieces
@@ -106,28 +115,28 @@ def test_conform_states_the_rule_of_c8_rows():
 def test_phase_boundary_interpolates_the_half_gap_crossing():
     depth = np.arange(0, 41, 4)  # 0, 4, ..., 40 (depth 0 is ignored)
     acc = np.where(depth <= 12, 0.9, 0.1)  # plateau to 12, chance from 16
-    b = C.phase_boundary(depth, acc, CHANCE)
+    b = c9.phase_boundary(depth, acc, CHANCE)
     assert b["status"] == "resolved" and b["shallow"] == 0.9
     assert math.isclose(b["threshold"], 0.5)
     assert math.isclose(b["l_boundary"], 14.0)  # halfway between 12 and 16
     # linear in depth between grid points: exact
     acc = np.clip(0.9 - 0.02 * (depth - 4), 0.1, 0.9)
-    b = C.phase_boundary(depth, acc, CHANCE)
+    b = c9.phase_boundary(depth, acc, CHANCE)
     assert math.isclose(b["l_boundary"], 24.0)  # 0.9 - 0.02 (l - 4) = 0.5
     # unsorted input, same answer
     o = np.random.default_rng(0).permutation(len(depth))
-    assert math.isclose(C.phase_boundary(depth[o], acc[o], CHANCE)["l_boundary"], 24.0)
+    assert math.isclose(c9.phase_boundary(depth[o], acc[o], CHANCE)["l_boundary"], 24.0)
 
 
 def test_phase_boundary_censored_no_gap_diverged():
     depth = np.array([1, 2, 4, 8, 16])
-    b = C.phase_boundary(depth, [0.9, 0.9, 0.8, 0.7, 0.6], CHANCE)
+    b = c9.phase_boundary(depth, [0.9, 0.9, 0.8, 0.7, 0.6], CHANCE)
     assert b["status"] == "censored" and b["l_boundary"] == 16
-    assert C.phase_boundary(depth, [0.12, 0.11, 0.1, 0.1, 0.1], CHANCE)["status"] == "no_gap"
-    b = C.phase_boundary(depth, [0.9, np.nan, 0.1, 0.1, 0.1], CHANCE)
+    assert c9.phase_boundary(depth, [0.12, 0.11, 0.1, 0.1, 0.1], CHANCE)["status"] == "no_gap"
+    b = c9.phase_boundary(depth, [0.9, np.nan, 0.1, 0.1, 0.1], CHANCE)
     assert b["status"] == "diverged" and np.isnan(b["l_boundary"])
     # a missing value after the crossing does not matter
-    assert C.phase_boundary(depth, [0.9, 0.9, 0.1, np.nan, 0.1], CHANCE)["status"] == "resolved"
+    assert c9.phase_boundary(depth, [0.9, 0.9, 0.1, np.nan, 0.1], CHANCE)["status"] == "resolved"
 
 
 def test_fit_through_origin_known_slope():
@@ -177,9 +186,9 @@ def _grid(a_ord: float, a_cha: float, *, depths=None, t=(1.0, 4096.0), noise=0.0
 
 def test_depth_scale_law_recovers_a_known_slope():
     table = _grid(8.0, 3.0)
-    frame = C.infinite_law_frame(table)
+    frame = c9.infinite_law_frame(table)
     assert frame["t"].unique().tolist() == [4096.0]
-    bounds, fit = C.depth_scale_law(frame, "ordered", "train_acc", CHANCE)
+    bounds, fit = c9.depth_scale_law(frame, "ordered", "train_acc", CHANCE)
     res = bounds[bounds["status"] == "resolved"]
     # every resolved boundary is a·ξ to the grid's interpolation error
     assert np.allclose(res["l_boundary"], 8.0 * res["xi"], atol=0.35)
@@ -187,17 +196,17 @@ def test_depth_scale_law_recovers_a_known_slope():
     # 8 ξ₁ beyond depth 100 near the critical line: censored, not fitted
     assert fit["censored"] == int((8.0 * bounds["xi"] > 100).sum()) > 0
     assert fit["resolved"] + fit["censored"] == len(bounds) == 6
-    bounds, fit = C.depth_scale_law(frame, "chaotic", "test_acc", CHANCE)
+    bounds, fit = c9.depth_scale_law(frame, "chaotic", "test_acc", CHANCE)
     assert abs(fit["a"] - 3.0) < 0.05 and fit["r2"] > 0.999 and len(bounds) == 5
 
 
 def test_c9_rows_pass_fail_and_not_measured():
-    rows = C.c9_claims({("fcn", "erf"): _grid(8.0, 3.0)}, [], CHANCE)
-    frame = pd.DataFrame(rows, columns=C.COLUMNS)
-    assert C.schema_violations(frame) == []
+    rows = c9.c9_claims({("fcn", "erf"): _grid(8.0, 3.0)}, [], CHANCE)
+    frame = pd.DataFrame(rows, columns=schema.COLUMNS)
+    assert schema.schema_violations(frame) == []
     assert len(frame) == 4  # {mean, network} x {ordered, chaotic}
     assert set(frame["claim"]) == {"C9"} and frame["sigma_w2"].isna().all()
-    assert (frame["predicted"] == C.C9_PREDICTED).all() and (frame["tolerance"] == C.C9_FACTOR).all()
+    assert (frame["predicted"] == c9.C9_PREDICTED).all() and (frame["tolerance"] == c9.C9_FACTOR).all()
     net = frame[frame["quantity"].str.contains("true network")]
     net.index = net["quantity"].str.split(":").str[0]
     assert abs(net.loc["ordered", "measured"] - 8.0) < 0.05 and net.loc["ordered", "passed"]
@@ -207,7 +216,7 @@ def test_c9_rows_pass_fail_and_not_measured():
     mean = frame[frame["quantity"].str.contains("mean predictor")]
     assert np.allclose(sorted(mean["measured"]), [6.0, 16.0], atol=0.1)
     # a outside [8/8, 8·8]: fails, and says what it is
-    high = pd.DataFrame(C.c9_claims({("fcn", "erf"): _grid(80.0, 80.0, depths=np.arange(0, 1201, 2),
+    high = pd.DataFrame(c9.c9_claims({("fcn", "erf"): _grid(80.0, 80.0, depths=np.arange(0, 1201, 2),
                                                              t=(4096.0,))}, [], CHANCE))
     high = high[high["quantity"].str.contains("true network")]
     assert (~high["passed"]).all() and np.allclose(high["measured"], 80.0, rtol=0.01)
@@ -215,13 +224,13 @@ def test_c9_rows_pass_fail_and_not_measured():
     # a scatter with no law: R² < 0.9 fails even with a in the band
     rng = np.random.default_rng(3)
     scattered = fits.fit_through_origin(np.array([1.0, 2, 3, 4]), rng.uniform(5, 40, 4))
-    assert scattered["r2"] < C.C9_R2_MIN
+    assert scattered["r2"] < c9.C9_R2_MIN
     # too few points (shallow grid: everything censored): not measured
-    short = pd.DataFrame(C.c9_claims({("cnn_p", "erf"): _grid(8.0, 3.0, depths=[0, 1, 2, 4, 8])}, [], CHANCE))
+    short = pd.DataFrame(c9.c9_claims({("cnn_p", "erf"): _grid(8.0, 3.0, depths=[0, 1, 2, 4, 8])}, [], CHANCE))
     ordered = short[short["quantity"].str.startswith("ordered")]
     assert ordered["measured"].isna().all() and (~ordered["passed"]).all()
     assert ordered["note"].str.startswith("not measured").all()
-    assert C.schema_violations(short[C.COLUMNS]) == []
+    assert schema.schema_violations(short[schema.COLUMNS]) == []
 
 
 def test_c9_on_a_trained_grid_with_seeds_and_divergence():
@@ -244,10 +253,10 @@ def test_c9_on_a_trained_grid_with_seeds_and_divergence():
                                  "train_acc": acc if ordered else 0.95, "test_acc": 0.9 if ordered else acc,
                                  "status": "diverged" if diverged else "ok"})
     table, overlay = pd.DataFrame(rows), pd.DataFrame(ov)
-    frame = C.finite_law_frame(table, overlay)
+    frame = c9.finite_law_frame(table, overlay)
     assert len(frame) == len(sws) * len(depths) and frame["xi_1"].notna().all()
-    out = pd.DataFrame(C.c9_claims({}, [(table, overlay)], CHANCE))
-    assert C.schema_violations(out[C.COLUMNS]) == []
+    out = pd.DataFrame(c9.c9_claims({}, [(table, overlay)], CHANCE))
+    assert schema.schema_violations(out[schema.COLUMNS]) == []
     assert list(out["quantity"].str.split(":").str[0]) == ["ordered", "chaotic"]
     assert out["quantity"].str.contains("finite width 64, trained, step 256").all()
     # the grid's depths are coarse: the ordered law is resolved where 4ξ lies inside it
@@ -258,7 +267,7 @@ def test_c9_on_a_trained_grid_with_seeds_and_divergence():
         else:
             assert r["note"].startswith("not measured")
     with pytest.raises(ValueError):
-        C.finite_law_frame(table, overlay.assign(sigma_w2=overlay["sigma_w2"] + 0.1))
+        c9.finite_law_frame(table, overlay.assign(sigma_w2=overlay["sigma_w2"] + 0.1))
 
 
 def test_singular_depths_censor_the_mean_predictor():
@@ -267,19 +276,19 @@ def test_singular_depths_censor_the_mean_predictor():
     depth = np.arange(0, 41, 4)
     acc = np.where(depth <= 20, 0.9, 0.1)
     sing = depth >= 16
-    b = C.phase_boundary(depth, acc, CHANCE, resolved=~sing)
+    b = c9.phase_boundary(depth, acc, CHANCE, resolved=~sing)
     assert b["status"] == "singular" and b["l_boundary"] == 16
     # depth 0 (the linear kernel) may be singular: it is not part of the scan
-    b = C.phase_boundary(depth, acc, CHANCE, resolved=depth >= 1)
+    b = c9.phase_boundary(depth, acc, CHANCE, resolved=depth >= 1)
     assert b["status"] == "resolved" and math.isclose(b["l_boundary"], 22.0)
     table = _grid(8.0, 3.0)
     table["singular"] = (table["phase"] == "ordered") & (table["depth"] >= 30)
-    frame = C.infinite_law_frame(table)
-    fits = C.law_fits(frame, "mean", CHANCE)
+    frame = c9.infinite_law_frame(table)
+    fits = c9.law_fits(frame, "mean", CHANCE)
     assert fits["ordered"][1]["singular"] > 0
     assert (fits["ordered"][0].query("status == 'resolved'")["l_boundary"] < 30).all()
     # the true network keeps singular depths (its dropped modes do not train anyway)
-    assert C.law_fits(frame, "network", CHANCE)["ordered"][1]["singular"] == 0
+    assert c9.law_fits(frame, "network", CHANCE)["ordered"][1]["singular"] == 0
 
 
 def test_depth_scales_at_interpolates_inverse_scales_on_a_finer_grid():
@@ -290,13 +299,13 @@ def test_depth_scales_at_interpolates_inverse_scales_on_a_finer_grid():
                            "xi_star": np.where(chi > 1, 1 / (0.5 * np.log(chi)), np.nan),
                            "phase": np.where(chi < 1, "ordered", np.where(chi > 1, "chaotic", "critical"))})
     want = np.array([0.5, 1.0, 1.234, 1.735, 1.765, 2.5, 2.999])
-    got = C.depth_scales_at(ov, want)
+    got = c9.depth_scales_at(ov, want)
     c = want / 1.75
     exact = np.where(c < 1, -1 / np.log(c), 1 / (0.5 * np.log(c)))
     col = np.where(c < 1, got["xi_1"], got["xi_star"])
     assert list(got["phase"]) == ["ordered"] * 4 + ["chaotic"] * 3
     assert np.allclose(col, exact, rtol=2e-3)  # 1/ξ is smooth: linear interpolation holds near χ₁ = 1
-    assert C.depth_scales_at(ov, [1.75])["phase"].iloc[0] == "critical"  # on the grid: its row
-    assert C.depth_scales_at(ov, [1.7505])["phase"].iloc[0] == "critical"  # straddles it
+    assert c9.depth_scales_at(ov, [1.75])["phase"].iloc[0] == "critical"  # on the grid: its row
+    assert c9.depth_scales_at(ov, [1.7505])["phase"].iloc[0] == "critical"  # straddles it
     with pytest.raises(ValueError):
-        C.depth_scales_at(ov, [3.5])
+        c9.depth_scales_at(ov, [3.5])

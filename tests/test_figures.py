@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.collections import QuadMesh  # noqa: E402
 
-from ntk_phases import claims as C  # noqa: E402
+from ntk_phases.claims import c9  # noqa: E402
 from ntk_phases.figures import finite as FF  # noqa: E402
 from ntk_phases.figures import freeze_chaos as FC  # noqa: E402
 from ntk_phases.figures import infinite as FI  # noqa: E402
@@ -148,8 +148,8 @@ def test_f6_draws_the_fitted_law_next_to_8xi():
     assert len(_fit_lines(ax)) == 2  # ordered and chaotic
     assert any(isinstance(c, QuadMesh) for c in ax.collections)
     # the same numbers as the claims rows
-    fits = C.depth_scale_fits(C.infinite_law_frame(table), C.predictor_columns("network"), 0.1)
-    rows = pd.DataFrame(C.c9_claims({("fcn", "erf"): table}, [], 0.1))
+    fits = c9.depth_scale_fits(c9.infinite_law_frame(table), c9.predictor_columns("network"), 0.1)
+    rows = pd.DataFrame(c9.c9_claims({("fcn", "erf"): table}, [], 0.1))
     net = rows[rows["quantity"].str.contains("true network")]
     assert np.allclose(sorted(net["measured"]), sorted(f["a"] for _, f in fits.values()))
     # measured boundaries marked on the last-t panels (train: ordered; test: chaotic)

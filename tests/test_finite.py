@@ -19,6 +19,7 @@ import pytest
 from conftest import copy_workflow, run_env, snakemake
 
 from ntk_phases import data as data_mod
+from ntk_phases.claims import c6_c7, schema
 from ntk_phases.finite import __main__ as F
 from ntk_phases.finite import experiments as E
 from ntk_phases.data import class_centred_targets
@@ -474,15 +475,13 @@ def _mem_frame(chaotic_train, chaotic_test, ordered_test):
 def test_claims_c6_logic():
     cfg = {"sigma_w2_chaotic": 25.0, "sigma_w2_ordered": 0.5, "train_acc_min": 0.99,
            "chance_margin": 0.05, "ordered_min_gap": 0.3}
-    good = F.claims_c6(_mem_frame(1.0, 0.11, 0.9), cfg, 10)
+    good = c6_c7.claims_c6(_mem_frame(1.0, 0.11, 0.9), cfg, 10)
     assert [r["passed"] for r in good] == [True, True, True]
-    bad = F.claims_c6(_mem_frame(0.9, 0.3, 0.2), cfg, 10)
+    bad = c6_c7.claims_c6(_mem_frame(0.9, 0.3, 0.2), cfg, 10)
     assert [r["passed"] for r in bad] == [False, False, False]
     # rows of the one claims schema, every configuration column filled
-    from ntk_phases.claims import schema_violations
-
-    table = pd.DataFrame(good + bad, columns=F.CLAIM_COLUMNS)
-    assert schema_violations(table) == []
+    table = pd.DataFrame(good + bad, columns=schema.COLUMNS)
+    assert schema.schema_violations(table) == []
     assert table["depth_min"].eq(8).all() and table["sigma_w2"].tolist()[:3] == [25.0, 25.0, 0.5]
 
 
@@ -492,9 +491,7 @@ def test_claims_c7_fits_the_slope():
              "width": w, "seed": s, "diverged": False,
              "relative_distance": 2.0 * w ** -0.5, "ntk_rel_error": 3.0 * w ** -0.1}
             for w in widths for s in (0, 1)]
-    out = F.claims_c7(pd.DataFrame(rows), {"slope": -0.5, "slope_tolerance": 0.2})
+    out = c6_c7.claims_c7(pd.DataFrame(rows), {"slope": -0.5, "slope_tolerance": 0.2})
     assert math.isclose(out[0]["measured"], -0.5, abs_tol=1e-9) and out[0]["passed"]
     assert math.isclose(out[1]["measured"], -0.1, abs_tol=1e-9) and not out[1]["passed"]
-    from ntk_phases.claims import schema_violations
-
-    assert schema_violations(pd.DataFrame(out, columns=F.CLAIM_COLUMNS)) == []
+    assert schema.schema_violations(pd.DataFrame(out, columns=schema.COLUMNS)) == []

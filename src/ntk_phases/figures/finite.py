@@ -2,7 +2,7 @@
 
 - F7: trained finite networks, train/test accuracy heatmaps over (σ_w², depth) at a few
   steps, with the mean-field 8·ξ₁ (ordered) and 8·ξ* (chaotic) depths overlaid, and the
-  depth-scale law a·ξ measured on the grid (C9, :func:`ntk_phases.claims.law_fits`).
+  depth-scale law a·ξ measured on the grid (C9, :func:`ntk_phases.claims.c9.law_fits`).
 - F9: memorization (C6), accuracy and loss against steps, chaotic vs ordered.
 - F10: finite networks of growing width against the infinite-width (analytic NTK)
   prediction: loss trajectories, distance of the outputs to the prediction from the same
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..claims import c9
 from ..cli import setup_logging
 from . import style
 
@@ -95,7 +96,7 @@ def draw_heat(ax, frame: pd.DataFrame, overlay: pd.DataFrame, step: int, col: st
     """One trained-grid panel (F7, F8's finite row): the mean over ok seeds of ``col`` at
     ``step`` over (σ_w², depth), a red × on cells with diverged seeds, and the mean-field
     8ξ₁ / 8ξ* depths and χ₁ = 1 from ``overlay``; ``fits`` (F7): the C9 law a·ξ
-    measured on the grid (:func:`ntk_phases.claims.depth_scale_fits`), ``markers``: the
+    measured on the grid (:func:`ntk_phases.claims.c9.depth_scale_fits`), ``markers``: the
     phase whose measured boundaries to mark. Returns the mesh (for a colour bar)."""
     sw, depths, z, div = heat(frame, step, col)
     mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1,
@@ -119,10 +120,8 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
             chance: float = 0.1):
     """Train/test accuracy of each trained grid at ``steps``, with the mean-field 8ξ and
     the C9 law a·ξ measured on the grid at its last step (the claims table's numbers:
-    :func:`ntk_phases.claims.depth_scale_fits` on the same tables)."""
+    :func:`ntk_phases.claims.c9.depth_scale_fits` on the same tables)."""
     import matplotlib.pyplot as plt
-
-    from .. import claims as C
 
     style.setup()
     blocks = []
@@ -138,7 +137,7 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
         arch, act = frame["arch"].iloc[0], frame["activation"].iloc[0]
         width, sb2 = int(frame["width"].iloc[0]), float(frame["sigma_b2"].iloc[0])
         n_seeds = frame["seed"].nunique()
-        fits = C.law_fits(C.finite_law_frame(frame, ov), "network", chance)
+        fits = c9.law_fits(c9.finite_law_frame(frame, ov), "network", chance)
         last = int(frame["step"].max())
         for r, (col, name) in enumerate((("train_acc", "train"), ("test_acc", "test"))):
             for j in range(n_cols):

@@ -10,7 +10,7 @@ overlays (``--finite``, ``--overlays``).
 Depths where Θ is ``singular`` are drawn as such (F4: markers; F5: grey bands, no line):
 there the pseudo-inverse has dropped modes and P(Θ)Y is numerical. F6 (true network) and
 F6_mean (mean predictor, the paper's picture) draw the depth-scale law C9 measured on the
-same table (:func:`ntk_phases.claims.law_fits`, the claims table's numbers) next to the
+same table (:func:`ntk_phases.claims.c9.law_fits`, the claims table's numbers) next to the
 notebook's 8ξ.
 """
 
@@ -23,9 +23,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
 from ..architectures import ARCHITECTURES, NOTEBOOK_ARCHITECTURES
-from ..claims import nearest_sigma, per_point, spectrum_forms
+from ..claims import c9
+from ..claims.c1_c5 import nearest_sigma, per_point, spectrum_forms
 from ..cli import setup_logging
 from . import style
 
@@ -208,7 +208,7 @@ def f4(tables: dict, cfg: dict):
                 ax.plot(d, _anchored(d, kap[k], d[k], 1 / r["chi_1"]), "C2", **DASH,
                         label=r"$\propto\chi_1^{-l}$ (C1)")
             else:
-                # the forms C2 tests (claims.spectrum_forms): l χ₁^l and 1/(l χ₁^l) for a
+                # the forms C2 tests (claims.c1_c5.spectrum_forms): l χ₁^l and 1/(l χ₁^l) for a
                 # smooth φ (the notebook's), χ₁^(l/2) and χ₁^(−l/2) for ReLU
                 form = spectrum_forms(act)
                 rate = np.sqrt(r["chi_1"]) if form["rate"] == "sqrt_chi_1" else r["chi_1"]
@@ -349,7 +349,7 @@ def fit_label(phase: str, fit: dict, what: str = "") -> str:
         if fit.get(key):
             out.append(f"{fit[key]} {word}")
     extra = (", " + ", ".join(out)) if out else ""
-    if fit["resolved"] < C.C9_MIN_POINTS:
+    if fit["resolved"] < c9.C9_MIN_POINTS:
         return rf"no $a\,{xi}$ fit: {fit['resolved']} resolved{extra}" + (f" ({what})" if what else "")
     return (rf"fit ${fit['a']:.3g}\,{xi}$, $R^2$ {fit['r2']:.2f} ({fit['resolved']} pts{extra})"
             + (f", {what}" if what else ""))
@@ -357,14 +357,14 @@ def fit_label(phase: str, fit: dict, what: str = "") -> str:
 
 def draw_fits(ax, fits: dict, dmax: float, markers: str | None = None, label: bool = False,
               what: dict | None = None):
-    """The C9 law a·ξ measured on this grid (``fits``: :func:`claims.law_fits`) as a
+    """The C9 law a·ξ measured on this grid (``fits``: :func:`claims.c9.law_fits`) as a
     magenta line over each phase's σ_w², clipped at the grid; ``markers``: the phase whose
     measured boundaries to mark (o: resolved; magenta ^: censored, at the deepest depth;
     grey ^: not reached before the first singular Θ, at that depth)."""
     what = what or {}
     for phase, (bounds, fit) in fits.items():
         lab = fit_label(phase, fit, what.get(phase, "")) if label else None
-        if fit["resolved"] >= C.C9_MIN_POINTS:
+        if fit["resolved"] >= c9.C9_MIN_POINTS:
             b = bounds.sort_values("sigma_w2")
             ls = "-" if phase == "ordered" else "-."
             ax.plot(b["sigma_w2"], np.minimum(fit["a"] * b["xi"], dmax * 1.02), color=FIT_COLOUR,
@@ -424,7 +424,7 @@ def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
         frame = tables[("fcn", act)]
         col = f"{split}_acc_mean" if mean else f"{split}_acc"
         vmax = test_vmax if split == "test" else 1.0
-        fits = C.law_fits(C.infinite_law_frame(frame), predictor, chance)
+        fits = c9.law_fits(c9.infinite_law_frame(frame), predictor, chance)
         dmax = float(frame["depth"].max())
         sing = _singular_edge(frame) if mean else None
         for j, t in enumerate(times):

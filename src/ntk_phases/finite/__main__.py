@@ -15,7 +15,8 @@ Subcommands (``python -m ntk_phases.finite <cmd> ...``):
 - ``merge``: concatenate block tables into one.
 - ``infinite``: the ``width`` experiment against the infinite-width prediction (from the
   analytic kernels that ``lr --out-kernels`` saved; numpy only).
-- ``claims``: the C6/C7 rows of ``metrics/claims_finite.csv``.
+- ``claims``: write the C6/C7 rows of ``metrics/claims_finite.csv`` (the claims themselves:
+  :mod:`ntk_phases.claims.c6_c7`).
 
 Import rule: this module imports the finite layer (jax, flax, optax), numpy, pandas and the
 numpy-only claims and numerics at import time; ``lr`` imports :mod:`ntk_phases.kernels` (and
@@ -31,17 +32,15 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
 from .. import io
-from ..claims import COLUMNS as CLAIM_COLUMNS
-from ..claims import claim_row
+from ..claims import c6_c7, schema
 from ..cli import setup_logging, use_compile_cache
-from ..numerics import fits, predictions, spectral
+from ..numerics import predictions, spectral
 from .experiments import (
     EXPERIMENTS,
     KERNEL_KEYS,
@@ -286,90 +285,14 @@ def cmd_infinite(args) -> int:
 # ----------------------------------------------------------------------------- claims
 
 
-def _setting(frame: pd.DataFrame, cfg: dict, key: str, default: Any = None) -> Any:
-    """A configuration value of a claims row: the table's column, else the config's."""
-    if key in frame and len(frame):
-        return frame[key].iloc[0]
-    return cfg.get(key, default)
-
-
-def claims_c6(mem: pd.DataFrame, cfg: dict, n_classes: int) -> list[dict]:
-    """C6 from the memorization table: final-step accuracies, mean over seeds (rows of
-    :data:`ntk_phases.claims.SCHEMA`)."""
-    chance = 1.0 / n_classes
-    last = mem[mem["step"] == mem["step"].max()]
-    arch = str(mem["arch"].iloc[0])
-    act = str(_setting(mem, cfg, "activation"))
-    sb2, depth = float(_setting(mem, cfg, "sigma_b2")), int(_setting(mem, cfg, "depth"))
-    width = _setting(mem, cfg, "width")
-
-    def at(sw2, col):
-        sel = last[np.isclose(last["sigma_w2"], sw2)]
-        ok = sel[sel["status"] == "ok"]
-        return float(ok[col].mean()) if len(ok) else float("nan"), len(ok), len(sel)
-
-    chaotic, ordered = float(cfg["sigma_w2_chaotic"]), float(cfg["sigma_w2_ordered"])
-    tr, n_tr, all_tr = at(chaotic, "train_acc")
-    te, _, _ = at(chaotic, "test_acc")
-    te_o, n_o, all_o = at(ordered, "test_acc")
-    tr_min, margin, gap = (float(cfg["train_acc_min"]), float(cfg["chance_margin"]),
-                           float(cfg["ordered_min_gap"]))
-    step = int(last["step"].iloc[0])
-
-    def row(sw2, quantity, pred, meas, tol, passed, condition, n_ok, n_all):
-        return claim_row("C6", arch, act, quantity, pred, meas, tol, passed, condition,
-                         sigma_w2=sw2, sigma_b2=sb2, depth_min=depth, depth_max=depth,
-                         note=f"width {width}; step {step}; mean over {n_ok} of {n_all} seeds (ok)")
-
-    return [
-        row(chaotic, f"chaotic sigma_w2={chaotic:g}: train_acc at step {step}", 1.0, tr, 1.0 - tr_min,
-            tr >= tr_min, "measured >= predicted - tolerance", n_tr, all_tr),
-        row(chaotic, f"chaotic sigma_w2={chaotic:g}: test_acc at step {step}", chance, te, margin,
-            abs(te - chance) <= margin, "|measured - predicted| <= tolerance", n_tr, all_tr),
-        row(ordered, f"ordered sigma_w2={ordered:g}: test_acc at step {step}", chance, te_o, gap,
-            te_o - chance >= gap, "measured - predicted >= tolerance", n_o, all_o),
-    ]
-
-
-def claims_c7(summary: pd.DataFrame, cfg: dict) -> list[dict]:
-    """C7: power-law slopes against width of the distance to the infinite-width prediction
-    and of the empirical-NTK error (mean over seeds per width; rows of
-    :data:`ntk_phases.claims.SCHEMA`)."""
-    ok = summary[~summary["diverged"].astype(bool)]
-    per = ok.groupby("width")[["relative_distance", "ntk_rel_error"]].mean().reset_index()
-    arch = str(summary["arch"].iloc[0])
-    act = str(_setting(summary, cfg, "activation"))
-    sw2, sb2 = float(_setting(summary, cfg, "sigma_w2")), float(_setting(summary, cfg, "sigma_b2"))
-    depth = int(_setting(summary, cfg, "depth"))
-    pred, tol = float(cfg["slope"]), float(cfg["slope_tolerance"])
-    rows = []
-    for col, what in (("relative_distance", "final test outputs vs infinite-width prediction "
-                                           "(same f0), relative distance"),
-                      ("ntk_rel_error", "empirical vs analytic NTK at init, relative error")):
-        if len(per) >= 2 and np.all(per[col] > 0):
-            slope, _ = fits.fit_power_law(per["width"], per[col])
-        else:
-            slope = float("nan")
-        falls = bool(np.all(np.diff(per[col].to_numpy()) < 0)) if len(per) >= 2 else False
-        rows.append(claim_row(
-            "C7", arch, act,
-            f"{what}: slope of log against log width (widths {per['width'].min()}-{per['width'].max()})",
-            pred, slope, tol, bool(slope < 0 and abs(slope - pred) <= tol),
-            "measured < 0 and |measured - predicted| <= tolerance",
-            sigma_w2=sw2, sigma_b2=sb2, depth_min=depth, depth_max=depth,
-            note=(f"widths {', '.join(str(int(w)) for w in per['width'])}; mean over seeds per width"
-                  + ("" if falls else "; not monotone in width"))))
-    return rows
-
-
 def cmd_claims(args) -> int:
     cfg = json.loads(args.config_json)
     meta = json.loads(Path(args.data_json).read_text())
     mem = pd.read_csv(args.memorization)
     summary = pd.read_csv(args.width_summary)
-    rows = claims_c6(mem, cfg["memorization"], int(meta["n_classes"]))
-    rows += claims_c7(summary, cfg["width"])
-    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    rows = c6_c7.claims_c6(mem, cfg["memorization"], int(meta["n_classes"]))
+    rows += c6_c7.claims_c7(summary, cfg["width"])
+    frame = pd.DataFrame(rows, columns=schema.COLUMNS)
     io.write_csv(args.out, frame)
     io.write_provenance(args.out, config=cfg, inputs=[args.memorization, args.width_summary])
     for r in rows:
