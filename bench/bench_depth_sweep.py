@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ntk_phases import kernels
+from ntk_phases.analytic.sweep import depth_sweep, estimate_block_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
+from kernel_reference import kernels_per_depth_reference, measure_peak_memory  # noqa: E402
 
 
 def digits(n_train: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -97,20 +102,20 @@ def part1(args, x_train, x_test):
         f"[0.5, 3], σ_b²={sb2}, {len(x_train)} train + {len(x_test)} test, depths 0..100"
     )
     _, wall_cold, cpu_cold = timed(
-        kernels.depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
+        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
     )
     sweep, wall, cpu = timed(
-        kernels.depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
+        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
     )
     print(
         f"    one pass, all {depths.size} depths: {wall:.2f} s wall, {cpu:.2f} s CPU "
         f"(first call incl. compile: {wall_cold:.2f} s wall, {cpu_cold:.2f} s CPU)"
     )
     sweep_sub, wall_sub, cpu_sub = timed(
-        kernels.depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, ref_depths
+        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, ref_depths
     )
     ref, wall_ref, cpu_ref = timed(
-        kernels.kernels_per_depth_reference,
+        kernels_per_depth_reference,
         x_train,
         x_test,
         "fcn",
@@ -163,15 +168,15 @@ def part2(args, x_train, x_test, sw2, sb2):
     print(
         f"\n[2] σ_w² vmapped vs Python loop over σ_w² ({sw2.size} values, depths 0..100)"
     )
-    kernels.depth_sweep(
+    depth_sweep(
         x_train, x_test, "fcn", "erf", sw2[:1], sb2, depths
     )  # compile S=1
     grid, wall_v, cpu_v = timed(
-        kernels.depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
+        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
     )
     t0, c0 = time.perf_counter(), time.process_time()
     rows = [
-        kernels.depth_sweep(x_train, x_test, "fcn", "erf", s, sb2, depths) for s in sw2
+        depth_sweep(x_train, x_test, "fcn", "erf", s, sb2, depths) for s in sw2
     ]
     wall_l, cpu_l = time.perf_counter() - t0, time.process_time() - c0
     diff = max(
@@ -194,7 +199,7 @@ def part3(args):
     )
     print(
         "    peak = increase of this process's RSS during the call (sampled); "
-        "estimate = kernels.estimate_block_bytes of the largest block"
+        "estimate = estimate_block_bytes of the largest block"
     )
     print(
         f"    {'n_train':>7} {'batch':>6} {'peak MB':>8} {'est. MB':>8} {'cold s':>7} "
@@ -204,7 +209,7 @@ def part3(args):
 
     def block_estimate(n, b):
         side = n if b is None else min(b, n)  # largest block: train x train
-        return kernels.estimate_block_bytes("cnn_p", (8, 8, 1), side, side, 1)
+        return estimate_block_bytes("cnn_p", (8, 8, 1), side, side, 1)
 
     # ascending expected peak: freed memory stays in the process and would
     # hide a smaller run's peak measured after a larger one
@@ -213,8 +218,8 @@ def part3(args):
     for n, b in runs:
         x_train, x_test = digits(n, n // 2, seed=1)
         depths = [0, 1, 2]
-        _, stats = kernels.measure_peak_memory(
-            kernels.depth_sweep,
+        _, stats = measure_peak_memory(
+            depth_sweep,
             x_train,
             x_test,
             "cnn_p",
@@ -225,7 +230,7 @@ def part3(args):
             batch_size=b,
         )
         _, wall2, cpu2 = timed(
-            kernels.depth_sweep,
+            depth_sweep,
             x_train,
             x_test,
             "cnn_p",
@@ -236,7 +241,7 @@ def part3(args):
             batch_size=b,
         )
         _, wall0, _ = timed(
-            kernels.depth_sweep,
+            depth_sweep,
             x_train,
             x_test,
             "cnn_p",

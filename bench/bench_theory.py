@@ -1,4 +1,4 @@
-"""Benchmark of the mean-field c* solve (``ntk_phases.theory.correlation_root``).
+"""Benchmark of the mean-field c* solve (``ntk_phases.meanfield.correlation_root``).
 
 The c* Newton iteration dominates the phase table of the quadrature-based tanh. Measured
 in one run, at the q* of every grid point (computed once), vmapped and jitted alike:
@@ -8,7 +8,7 @@ in one run, at the q* of every grid point (computed once), vmapped and jitted al
   stops only when the step is below 1e-13 (near the critical line rounding keeps steps
   at ~1e-13, so every lane of the vmapped loop runs to ``newton_iters``);
 - current: the 1 × 1 cross-kernel (one 2-D quadrature for T and one for Ṫ), the Price
-  slope σ_w² Ṫ − 1, and the stall rule of ``theory._newton``.
+  slope σ_w² Ṫ − 1, and the stall rule of ``meanfield._newton``.
 
 Prints compile and run times (wall and process CPU), their ratio, the largest change
 in c* over the chaotic points, and the most Newton iterations of any lane.
@@ -29,12 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_phases import theory
+from ntk_phases.analytic import meanfield
 
 
 def reference_root(activation: str, deg: int, newton_iters: int, q, sigma_w2, sigma_b2):
     """c* as the theory stage computed it before the cross-kernel change."""
-    dual = theory.dual_maps(activation, deg, False)
+    dual = meanfield.dual_maps(activation, deg, False)
 
     def h(c):
         T, _ = dual(q * jnp.array([[1.0, c], [c, 1.0]]))
@@ -45,7 +45,7 @@ def reference_root(activation: str, deg: int, newton_iters: int, q, sigma_w2, si
         step = jnp.where(jnp.isfinite(step), step, 0.0)
         return jnp.clip(c - step, 0.0, 1.0 - 1e-12)
 
-    return theory._newton(newton_c, jnp.asarray(0.0), newton_iters, noise_rtol=0.0)
+    return meanfield._newton(newton_c, jnp.asarray(0.0), newton_iters, noise_rtol=0.0)
 
 
 def timed(fn, *args):
@@ -57,13 +57,13 @@ def timed(fn, *args):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--paper-slice", action="store_true")
-    p.add_argument("--activation", default="tanh", choices=theory.ACTIVATIONS)
+    p.add_argument("--activation", default="tanh", choices=meanfield.ACTIVATIONS)
     args = p.parse_args()
     if args.paper_slice:
         sw, sb, deg, iters = np.linspace(0.01, 3.0, 300), np.linspace(0.01, 0.25, 120)[::10], 128, 80
     else:
         sw, sb, deg, iters = np.linspace(0.05, 3.0, 48), np.linspace(0.01, 0.25, 25), 64, 60
-    d = theory.phase_diagram(args.activation, sw, sb, deg, iters)
+    d = meanfield.phase_diagram(args.activation, sw, sb, deg, iters)
     chaotic = d["phase"] == "chaotic"
     q = jnp.asarray(np.where(d["bounded"], d["q_star"], 1.0))
     grid = (q, jnp.asarray(d["sigma_w2"]), jnp.asarray(d["sigma_b2"]))
@@ -72,7 +72,7 @@ def main() -> None:
           f"quadrature degree {deg}, newton_iters {iters}")
 
     results = {}
-    for name, root in (("reference", reference_root), ("current", theory.correlation_root)):
+    for name, root in (("reference", reference_root), ("current", meanfield.correlation_root)):
         fn = jax.jit(jax.vmap(lambda q, sw, sb, root=root: root(args.activation, deg, iters, q, sw, sb)))
         t0 = time.perf_counter()
         compiled = fn.lower(*grid).compile()

@@ -1,5 +1,5 @@
 """The closed-form FCN layer maps (``ntk_phases.analytic.fcn_closed_form``) against
-neural-tangents' layer maps (the same ``kernels.depth_sweep`` with the fast path off).
+neural-tangents' layer maps (the same ``sweep.depth_sweep`` with the fast path off).
 
 Both phases (σ_w² from 0.5 to 3.5 at σ_b² = 0.18: χ₁ = 1 near σ_w² = 1.76 for erf),
 depths past 100, both conventions (``ours``: dense readout; ``notebook``: read-in
@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntk_phases import kernels
-from ntk_phases.analytic import fcn_closed_form
+from ntk_phases.analytic import fcn_closed_form, sweep
 from ntk_phases.architectures import get_architecture
 
 SIGMA_W2 = [0.5, 1.2, 1.76, 2.5, 3.5]
@@ -35,9 +34,9 @@ def block_rel(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def both_paths(monkeypatch, x_train, x_test, arch, activation, **kw):
-    fast = kernels.depth_sweep(x_train, x_test, arch, activation, SIGMA_W2, SIGMA_B2, DEPTHS, **kw)
+    fast = sweep.depth_sweep(x_train, x_test, arch, activation, SIGMA_W2, SIGMA_B2, DEPTHS, **kw)
     monkeypatch.setattr(fcn_closed_form, "ENABLED", False)
-    ref = kernels.depth_sweep(x_train, x_test, arch, activation, SIGMA_W2, SIGMA_B2, DEPTHS, **kw)
+    ref = sweep.depth_sweep(x_train, x_test, arch, activation, SIGMA_W2, SIGMA_B2, DEPTHS, **kw)
     monkeypatch.setattr(fcn_closed_form, "ENABLED", True)
     return fast, ref
 
@@ -79,7 +78,7 @@ def test_dispatch(monkeypatch, data):
     monkeypatch.setattr(fcn_closed_form, "sweep", spy)
     x_train, x_test = data
     for arch, activation in (("fcn", "erf"), ("fcn", "relu"), ("fcn", "tanh"), ("cnn_f", "erf")):
-        kernels.depth_sweep(x_train[:4], x_test[:2], arch, activation, [1.5], SIGMA_B2, [0, 2], tanh_deg=16)
+        sweep.depth_sweep(x_train[:4], x_test[:2], arch, activation, [1.5], SIGMA_B2, [0, 2], tanh_deg=16)
     assert calls == ["erf"] * 3 + ["relu"] * 3  # train, test x train, test diagonal
     assert not fcn_closed_form.supports(get_architecture("cnn_p"), "erf")
     assert fcn_closed_form.supports(get_architecture("fcn", "notebook"), "erf")

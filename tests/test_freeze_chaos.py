@@ -11,22 +11,23 @@ import pytest
 from ntk_phases import freeze_chaos as job
 from ntk_phases.analytic import checkerboard
 from ntk_phases.analytic import freeze_chaos as fc
+from ntk_phases.analytic import layers
 from ntk_phases.numerics import fits
 
 from conftest import ROOT, snakemake
 
 
 def test_standardized_relu_moments():
-    mean, second = fc.gaussian_moments(fc.standardized_relu)
+    mean, second = layers.gaussian_moments(layers.standardized_relu)
     assert abs(mean) < 1e-9
     assert abs(second - 1.0) < 1e-9
     # the plain ReLU is neither centred nor standardized (the check can fail)
-    m_relu, s_relu = fc.gaussian_moments(lambda z: np.maximum(z, 0.0))
+    m_relu, s_relu = layers.gaussian_moments(lambda z: np.maximum(z, 0.0))
     assert m_relu == pytest.approx(1 / np.sqrt(2 * np.pi)) and s_relu == pytest.approx(0.5)
     # the closed-form dual kernel agrees with quadrature at q = 1: E φ² = 1
-    assert float(fc._std_relu_nngp(1.0, 1.0, 1.0)) == pytest.approx(1.0, abs=1e-6)
+    assert float(layers._std_relu_nngp(1.0, 1.0, 1.0)) == pytest.approx(1.0, abs=1e-6)
     # and E φ(u) φ(v) = 0 for independent u, v (centred)
-    assert float(fc._std_relu_nngp(0.0, 1.0, 1.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(layers._std_relu_nngp(0.0, 1.0, 1.0)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_relu_depth1_matches_arccosine():
@@ -109,8 +110,8 @@ def test_relu_correlation_map_expansion():
     h = 1e-6
     np.testing.assert_allclose((fc.relu_corr(c + h) - fc.relu_corr(c - h)) / (2 * h), fc.relu_corr_deriv(c),
                                rtol=1e-6)
-    np.testing.assert_allclose(fc.std_relu_corr(c), np.asarray(fc._std_relu_nngp(c, 1.0, 1.0)), atol=1e-12)
-    np.testing.assert_allclose(fc.std_relu_corr_deriv(c), np.asarray(fc._std_relu_d_nngp(c, 1.0, 1.0)), atol=1e-12)
+    np.testing.assert_allclose(fc.std_relu_corr(c), np.asarray(layers._std_relu_nngp(c, 1.0, 1.0)), atol=1e-12)
+    np.testing.assert_allclose(fc.std_relu_corr_deriv(c), np.asarray(layers._std_relu_d_nngp(c, 1.0, 1.0)), atol=1e-12)
 
 
 def _relu_scalar_rho(beta: float, depth: int, residual: bool = False, c0: float = 0.3) -> float:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntk_phases import kernels
+from kernel_reference import kernels_per_depth_reference, measure_peak_memory
+
+from ntk_phases.analytic import sweep
 
 KERNEL_KEYS = (
     "nngp_train",
@@ -88,7 +90,7 @@ def test_fcn_matches_closed_form(data, activation):
     sw2 = np.array([0.7, 1.8, 4.0])
     sb2 = 0.05
     depths = [0, 1, 2, 5, 12]
-    out = kernels.depth_sweep(
+    out = sweep.depth_sweep(
         x_train, x_test, "fcn", activation, sw2, sb2, depths, full_test=True
     )
     n = len(x_train)
@@ -132,7 +134,7 @@ def test_fcn_matches_closed_form(data, activation):
 def test_erf_kernel_is_not_trivially_equal(data):
     """Sanity: the closed form would catch a wrong σ_w² (the test can fail)."""
     x_train, _ = data
-    out = kernels.depth_sweep(x_train, None, "fcn", "erf", [1.8], 0.05, [3])
+    out = sweep.depth_sweep(x_train, None, "fcn", "erf", [1.8], 0.05, [3])
     k, theta = fcn_closed_form(x_train, "erf", 1.9, 0.05, 3)
     assert not np.allclose(out["ntk_train"][0, 0], theta, rtol=1e-6)
     assert "ntk_test_train" not in out
@@ -152,7 +154,7 @@ def test_deep_chaotic_diagonal_matches_scalar_recursion(data):
         flat * np.sqrt(64) / np.linalg.norm(flat, axis=1, keepdims=True)
     ).reshape(x_train.shape)
     sw2, sb2 = 3.0, 0.18
-    out = kernels.depth_sweep(x_train, x_train[:5], "fcn", "erf", sw2, sb2, [50, 100])
+    out = sweep.depth_sweep(x_train, x_train[:5], "fcn", "erf", sw2, sb2, [50, 100])
     k, theta, want = 1.0, 0.0, {}
     for layer in range(101):
         if layer > 0:
@@ -180,10 +182,10 @@ def test_deep_chaotic_diagonal_matches_scalar_recursion(data):
 def test_sweep_matches_per_depth_networks(tiny, arch):
     x_train, x_test = tiny
     sw2, sb2, depths = [0.8, 3.0], 0.1, [0, 1, 2]  # both parities of Kernel.is_reversed
-    got = kernels.depth_sweep(
+    got = sweep.depth_sweep(
         x_train, x_test, arch, "erf", sw2, sb2, depths, full_test=True
     )
-    ref = kernels.kernels_per_depth_reference(
+    ref = kernels_per_depth_reference(
         x_train, x_test, arch, "erf", sw2, sb2, depths, full_test=True
     )
     assert set(got) == set(ref)
@@ -196,8 +198,8 @@ def test_sweep_matches_per_depth_networks(tiny, arch):
 def test_sweep_matches_per_depth_tanh(tiny):
     x_train, x_test = tiny
     kw = dict(tanh_deg=8)  # same quadrature on both sides; accuracy is not tested here
-    got = kernels.depth_sweep(x_train, x_test, "fcn", "tanh", [1.5], 0.1, [0, 2], **kw)
-    ref = kernels.kernels_per_depth_reference(
+    got = sweep.depth_sweep(x_train, x_test, "fcn", "tanh", [1.5], 0.1, [0, 2], **kw)
+    ref = kernels_per_depth_reference(
         x_train, x_test, "fcn", "tanh", [1.5], 0.1, [0, 2], **kw
     )
     for key in KERNEL_KEYS:
@@ -207,16 +209,16 @@ def test_sweep_matches_per_depth_tanh(tiny):
 def test_vmap_over_sigma_equals_loop(tiny):
     x_train, x_test = tiny
     sw2, depths = np.array([0.6, 2.7]), [0, 2, 3]
-    grid = kernels.depth_sweep(x_train, x_test, "cnn_f", "erf", sw2, 0.2, depths)
+    grid = sweep.depth_sweep(x_train, x_test, "cnn_f", "erf", sw2, 0.2, depths)
     for i, s in enumerate(sw2):
-        one = kernels.depth_sweep(x_train, x_test, "cnn_f", "erf", s, 0.2, depths)
+        one = sweep.depth_sweep(x_train, x_test, "cnn_f", "erf", s, 0.2, depths)
         for key in KERNEL_KEYS:
             assert one[key].shape[0] == 1
             np.testing.assert_allclose(
                 grid[key][i], one[key][0], rtol=1e-12, err_msg=key
             )
     # traced W_std (vmapped sweep) == concrete python-float W_std (eager stax network)
-    looped = kernels.kernels_per_depth_reference(
+    looped = kernels_per_depth_reference(
         x_train, x_test, "cnn_f", "erf", sw2, 0.2, [3], vmap_sigma=False
     )
     for key in KERNEL_KEYS:
@@ -229,12 +231,12 @@ def test_batching_over_data_and_sigma_is_exact(tiny):
     x_train, x_test = tiny
     # 4 train, 2 test, blocks of 2 and one σ per chunk: every block has one shape
     args = (x_train, x_test, "cnn_p", "erf", [0.9, 3.1], 0.05, [0, 2, 3])
-    full = kernels.depth_sweep(*args, full_test=True)
-    batched = kernels.depth_sweep(*args, full_test=True, batch_size=2, sigma_chunk=1)
+    full = sweep.depth_sweep(*args, full_test=True)
+    batched = sweep.depth_sweep(*args, full_test=True, batch_size=2, sigma_chunk=1)
     for key in KERNEL_KEYS + ("nngp_test", "ntk_test"):
         np.testing.assert_allclose(batched[key], full[key], rtol=1e-12, err_msg=key)
     # without full_test the diagonal comes from diagonal blocks only
-    diag_only = kernels.depth_sweep(*args, batch_size=2, sigma_chunk=1)
+    diag_only = sweep.depth_sweep(*args, batch_size=2, sigma_chunk=1)
     np.testing.assert_allclose(
         diag_only["ntk_test_diag"], full["ntk_test_diag"], rtol=1e-12
     )
@@ -243,42 +245,42 @@ def test_batching_over_data_and_sigma_is_exact(tiny):
 
 def test_depths_sorted_unique_and_validation(tiny):
     x_train, x_test = tiny
-    out = kernels.depth_sweep(x_train, None, "fcn", "erf", 1.0, 0.1, [3, 0, 3])
+    out = sweep.depth_sweep(x_train, None, "fcn", "erf", 1.0, 0.1, [3, 0, 3])
     np.testing.assert_array_equal(out["depths"], [0, 3])
     assert out["ntk_train"].shape == (1, 2, 4, 4)
     bad = x_train.copy()
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        kernels.depth_sweep(bad, None, "fcn", "erf", 1.0, 0.1, [1])
+        sweep.depth_sweep(bad, None, "fcn", "erf", 1.0, 0.1, [1])
     with pytest.raises(ValueError, match="activation"):
-        kernels.depth_sweep(x_train, None, "fcn", "gelu", 1.0, 0.1, [1])
+        sweep.depth_sweep(x_train, None, "fcn", "gelu", 1.0, 0.1, [1])
     with pytest.raises(ValueError, match="sigma_w2"):
-        kernels.depth_sweep(x_train, None, "fcn", "erf", [-1.0], 0.1, [1])
+        sweep.depth_sweep(x_train, None, "fcn", "erf", [-1.0], 0.1, [1])
     with pytest.raises(ValueError, match="depths"):
-        kernels.depth_sweep(x_train, None, "fcn", "erf", 1.0, 0.1, [-1])
+        sweep.depth_sweep(x_train, None, "fcn", "erf", 1.0, 0.1, [-1])
     with pytest.raises(ValueError, match="NHWC"):
-        kernels.depth_sweep(x_train.reshape(4, -1), None, "cnn_f", "erf", 1.0, 0.1, [1])
+        sweep.depth_sweep(x_train.reshape(4, -1), None, "cnn_f", "erf", 1.0, 0.1, [1])
     with pytest.raises(ValueError, match="unknown architecture"):
-        kernels.depth_sweep(x_train, None, "rnn", "erf", 1.0, 0.1, [1])
+        sweep.depth_sweep(x_train, None, "rnn", "erf", 1.0, 0.1, [1])
 
 
 def test_memory_helpers():
-    per = kernels.estimate_block_bytes("cnn_p", (8, 8, 1), 10, 10, n_sigma=2)
-    assert per == kernels.estimate_block_bytes("cnn_p", (8, 8, 1), 1, 1) * 200
-    assert kernels.estimate_block_bytes("cnn_f", (8, 8, 1), 4, 4) * 64 == (
-        kernels.estimate_block_bytes("cnn_p", (8, 8, 1), 4, 4)
+    per = sweep.estimate_block_bytes("cnn_p", (8, 8, 1), 10, 10, n_sigma=2)
+    assert per == sweep.estimate_block_bytes("cnn_p", (8, 8, 1), 1, 1) * 200
+    assert sweep.estimate_block_bytes("cnn_f", (8, 8, 1), 4, 4) * 64 == (
+        sweep.estimate_block_bytes("cnn_p", (8, 8, 1), 4, 4)
     )
-    b = kernels.batch_size_for_budget("cnn_p", (8, 8, 1), 128, 64e6, n_sigma=1)
+    b = sweep.batch_size_for_budget("cnn_p", (8, 8, 1), 128, 64e6, n_sigma=1)
     assert 1 <= b < 128
-    assert kernels.estimate_block_bytes("cnn_p", (8, 8, 1), b, b) <= 64e6
-    assert kernels.estimate_block_bytes("cnn_p", (8, 8, 1), b + 1, b + 1) > 64e6
-    assert kernels.batch_size_for_budget("fcn", (8, 8, 1), 50, 1e12) == 50
+    assert sweep.estimate_block_bytes("cnn_p", (8, 8, 1), b, b) <= 64e6
+    assert sweep.estimate_block_bytes("cnn_p", (8, 8, 1), b + 1, b + 1) > 64e6
+    assert sweep.batch_size_for_budget("fcn", (8, 8, 1), 50, 1e12) == 50
 
     def allocate():
         a = np.ones(40_000_000 // 8)
         return float(a.sum())
 
-    result, stats = kernels.measure_peak_memory(allocate)
+    result, stats = measure_peak_memory(allocate)
     assert result == 5_000_000.0
     assert stats["peak_increase_bytes"] > 20e6
     assert stats["peak_bytes"] >= stats["baseline_bytes"]
@@ -307,14 +309,14 @@ def test_relu_ntk_offdiagonal_approaches_its_limit_at_sqrt_chi1():
 
 def test_neural_tangents_loads_without_tensorflow_and_keeps_experimental():
     """ntk_phases defers neural-tangents' TensorFlow-only `experimental` subpackage
-    (nt_tensorflow_workaround): importing the kernels module does not load TensorFlow,
+    (analytic.nt_tensorflow_workaround): importing the analytic layer does not load TensorFlow,
     and the subpackage still works when something asks for it."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
-        "import ntk_phases.kernels\n"
+        "import ntk_phases.analytic.sweep\n"
         "import neural_tangents as nt\n"
         "print('tensorflow' in sys.modules)\n"
         "print(callable(nt.experimental.empirical_ntk_fn_tf))\n"

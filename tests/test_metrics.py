@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntk_phases import kernels
+from ntk_phases.analytic import layers
+from ntk_phases.analytic.sweep import depth_sweep
 from ntk_phases.numerics import predictions, spectral, streaming
 
 
@@ -119,7 +120,7 @@ def test_gradient_flow_limits():
 
 
 def _fcn_blocks(x_train, x_test, sigma_w2=1.5, sigma_b2=0.1, depth=3):
-    _, _, kernel_fn = kernels.stax_network(
+    _, _, kernel_fn = layers.stax_network(
         "fcn", "erf", depth, np.sqrt(sigma_w2), np.sqrt(sigma_b2)
     )
     dd = kernel_fn(x_train, None, ("nngp", "ntk"))
@@ -248,7 +249,7 @@ def test_chaotic_deep_memorizes_without_generalizing():
     n_classes = 3
     x_train, lab_train, x_test, lab_test = _clusters(8, 6, n_classes, seed=7, noise=0.3)
     # erf, σ_w² = 4, σ_b² = 0.05: χ₁ ≈ 1.5 (chaotic), ξ* ≈ 1.6 layers
-    sweep = kernels.depth_sweep(x_train, x_test, "fcn", "erf", [4.0], 0.05, [1, 60])
+    sweep = depth_sweep(x_train, x_test, "fcn", "erf", [4.0], 0.05, [1, 60])
     y = _targets(lab_train, n_classes)
     ts = [0.0, 4096.0]
     res = streaming.kernel_metrics(
@@ -282,7 +283,7 @@ def test_chaotic_deep_memorizes_without_generalizing():
 def test_metrics_frame_columns():
     x_train, lab_train, x_test, lab_test = _clusters(4, 3, 2, seed=9)
     depths = [0, 1, 5, 20, 150]
-    sweep = kernels.depth_sweep(
+    sweep = depth_sweep(
         x_train, x_test, "fcn", "erf", [0.5, 1.5, 3.0], 0.18, depths
     )
     df = streaming.metrics_frame(

@@ -1,7 +1,7 @@
 """The streaming kernels→metrics job against the two-step path it replaces.
 
 The reference is the direct computation: every kernel block of every depth from
-:func:`kernels.depth_sweep` (test diagonals from pinned test × test blocks), then
+:func:`sweep.depth_sweep` (test diagonals from pinned test × test blocks), then
 :func:`streaming.metrics_frame`. The stream never holds the kernels of all depths and takes
 K(x, x) from the ``cov1`` of the test × train block.
 """
@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntk_phases import kernels
 from ntk_phases.numerics import streaming
 from ntk_phases.analytic import sweep
 
@@ -30,7 +29,7 @@ def data():
 
 def reference(data, arch, activation, sw2, sb2, depths):
     x_train, y_train, x_test, y_test = data
-    sw = kernels.depth_sweep(x_train, x_test, arch, activation, sw2, sb2, depths, tanh_deg=32)
+    sw = sweep.depth_sweep(x_train, x_test, arch, activation, sw2, sb2, depths, tanh_deg=32)
     return streaming.metrics_frame(sw, y_train, y_test, TIMES)
 
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from ntk_phases import theory
+from ntk_phases.analytic import meanfield
 
 SW = np.array([0.3, 0.8, 1.2, 1.5, 1.76, 2.0, 2.5, 3.0, 4.0])
 SB = np.array([0.0, 0.05, 0.18, 0.3])
@@ -14,7 +14,7 @@ SB = np.array([0.0, 0.05, 0.18, 0.3])
 
 @pytest.fixture(scope="module")
 def erf():
-    return theory.phase_diagram("erf", SW, SB)
+    return meanfield.phase_diagram("erf", SW, SB)
 
 
 def test_erf_q_star_is_a_fixed_point_of_the_closed_form_q_map(erf):
@@ -54,13 +54,13 @@ def test_chi_c_equals_autodiff_slope_of_the_correlation_map(erf):
     i = np.flatnonzero((erf["phase"] == "chaotic") & (erf["sigma_b2"] > 0))[:4]
     for k in i:
         q, c, sw, sb = (float(erf[n][k]) for n in ("q_star", "c_star", "sigma_w2", "sigma_b2"))
-        slope = jax.grad(theory.c_map, argnums=1)("erf", c, q, sw, sb)
+        slope = jax.grad(meanfield.c_map, argnums=1)("erf", c, q, sw, sb)
         assert abs(float(slope) - erf["chi_c"][k]) < 1e-10
 
 
 def test_erf_critical_sigma_w2_at_sigma_b2_018():
     sw = np.linspace(1.6, 1.9, 301)
-    d = theory.phase_diagram("erf", sw, [0.18])
+    d = meanfield.phase_diagram("erf", sw, [0.18])
     crit = np.interp(1.0, d["chi_1"], sw)
     assert abs(crit - 1.76) < 0.02, crit
 
@@ -68,14 +68,14 @@ def test_erf_critical_sigma_w2_at_sigma_b2_018():
 def test_relu_closed_forms():
     sw = np.array([0.5, 1.0, 1.5, 1.9])
     sb = np.array([0.05, 0.18])
-    d = theory.phase_diagram("relu", sw, sb)
+    d = meanfield.phase_diagram("relu", sw, sb)
     np.testing.assert_allclose(d["chi_1"], d["sigma_w2"] / 2, rtol=1e-12)
     np.testing.assert_allclose(d["q_star"], d["sigma_b2"] / (1 - d["sigma_w2"] / 2), rtol=1e-10)
     assert np.all(d["phase"] == "ordered") and np.all(d["c_star"] == 1)
 
 
 def test_relu_beyond_sigma_w2_2_is_unbounded():
-    d = theory.phase_diagram("relu", [2.5, 3.0], [0.0, 0.1])
+    d = meanfield.phase_diagram("relu", [2.5, 3.0], [0.0, 0.1])
     assert np.all(~d["bounded"]) and np.all(np.isinf(d["q_star"]))
     assert np.all(d["phase"] == "unbounded")
 
@@ -89,13 +89,13 @@ def test_tanh_dual_against_independent_quadrature():
     ww = w[:, None] * w[None, :]
     T12 = (ww * np.tanh(u) * np.tanh(v)).sum()
     Td12 = (ww / np.cosh(u) ** 2 / np.cosh(v) ** 2).sum()
-    T, Td = theory.dual_maps("tanh", 64)(q * np.array([[1.0, c], [c, 1.0]]))
+    T, Td = meanfield.dual_maps("tanh", 64)(q * np.array([[1.0, c], [c, 1.0]]))
     assert abs(float(T[0, 1]) - T12) < 1e-9
     assert abs(float(Td[0, 1]) - Td12) < 1e-9
 
 
 def test_tanh_fixed_points_are_fixed():
-    d = theory.phase_diagram("tanh", [1.0, 2.0, 3.0], [0.05, 0.2])
+    d = meanfield.phase_diagram("tanh", [1.0, 2.0, 3.0], [0.05, 0.2])
     assert np.max(d["q_residual"]) < 1e-10 and np.max(d["c_residual"]) < 1e-10
     assert set(d["phase"]) == {"ordered", "chaotic"}
 
@@ -104,8 +104,8 @@ def test_tanh_fixed_points_are_fixed():
 def test_cross_maps_equal_the_off_diagonal_of_the_2x2_dual(activation):
     """The 1 × 1 cross-kernel the c* iteration uses is the off-diagonal entry of the full
     2 × 2 kernel map, for T and for Ṫ."""
-    cross = theory.cross_maps(activation, 64)
-    dual = theory.dual_maps(activation, 64)
+    cross = meanfield.cross_maps(activation, 64)
+    dual = meanfield.dual_maps(activation, 64)
     for q, c in [(0.3, 0.0), (0.7, 0.4), (2.0, 0.95), (5.0, -0.6)]:
         T, Td = cross(q, c)
         T2, Td2 = dual(q * np.array([[1.0, c], [c, 1.0]]))
@@ -121,7 +121,7 @@ def test_newton_stops_at_the_rounding_floor():
     def update(x):
         return 0.5 * (x + 0.3) + 1e-11 * jax.numpy.sin(1e13 * x)
 
-    x, iters = jax.jit(lambda x0: theory._newton(update, x0, 1000))(0.0)
+    x, iters = jax.jit(lambda x0: meanfield._newton(update, x0, 1000))(0.0)
     assert abs(float(x) - 0.3) < 5e-11  # within a few noise amplitudes of the root
     assert int(iters) < 100  # without the stall rule: all 1000
 
@@ -132,14 +132,14 @@ def test_tanh_near_critical_points_converge_before_the_cap():
     # grid points of config.yaml's theory grid: σ_w² 1.87, 2.06, 2.25, 2.31; σ_b² 0.07-0.21
     sw = np.linspace(0.05, 3.0, 48)[[29, 32, 35, 36]]
     sb = np.linspace(0.01, 0.25, 25)[[6, 11, 17, 20]]
-    d = theory.phase_diagram("tanh", sw, sb, 64, 60)
+    d = meanfield.phase_diagram("tanh", sw, sb, 64, 60)
     assert (d["phase"] == "chaotic").sum() >= 4
     assert np.max(d["c_residual"]) < 1e-12
     assert np.max(d["c_iterations"]) < 60 and np.max(d["q_iterations"]) < 60
 
 
 def test_depth_scales():
-    s = theory.depth_scales(np.array([0.5, 2.0]), np.array([0.5, 0.8]))
+    s = meanfield.depth_scales(np.array([0.5, 2.0]), np.array([0.5, 0.8]))
     assert s["xi_1"][0] == pytest.approx(-1 / np.log(0.5)) and np.isnan(s["xi_1"][1])
     assert np.isnan(s["xi_star"][0])
     assert s["xi_star"][1] == pytest.approx(-1 / (np.log(0.8) - np.log(2.0)))
@@ -148,8 +148,8 @@ def test_depth_scales():
 
 def test_correlation_trajectory_converges_at_rate_chi_c():
     sw, sb = 2.5, 0.05
-    d = theory.phase_diagram("erf", [sw], [sb])
-    cs = theory.correlation_trajectory("erf", sw, sb, c0=0.9, depth=80)
+    d = meanfield.phase_diagram("erf", [sw], [sb])
+    cs = meanfield.correlation_trajectory("erf", sw, sb, c0=0.9, depth=80)
     gaps = np.abs(cs - d["c_star"][0])
     assert gaps[80] < 1e-3 * gaps[0]
     # asymptotically the gap shrinks by χ_c* per layer (linearization at c*)
@@ -161,12 +161,12 @@ def test_grid_batches_give_the_same_table(monkeypatch):
     """The grid is solved in batches of points (bounded memory for the quadrature-based
     tanh); the batch size, and a last batch that is not full, change nothing."""
     sw, sb = np.linspace(0.5, 3.0, 7), np.array([0.05, 0.2])
-    whole = theory.phase_diagram("tanh", sw, sb, 32, 40)
-    monkeypatch.setattr(theory, "QUADRATURE_ELEMENTS_PER_BATCH", 3 * 32**2)
-    theory._fixed_points_fn.cache_clear()
-    assert theory.grid_batch_size("tanh", 32) == 3  # 14 points: batches of 3, 3, 3, 3, 2
-    batched = theory.phase_diagram("tanh", sw, sb, 32, 40)
-    theory._fixed_points_fn.cache_clear()
+    whole = meanfield.phase_diagram("tanh", sw, sb, 32, 40)
+    monkeypatch.setattr(meanfield, "QUADRATURE_ELEMENTS_PER_BATCH", 3 * 32**2)
+    meanfield._fixed_points_fn.cache_clear()
+    assert meanfield.grid_batch_size("tanh", 32) == 3  # 14 points: batches of 3, 3, 3, 3, 2
+    batched = meanfield.phase_diagram("tanh", sw, sb, 32, 40)
+    meanfield._fixed_points_fn.cache_clear()
     for key in ("q_star", "c_star", "chi_1", "chi_c"):
         np.testing.assert_allclose(batched[key], whole[key], rtol=1e-13, atol=1e-15, err_msg=key)
     assert (batched["phase"] == whole["phase"]).all()

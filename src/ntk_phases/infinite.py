@@ -20,8 +20,11 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from . import io
+from . import conventions, io
+from . import data as data_mod
+from .architectures import get_architecture
 from .cli import setup_logging, use_compile_cache
 from .grids import depth_list
 from .numerics import predictions, spectral, streaming
@@ -47,7 +50,7 @@ def subset(data: dict[str, np.ndarray], n_train: int, n_test: int) -> dict[str, 
 
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     """Resize NHWC images to size×size (linear interpolation) and rescale each to norm √n₀."""
-    import jax
+    import jax  # deferred: jax, not for the merge job
 
     n, _, _, c = x.shape
     y = np.asarray(jax.image.resize(x, (n, size, size, c), method="linear"), dtype=np.float64)
@@ -58,12 +61,7 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
 def run_sweep(args: argparse.Namespace) -> None:
     """Metrics rows of one (architecture, activation, σ_b², chunk of σ_w²), kernels
     streamed layer by layer and reduced at each recorded depth (never written)."""
-    import pandas as pd
-
-    from . import conventions
-    from . import data as data_mod
-    from .analytic import sweep
-    from .architectures import get_architecture
+    from .analytic import sweep  # deferred: jax and neural-tangents, not for the merge job
 
     cfg = json.loads(args.config_json)  # this job's share of the config (kernels.smk)
     arch_cfg = cfg["arch"]
@@ -123,18 +121,14 @@ def run_sweep(args: argparse.Namespace) -> None:
 
 def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> "Any":
     """Mean-field quantities at each σ_w² (one σ_b²) as a DataFrame keyed by sigma_w2."""
-    import pandas as pd
+    from .analytic import meanfield  # deferred: jax and neural-tangents, not for the merge job
 
-    from . import theory
-
-    fp = theory.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
+    fp = meanfield.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
     cols = ["q_star", "c_star", "chi_1", "chi_c", "xi_1", "xi_c", "xi_star", "phase"]
     return pd.DataFrame({"sigma_w2": fp["sigma_w2"], **{c: fp[c] for c in cols}})
 
 
 def run_merge(args: argparse.Namespace) -> None:
-    import pandas as pd
-
     frame = pd.concat([pd.read_csv(p) for p in args.inputs], ignore_index=True)
     frame = frame.sort_values(["sigma_b2", "sigma_w2", "depth", "t"], kind="stable").reset_index(drop=True)
     io.write_csv(args.out, frame)
@@ -144,10 +138,7 @@ def run_merge(args: argparse.Namespace) -> None:
 
 def run_pooling(args: argparse.Namespace) -> None:
     """C5: CNN-P and CNN-F kernels at one chaotic σ_w² for several image sizes."""
-    import pandas as pd
-
-    from . import data as data_mod
-    from . import kernels
+    from .analytic import sweep  # deferred: jax and neural-tangents, not for the merge job
 
     cfg = json.loads(args.config_json)
     pc = cfg["pooling"]
@@ -164,16 +155,16 @@ def run_pooling(args: argparse.Namespace) -> None:
         xtr, xte = resize_images(d["x_train"], size), resize_images(d["x_test"], size)
         for arch in ("cnn_f", "cnn_p"):
             t0 = time.perf_counter()
-            block = kernels.batch_size_for_budget(
+            block = sweep.batch_size_for_budget(
                 arch, xtr.shape[1:], max(len(xtr), len(xte)), budget, 1, args.activation, cfg["tanh_deg"]
             )
-            sweep = kernels.depth_sweep(
+            kernels = sweep.depth_sweep(
                 xtr, xte, arch, args.activation, [pc["sigma_w2"]], pc["sigma_b2"], depths,
                 test_diag=False, tanh_deg=cfg["tanh_deg"], batch_size=block,
             )
-            spec = spectral.spectrum(sweep["ntk_train"][0])
-            diag, off = spectral.ntk_diag_offdiag(sweep["ntk_train"][0])
-            pinf = predictions.mean_predictor(sweep["ntk_train"][0], sweep["ntk_test_train"][0], y_train)
+            spec = spectral.spectrum(kernels["ntk_train"][0])
+            diag, off = spectral.ntk_diag_offdiag(kernels["ntk_train"][0])
+            pinf = predictions.mean_predictor(kernels["ntk_train"][0], kernels["ntk_test_train"][0], y_train)
             rows.append(
                 pd.DataFrame(
                     {
@@ -183,7 +174,7 @@ def run_pooling(args: argparse.Namespace) -> None:
                         "d": size * size,
                         "sigma_w2": pc["sigma_w2"],
                         "sigma_b2": pc["sigma_b2"],
-                        "depth": sweep["depths"],
+                        "depth": kernels["depths"],
                         "kappa": spec["kappa"],
                         "ntk_diag": diag,
                         "ntk_offdiag": off,

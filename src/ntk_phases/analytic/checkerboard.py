@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
-import jax
 import numpy as np
 import pandas as pd
 from neural_tangents import stax
 
-from .freeze_chaos import activation_layer, normalized
+from .freeze_chaos import normalized
+from .layers import activation_layer
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
 
@@ -29,7 +29,6 @@ def deconv_ntk(spec: dict, depth: int, latent: int, channels: int, kernel: int, 
     readout (stride 1) to one channel; the input is one latent grid latent × latent ×
     channels with i.i.d. N(0, 1) entries. Output side = latent · 2^depth.
     """
-    jax.config.update("jax_enable_x64", True)
     sw, sb = np.sqrt(spec["sigma_w2"]), np.sqrt(spec["sigma_b2"])
     layers = []
     for _ in range(int(depth)):

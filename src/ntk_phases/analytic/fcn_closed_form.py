@@ -1,6 +1,6 @@
 """Fast path of the depth sweep for fully connected networks with erf or relu.
 
-:func:`ntk_phases.kernels.sweep_block` hands a block to :func:`sweep` when the
+:func:`ntk_phases.analytic.sweep.sweep_block` hands a block to :func:`sweep` when the
 architecture's hidden layer is dense and the activation has a closed-form kernel
 (:func:`supports`); every other case stays on neural-tangents' layer maps. The result
 is the same stream of ``(depth_index, nngp, ntk, cov1)``, equal to the
@@ -31,7 +31,7 @@ itself is pinned), where any rounding grows like χ₁^l until the pair decorrel
 with correlation 1 − 5e-7, both this path and neural-tangents' are ~1e-10 from the
 recursion in extended precision.
 
-Exact diagonals as in :mod:`ntk_phases.kernels`: a block of a set with itself
+Exact diagonals as in :mod:`ntk_phases.analytic.sweep`: a block of a set with itself
 (``pin``) resets ``K[i, i] = q[i]`` after every layer.
 
 Everything heavy is one jitted ``lax.fori_loop`` over the layers between two recorded
@@ -47,12 +47,9 @@ import functools
 from collections.abc import Iterator
 
 import jax
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax import lax  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 __all__ = ["ENABLED", "ACTIVATIONS", "supports", "atan2", "sweep"]
 

@@ -9,9 +9,8 @@ dropout and residual blocks. Every variant with a mean-field prediction gets it 
 :func:`prediction` (derivations there and in the helpers it calls): limits, per-layer
 rates, power laws.
 
-Standardized ReLU: φ(z) = (relu(z) − 1/√(2π)) / √(1/2 − 1/(2π)), zero mean and unit
-second moment under N(0, 1). Its dual kernels are closed forms (arc-cosine), used through
-``stax.Elementwise``; :func:`gaussian_moments` checks the standardization by quadrature.
+The standardized ReLU (``std_relu``) is a layer of :mod:`ntk_phases.analytic.layers`, the
+one activation registry.
 
 The job that combines these tables with the empirical (BatchNorm, flax) NTKs and the C8
 claims is :mod:`ntk_phases.freeze_chaos`; the transposed-convolution statistics are in
@@ -25,74 +24,18 @@ import time
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from neural_tangents import stax
-from scipy import integrate, optimize
+from scipy import optimize
 
 from .. import data as data_mod
-from .. import theory
 from ..numerics import streaming
+from . import meanfield
+from .layers import RELU_MEAN, RELU_STD, activation_layer
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
 
-RELU_MEAN = 1.0 / np.sqrt(2.0 * np.pi)
-RELU_STD = float(np.sqrt(0.5 - 1.0 / (2.0 * np.pi)))
-
-
-# ---------------------------------------------------------------------------
-# standardized nonlinearity
-# ---------------------------------------------------------------------------
-
-
-def standardized_relu(z):
-    """(relu(z) − E relu) / std relu under N(0, 1); works on NumPy and JAX arrays."""
-    if isinstance(z, np.ndarray) or np.isscalar(z):
-        return (np.maximum(z, 0.0) - RELU_MEAN) / RELU_STD
-    return (jnp.maximum(z, 0.0) - RELU_MEAN) / RELU_STD
-
-
-def gaussian_moments(fn, var: float = 1.0, kink: float = 0.0) -> tuple[float, float]:
-    """E[fn(z)] and E[fn(z)²] for z ~ N(0, var) by adaptive quadrature (scipy ``quad``),
-    split at ``kink`` (where fn is not smooth)."""
-    sd = float(np.sqrt(var))
-
-    def moment(power):
-        def f(z):
-            return float(np.asarray(fn(np.asarray(z)))) ** power * np.exp(-0.5 * (z / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
-
-        return sum(integrate.quad(f, a, b, epsabs=1e-13, epsrel=1e-12)[0] for a, b in ((-np.inf, kink), (kink, np.inf)))
-
-    return moment(1), moment(2)
-
-
-def _arccos_terms(cov12, var1, var2):
-
-    prod = jnp.sqrt(var1 * var2)
-    rho = jnp.clip(cov12 / jnp.where(prod > 0, prod, 1.0), -1.0, 1.0)
-    theta = jnp.arccos(rho)
-    return prod, theta
-
-
-def _std_relu_nngp(cov12, var1, var2):
-    """E φ(u) φ(v) for (u, v) centred Gaussian with the given (co)variances."""
-    prod, theta = _arccos_terms(cov12, var1, var2)
-    e_rr = prod / (2 * jnp.pi) * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta))
-    m1 = jnp.sqrt(var1 / (2 * jnp.pi))
-    m2 = jnp.sqrt(var2 / (2 * jnp.pi))
-    return (e_rr - RELU_MEAN * (m1 + m2) + RELU_MEAN**2) / RELU_STD**2
-
-
-def _std_relu_d_nngp(cov12, var1, var2):
-    """E φ'(u) φ'(v) = P(u > 0, v > 0) / std²."""
-    _, theta = _arccos_terms(cov12, var1, var2)
-    return (jnp.pi - theta) / (2 * jnp.pi) / RELU_STD**2
-
-
-def std_relu_layer():
-    """``stax.Elementwise`` of the standardized ReLU with closed-form dual kernels."""
-    return stax.Elementwise(standardized_relu, _std_relu_nngp, _std_relu_d_nngp)
 
 
 # ---------------------------------------------------------------------------
@@ -142,11 +85,6 @@ def variant_specs(cfg: dict) -> list[dict]:
     return specs
 
 
-def activation_layer(name: str):
-    """The stax layer of a variant's nonlinearity (``relu``, ``erf``, ``std_relu``)."""
-    return {"relu": stax.Relu, "erf": stax.Erf, "std_relu": std_relu_layer}[name]()
-
-
 def block_layers(spec: dict, dropout_rate: float = 0.1) -> list:
     """One hidden layer of a variant as stax layers.
 
@@ -182,7 +120,6 @@ def depth_kernels(x: np.ndarray, spec: dict, depths: Sequence[int], dropout_rate
     point of the correlation map, so rounding on the diagonal grows like χ₁^l (erf at
     σ_w² = 4: O(1) by depth ~80); :func:`reliable_depths` cuts there.
     """
-    jax.config.update("jax_enable_x64", True)
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     depths = sorted({int(d) for d in depths})
     sw, sb = np.sqrt(spec["sigma_w2"]), np.sqrt(spec["sigma_b2"])
@@ -313,7 +250,7 @@ def dropout_mean_field(keep: float) -> dict:
 
 
 def _mean_field(activation: str, sigma_w2: float, sigma_b2: float) -> dict:
-    fp = theory.phase_diagram(activation, [sigma_w2], [sigma_b2])
+    fp = meanfield.phase_diagram(activation, [sigma_w2], [sigma_b2])
     return {k: float(np.ravel(fp[k])[0]) for k in ("chi_1", "chi_c", "c_star")}
 
 
@@ -344,7 +281,7 @@ def prediction(spec: dict, dropout_rate: float = 0.1) -> dict:
     ``pred_law_slope``: slope of the critical correlation law (:func:`relu_critical_law`);
     ``pred_growth``: per-layer growth of the NNGP diagonal.
 
-    - erf: χ₁, χ_c*, c* from :mod:`ntk_phases.theory`. Freeze (χ₁ < 1): 1 − c_l ∝ χ₁^l and
+    - erf: χ₁, χ_c*, c* from :mod:`ntk_phases.analytic.meanfield`. Freeze (χ₁ < 1): 1 − c_l ∝ χ₁^l and
       the derivative kernel is smooth at c = 1 (Ė(c) = χ₁ − O(1 − c)), so the NTK gap obeys
       δ_{l+1} = χ₁ δ_l + O(χ₁^l): 1 − ρ_l ∝ l χ₁^l. Chaos: :func:`_chaos_rates`.
     - ReLU, σ_w² = 2(1 − β), σ_b² = β (freeze, q* = 1, χ₁ = 1 − β): 1 − c_l ∝ χ₁^l, but the

@@ -5,7 +5,7 @@ analytic NNGP and NTK at every requested depth and reduces each depth at once to
 metrics of :mod:`ntk_phases.numerics.streaming` (spectrum, entries, mean predictor,
 gradient-flow and expected accuracies). Test points are streamed in batches:
 
-1. train × train at every depth (:func:`ntk_phases.kernels.depth_sweep`, diagonal
+1. train × train at every depth (:func:`ntk_phases.depth_sweep`, diagonal
    pinned), each depth reduced by :func:`streaming.train_metrics` to its train metrics
    and the eigendecomposition the test points need;
 2. for each batch of test points, test × train is propagated layer by layer (one
@@ -21,19 +21,378 @@ set by the budget whatever the number of test points.
 
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .. import kernels
+from ..architectures import Architecture
 from ..numerics import streaming
+from . import fcn_closed_form
+from .layers import DEFAULT_TANH_DEG, _as_arch, build_layer_kernel_fns
 
 log = logging.getLogger("ntk_phases.sweep")
+
+_KERNEL_KEYS = ("nngp", "ntk")
+
+# ----------------------------------------------------------------------------
+# validation helpers
+# ----------------------------------------------------------------------------
+
+
+def _check_inputs(x: Any, name: str, arch: Architecture) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains non-finite values")
+    if arch.hidden == "conv" and x.ndim != 4:
+        raise ValueError(
+            f"{name} must be NHWC (4-D) for {arch.name}, got shape {x.shape}"
+        )
+    if x.ndim < 2:
+        raise ValueError(f"{name} must have a leading batch axis, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    return x
+
+
+def _check_sigmas(sigma_w2: Any, sigma_b2: Any) -> tuple[np.ndarray, float]:
+    sw2 = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
+    if sw2.ndim != 1:
+        raise ValueError(
+            f"sigma_w2 must be a scalar or 1-D array, got shape {sw2.shape}"
+        )
+    if not np.all(np.isfinite(sw2)) or np.any(sw2 <= 0):
+        raise ValueError("sigma_w2 must be finite and > 0")
+    sb2 = float(sigma_b2)
+    if not np.isfinite(sb2) or sb2 < 0:
+        raise ValueError("sigma_b2 must be finite and >= 0")
+    return sw2, sb2
+
+
+def _check_depths(depths: Sequence[int]) -> np.ndarray:
+    d = np.asarray(depths)
+    if d.ndim != 1 or d.size == 0:
+        raise ValueError("depths must be a non-empty 1-D sequence of integers")
+    if not np.issubdtype(d.dtype, np.integer):
+        if not np.all(d == np.round(d)):
+            raise ValueError("depths must be integers")
+        d = d.astype(np.int64)
+    if np.any(d < 0):
+        raise ValueError("depths must be >= 0")
+    return np.unique(d)
+
+
+def _blocks(n: int, batch_size: int | None) -> list[slice]:
+    b = n if not batch_size else max(1, int(batch_size))
+    return [slice(i, min(i + b, n)) for i in range(0, n, b)]
+
+
+# ----------------------------------------------------------------------------
+# one-pass sweep
+# ----------------------------------------------------------------------------
+
+
+def _pin_diagonal(k):
+    """Set the batch diagonal of ``nngp`` to the variances ``cov1``.
+
+    For a block of an input set with itself, ``nngp[i, i]`` and ``cov1[i]``
+    are the same covariance (same layout, spatial axes included, as
+    neural-tangents keeps ``cov1`` at full batch-diagonal resolution).
+    """
+    idx = jnp.arange(k.nngp.shape[0])
+    return k.replace(nngp=k.nngp.at[idx, idx].set(k.cov1))
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int):
+    """Jitted, σ_w-vmapped kernel maps, cached so repeated sweeps reuse compiles.
+
+    Returns ``(fns, broadcast, hidden, readout)``; ``broadcast`` and
+    ``hidden`` take a static ``pin`` flag (diagonal blocks, see
+    :func:`_pin_diagonal` and the module docstring).
+    """
+    fns = build_layer_kernel_fns(arch, activation, tanh_deg=tanh_deg)
+
+    def broadcast(k, sigma_w, pin):
+        # Identity under vmap with out_axes=0: gives every Kernel leaf a
+        # leading σ_w axis so that all later steps share in_axes=0.
+        del sigma_w
+        return _pin_diagonal(k) if pin else k
+
+    def hidden(k, sigma_w, sigma_b, pin):
+        k = fns.hidden(k, sigma_w, sigma_b)
+        return _pin_diagonal(k) if pin else k
+
+    broadcast_v = jax.jit(
+        jax.vmap(broadcast, in_axes=(None, 0, None)), static_argnums=2
+    )
+    # The previous layer's Kernel is dead after each step: donate its buffers.
+    hidden_v = jax.jit(
+        jax.vmap(hidden, in_axes=(0, 0, None, None)),
+        static_argnums=3,
+        donate_argnums=0,
+    )
+    readout_v = jax.jit(jax.vmap(fns.readout, in_axes=(0, 0, None)))
+    return fns, broadcast_v, hidden_v, readout_v
+
+
+def sweep_block(
+    arch: Architecture,
+    activation: str,
+    tanh_deg: int,
+    x1: np.ndarray,
+    x2: np.ndarray | None,
+    sigma_w: np.ndarray,
+    sigma_b: float,
+    depths: np.ndarray,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(depth_index, nngp, ntk, cov1)`` for one block of examples.
+
+    One pass over layers: the hidden map is applied ``max(depths)`` times in
+    total and the readout only at the requested depths. ``x2=None`` marks a
+    block of ``x1`` with itself, whose diagonal is pinned at every layer.
+
+    Dense hidden layers with erf or relu go through the closed-form layer maps
+    of :mod:`ntk_phases.analytic.fcn_closed_form` (jitted ``fori_loop`` over
+    layers, equal to the neural-tangents maps to ~1e-14; its ``ENABLED`` flag
+    switches it off); every other case uses neural-tangents' maps below.
+    """
+    fns, broadcast_v, hidden_v, readout_v = _jitted_maps(arch, activation, tanh_deg)
+    pin = x2 is None
+    sw = jnp.asarray(sigma_w, dtype=jnp.float64)
+    sb = jnp.asarray(sigma_b, dtype=jnp.float64)
+    k0 = fns.input_kernel(jnp.asarray(x1), None if pin else jnp.asarray(x2))
+    if fcn_closed_form.supports(arch, activation):
+        # dense hidden layers with erf/relu: the closed-form layer maps (same numbers)
+        yield from fcn_closed_form.sweep(k0, arch.readout, activation, sigma_w, sigma_b, depths, pin)
+        return
+    k = broadcast_v(k0, sw, pin)
+    layer = 0
+    for di, depth in enumerate(depths):
+        while layer < depth:
+            with warnings.catch_warnings():
+                # the input Kernel's scalar NTK cannot be donated (shape change)
+                warnings.filterwarnings("ignore", message="Some donated buffers")
+                k = hidden_v(k, sw, sb, pin)
+            layer += 1
+        nngp, ntk, cov1 = readout_v(k, sw, sb)
+        yield di, np.asarray(nngp), np.asarray(ntk), np.asarray(cov1)
+
+
+def depth_sweep(
+    x_train: Any,
+    x_test: Any | None,
+    arch: str | Architecture,
+    activation: str,
+    sigma_w2: Any,
+    sigma_b2: float,
+    depths: Sequence[int],
+    *,
+    full_test: bool = False,
+    test_diag: bool = True,
+    batch_size: int | None = None,
+    sigma_chunk: int | None = None,
+    tanh_deg: int = DEFAULT_TANH_DEG,
+) -> dict[str, np.ndarray]:
+    """Analytic NNGP and NTK at every requested depth, for a grid of σ_w².
+
+    One pass over layers per block of examples, vmapped over σ_w (a traced
+    ``W_std``). Depth ``l`` is ``l`` hidden layers plus the readout (depth 0:
+    readout on the input).
+
+    Args:
+        x_train: training inputs, ``(n, H, W, C)`` (``fcn`` also takes ``(n, d)``).
+        x_test: test inputs ``(m, ...)`` or ``None`` (then no test keys).
+        arch: ``fcn``, ``cnn_f``, ``cnn_p`` or an :class:`Architecture`.
+        activation: ``erf``, ``relu`` or ``tanh``.
+        sigma_w2: weight variance(s), scalar or 1-D array of ``S`` values > 0.
+        sigma_b2: bias variance (scalar >= 0).
+        depths: depths to return (sorted and de-duplicated in the output).
+        full_test: also return the full test×test blocks.
+        test_diag: return the test diagonals (``False`` skips the test×test
+            blocks they come from, unless ``full_test``).
+        batch_size: examples per block (``None``: one block). Each block pair
+            is propagated through all depths independently; peak memory then
+            scales with ``batch_size**2`` instead of ``n**2`` (see
+            :func:`batch_size_for_budget`). The train×train block is symmetric,
+            so only blocks on and below its diagonal are computed.
+        sigma_chunk: σ_w values vmapped at once (``None``: all); bounds memory
+            along the σ axis as ``batch_size`` does along the data axis.
+        tanh_deg: Gauss–Hermite degree for ``tanh``.
+
+    Returns:
+        dict of float64 numpy arrays (``S = len(sigma_w2)``, ``D = len(depths)``):
+
+        - ``sigma_w2`` ``(S,)``, ``sigma_b2`` ``()``, ``depths`` ``(D,)`` int;
+        - ``nngp_train``, ``ntk_train``: ``(S, D, n, n)``;
+        - ``nngp_test_train``, ``ntk_test_train``: ``(S, D, m, n)``;
+        - ``nngp_test_diag``, ``ntk_test_diag``: ``(S, D, m)`` (``K(x, x)``,
+          ``Θ(x, x)`` at each test point);
+        - with ``full_test``: ``nngp_test``, ``ntk_test``: ``(S, D, m, m)``.
+
+    Raises:
+        ValueError: bad arguments, non-finite inputs, or non-finite kernels
+            (e.g. overflow at extreme depth/σ_w²).
+    """
+    a = _as_arch(arch)
+    build_layer_kernel_fns(a, activation, tanh_deg=tanh_deg)  # validates activation
+    x_train = _check_inputs(x_train, "x_train", a)
+    if x_test is not None:
+        x_test = _check_inputs(x_test, "x_test", a)
+        if x_test.shape[1:] != x_train.shape[1:]:
+            raise ValueError(
+                f"x_test shape {x_test.shape} does not match x_train {x_train.shape}"
+            )
+    sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
+    dd = _check_depths(depths)
+    sw_all, sb = np.sqrt(sw2), float(np.sqrt(sb2))
+    S, D, n = sw2.size, dd.size, x_train.shape[0]
+    m = 0 if x_test is None else x_test.shape[0]
+
+    out: dict[str, np.ndarray] = {
+        "sigma_w2": sw2,
+        "sigma_b2": np.asarray(sb2),
+        "depths": dd,
+    }
+    for key in _KERNEL_KEYS:
+        out[f"{key}_train"] = np.empty((S, D, n, n))
+        if x_test is not None:
+            out[f"{key}_test_train"] = np.empty((S, D, m, n))
+            if test_diag or full_test:
+                out[f"{key}_test_diag"] = np.empty((S, D, m))
+            if full_test:
+                out[f"{key}_test"] = np.empty((S, D, m, m))
+
+    s_blocks = _blocks(S, sigma_chunk)
+    train_blocks = _blocks(n, batch_size)
+    test_blocks = _blocks(m, batch_size) if x_test is not None else []
+
+    def fill(prefix, x1, x2, s_sl, sl1, sl2, mirror=False, test_diag=False):
+        """Propagate one block pair through all depths and store it."""
+        blocks = sweep_block(a, activation, int(tanh_deg), x1, x2, sw_all[s_sl], sb, dd)
+        for di, nngp, ntk, _ in blocks:
+            for key, val in (("nngp", nngp), ("ntk", ntk)):
+                if prefix is not None:
+                    out[f"{key}_{prefix}"][s_sl, di, sl1, sl2] = val
+                    if mirror:
+                        out[f"{key}_{prefix}"][s_sl, di, sl2, sl1] = np.swapaxes(
+                            val, -1, -2
+                        )
+                if test_diag:
+                    out[f"{key}_test_diag"][s_sl, di, sl1] = np.diagonal(
+                        val, axis1=-2, axis2=-1
+                    )
+
+    for s_sl in s_blocks:
+        # train × train: lower block triangle, mirrored. Blocks on the diagonal
+        # are computed as (x, None), never (x, x): see the note on exact
+        # diagonals in the module docstring.
+        for i, bi in enumerate(train_blocks):
+            for bj in train_blocks[: i + 1]:
+                same = bi == bj
+                x2 = None if same else x_train[bj]
+                fill("train", x_train[bi], x2, s_sl, bi, bj, mirror=not same)
+        if x_test is None:
+            continue
+        # test × train
+        for bi in test_blocks:
+            for bj in train_blocks:
+                fill("test_train", x_test[bi], x_train[bj], s_sl, bi, bj)
+        # test × test: full (lower triangle, mirrored) or diagonal blocks only
+        for i, bi in enumerate(test_blocks if test_diag or full_test else []):
+            for bj in test_blocks[: i + 1] if full_test else [bi]:
+                same = bi == bj
+                fill(
+                    "test" if full_test else None,
+                    x_test[bi],
+                    None if same else x_test[bj],
+                    s_sl,
+                    bi,
+                    bj,
+                    mirror=not same,
+                    test_diag=same,
+                )
+
+    for key, val in out.items():
+        if val.dtype.kind == "f" and not np.all(np.isfinite(val)):
+            raise ValueError(
+                f"non-finite values in {key} (overflow at large depth/σ_w²?); "
+                "reduce the depth range or σ_w² grid"
+            )
+    return out
+
+
+# ----------------------------------------------------------------------------
+# memory: estimate, batch size for a budget, measurement
+# ----------------------------------------------------------------------------
+
+#: Live kernel-sized arrays at the peak of one step (NNGP and NTK, before and
+#: after the layer, plus temporaries); calibrated by ``bench/bench_depth_sweep.py``.
+_LIVE_ARRAYS = 12
+#: Kernel-sized float64 arrays per quadrature node of the numerical ``tanh`` layer
+#: (``deg²`` nodes): its integrands and their products are materialized at once.
+#: Measured peak RSS against degree (64 vs 128, float64): 3.0 per node and entry for
+#: ``fcn`` (64 × 64 examples), 3.4 for ``cnn_p`` (2 examples, 8 × 8 images). Counted
+#: as 1 (before), a tanh block's peak was ~3× what the budget allowed for it.
+_TANH_ARRAYS_PER_NODE = 4
+
+
+def estimate_block_bytes(
+    arch: str | Architecture,
+    input_shape: Sequence[int],
+    n1: int,
+    n2: int,
+    n_sigma: int = 1,
+    activation: str = "erf",
+    tanh_deg: int = DEFAULT_TANH_DEG,
+) -> int:
+    """Rough peak bytes of propagating one ``n1 × n2`` block of examples.
+
+    ``input_shape`` is one example's shape ``(H, W, C)``. A kernel entry
+    carries ``P`` spatial values: 1 (``fcn``), ``H·W`` (``cnn_f``,
+    spatial diagonal) or ``(H·W)²`` (``cnn_p``, full spatial covariance). The
+    numerical ``tanh`` layer adds ``4·deg²`` temporaries per entry (measured).
+    """
+    a = _as_arch(arch)
+    spatial = int(np.prod(input_shape[:-1])) if len(input_shape) > 1 else 1
+    if a.hidden == "dense":
+        p = 1
+    elif a.readout == "pool":
+        p = spatial**2
+    else:
+        p = spatial
+    live = _LIVE_ARRAYS + (_TANH_ARRAYS_PER_NODE * tanh_deg**2 if activation == "tanh" else 0)
+    return int(live * n_sigma * n1 * n2 * p * 8)
+
+
+def batch_size_for_budget(
+    arch: str | Architecture,
+    input_shape: Sequence[int],
+    n_examples: int,
+    budget_bytes: float,
+    n_sigma: int = 1,
+    activation: str = "erf",
+    tanh_deg: int = DEFAULT_TANH_DEG,
+) -> int:
+    """Largest ``batch_size`` whose :func:`estimate_block_bytes` fits a budget (>= 1)."""
+    per_pair = estimate_block_bytes(
+        arch, input_shape, 1, 1, n_sigma, activation, tanh_deg
+    )
+    b = int(np.floor(np.sqrt(max(budget_bytes, 0) / per_pair)))
+    return int(min(max(b, 1), n_examples))
+
+
+# ----------------------------------------------------------------------------
+# streaming metrics
+# ----------------------------------------------------------------------------
 
 #: Float64 arrays of size (σ, n, n) kept per recorded depth between the two passes:
 #: Θ and K (train metrics' state) and the eigenvectors.
@@ -84,11 +443,11 @@ def plan_batches(
             f"{n_sigma} σ_w² values × {n_depths} depths × {n_train}² examples need "
             f"{stored / 2**20:.0f} MB; raise kernels.memory_mb or lower sigma_chunk"
         )
-    train_block = kernels.batch_size_for_budget(
+    train_block = batch_size_for_budget(
         arch, input_shape, n_train, free / 2, n_sigma, activation, tanh_deg
     )
     per_row = (
-        kernels.estimate_block_bytes(arch, input_shape, 1, train_block, n_sigma, activation, tanh_deg)
+        estimate_block_bytes(arch, input_shape, 1, train_block, n_sigma, activation, tanh_deg)
         + (2 * n_sigma * n_depths + _REDUCE_LIVE * n_times) * n_train * 8
     )
     test_batch = int(min(max(free // per_row, 1), max(n_test, 1)))
@@ -117,7 +476,7 @@ def _test_kernels(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, t
     s, d, b, n = len(sw), len(depths), len(x_rows), len(x_train)
     nngp, ntk, diag = np.empty((s, d, b, n)), np.empty((s, d, b, n)), np.empty((s, d, b))
     for sl in _slices(n, train_block):
-        for di, k, t, cov1 in kernels.sweep_block(
+        for di, k, t, cov1 in sweep_block(
             arch, activation, tanh_deg, x_rows, x_train[sl], sw, sb, depths
         ):
             nngp[:, di, :, sl], ntk[:, di, :, sl], diag[:, di] = k, t, cov1
@@ -138,7 +497,7 @@ def _stream_batch(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, s
     """Test rows × the whole train set through all layers, each depth's readout kernels
     reduced by :func:`streaming.point_sums` into ``sums`` as it arrives; returns the seconds
     spent waiting for kernels."""
-    blocks = kernels.sweep_block(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths)
+    blocks = sweep_block(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths)
     waited = 0.0
     while True:
         t0 = time.perf_counter()
@@ -181,7 +540,7 @@ def stream_metrics(
         x_train, x_test: inputs (NHWC, or ``(n, d)`` for ``fcn``).
         y_train: ``(n, C)`` regression targets; y_test: integer labels or one-hot.
         arch, activation, sigma_w2 (``S`` values), sigma_b2, depths (``D``), times (``T``):
-            as :func:`ntk_phases.kernels.depth_sweep` and :func:`streaming.kernel_metrics`.
+            as :func:`ntk_phases.depth_sweep` and :func:`streaming.kernel_metrics`.
         memory_mb: budget for the kernel and metric arrays (:func:`plan_batches`).
         arch: a name (``convention: ours``) or an :class:`~ntk_phases.architectures.Architecture`.
         learning_rate: η (None: 2/λ_max at each kernel); initial_function: include f₀
@@ -193,7 +552,7 @@ def stream_metrics(
         :data:`streaming.PER_POINT` as ``(S, D)`` and of :data:`streaming.PER_TIME` as
         ``(S, D, T)``, and ``plan`` (the :class:`BatchPlan` used).
     """
-    arch = kernels._as_arch(arch)
+    arch = _as_arch(arch)
     x_train = np.asarray(x_train, dtype=np.float64)
     x_test = np.asarray(x_test, dtype=np.float64)
     sw2 = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
@@ -213,7 +572,7 @@ def stream_metrics(
         plan.stored_bytes / 2**20,
     )
     t0 = time.perf_counter()
-    train = kernels.depth_sweep(
+    train = depth_sweep(
         x_train, None, arch, activation, sw2, sigma_b2, dd,
         batch_size=plan.train_block, tanh_deg=tanh_deg,
     )

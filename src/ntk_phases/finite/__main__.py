@@ -19,8 +19,8 @@ Subcommands (``python -m ntk_phases.finite <cmd> ...``):
   :mod:`ntk_phases.claims.c6_c7`).
 
 Import rule: this module imports the finite layer (jax, flax, optax), numpy, pandas and the
-numpy-only claims and numerics at import time; ``lr`` imports :mod:`ntk_phases.kernels` (and
-with it neural-tangents and tensorflow) inside the function, so the ``train`` entry point runs
+numpy-only claims and numerics at import time; ``lr`` imports :mod:`ntk_phases.analytic.sweep` (and
+with it neural-tangents) inside the function, so the ``train`` entry point runs
 on any jax version without them. It moves to ``stages/`` with the dispatcher (issue 13).
 """
 
@@ -73,16 +73,16 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
     memory (CNN-P kernels hold the full spatial covariance of every pair).
 
     Returns the table and the kernel sweep (with test blocks when ``x_test`` is given)."""
-    from .. import kernels  # deferred: neural-tangents and TensorFlow, never in the training job
+    from ..analytic.sweep import depth_sweep  # deferred: neural-tangents, never in the training job
 
     c = experiment_configs(experiment, cfg, arch, activation)
     bs = cfg.get("batch_size")
     x = x_train if not bs or bs >= len(x_train) else x_train[: int(bs)]
     t0 = time.perf_counter()
-    sweep = kernels.depth_sweep(x, x_test, c["arch"], c["activation"], c["sigma_w2"],
-                                c["sigma_b2"], c["depths"], tanh_deg=tanh_deg,
-                                batch_size=cfg.get("kernel_batch_size") or kernel_batch_size,
-                                sigma_chunk=cfg.get("sigma_chunk"))
+    sweep = depth_sweep(x, x_test, c["arch"], c["activation"], c["sigma_w2"],
+                        c["sigma_b2"], c["depths"], tanh_deg=tanh_deg,
+                        batch_size=cfg.get("kernel_batch_size") or kernel_batch_size,
+                        sigma_chunk=cfg.get("sigma_chunk"))
     spec = spectral.spectrum(sweep["ntk_train"])  # (S, D)
     log.info("%s %s/%s: Θ on %d points, %d sigma_w2 x %d depths in %.1fs", experiment,
              c["arch"], c["activation"], len(x), len(c["sigma_w2"]), len(sweep["depths"]),
@@ -103,15 +103,15 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
 
 def overlay_table(activation: str, cfg: dict, theory_cfg: dict) -> pd.DataFrame:
     """Mean-field ξ₁, ξ* (and χ₁) on a fine σ_w² axis spanning the grid, at its σ_b²."""
-    from .. import theory  # deferred: the analytic mean-field theory, for the lr job's overlay only
+    from ..analytic import meanfield  # deferred: the analytic mean-field theory, for the lr job's overlay only
 
     sw = grid_values(cfg["sigma_w2"])
     lo, hi = float(sw.min()), float(sw.max())
     pad = 0.02 * (hi - lo if hi > lo else 1.0)
     fine = np.linspace(max(lo - pad, 1e-3), hi + pad, 241)
-    return theory.phase_table(activation, fine, [float(cfg["sigma_b2"])],
-                              theory_cfg.get("quadrature_degree", 64),
-                              theory_cfg.get("newton_iters", 60))
+    return meanfield.phase_table(activation, fine, [float(cfg["sigma_b2"])],
+                                 theory_cfg.get("quadrature_degree", 64),
+                                 theory_cfg.get("newton_iters", 60))
 
 
 def cmd_lr(args) -> int:

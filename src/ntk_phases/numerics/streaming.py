@@ -304,7 +304,7 @@ def metrics_frame(
 ):
     """Tidy table (pandas DataFrame) of :func:`kernel_metrics` over a depth sweep.
 
-    ``sweep`` is the output of :func:`ntk_phases.kernels.depth_sweep` (with test
+    ``sweep`` is the output of :func:`ntk_phases.analytic.sweep.depth_sweep` (with test
     keys). One row per (sigma_w2, depth, t); ``constants`` (e.g. ``arch=``,
     ``activation=``, ``dataset=``) become leading columns. Loops over σ_w² to
     bound memory, and over chunks of depths holding about ``max_elements``

@@ -8,8 +8,8 @@ kernels, metrics, theory and freeze/chaos job paid that import (seconds per proc
 :func:`defer` registers a stand-in for ``neural_tangents.experimental`` before
 neural-tangents is first imported. The stand-in imports the real subpackage on first
 attribute access and keeps its submodules importable, so nothing of neural-tangents is
-lost; it only stops paying for TensorFlow up front. ``ntk_phases/__init__.py`` calls it,
-so every entry point of this package gets it.
+lost; it only stops paying for TensorFlow up front. :func:`ntk_phases.analytic.setup` calls
+it, before any module of the analytic layer imports neural-tangents.
 """
 
 from __future__ import annotations
