@@ -1,4 +1,4 @@
-"""Benchmark of ``ntk_phases.nt_tensorflow_workaround``: process start-up of a job.
+"""Benchmark of ``ntk_phases.analytic.nt_tensorflow_workaround``: process start-up of a job.
 
 Times, in fresh Python processes (best of ``--repeat``), what every kernels/metrics/
 theory job does first: importing neural-tangents and building a kernel function, with
@@ -22,7 +22,7 @@ from neural_tangents import stax
 _, _, kernel_fn = stax.serial(stax.Dense(1), stax.Erf(), stax.Dense(1))
 """
 CASES = {
-    "deferred (ntk_phases imported first)": "import ntk_phases\n" + BODY,
+    "deferred (ntk_phases.analytic imported first)": "import ntk_phases.analytic\n" + BODY,
     "eager (neural-tangents as is)": BODY,
 }
 CHECK = "\nimport sys\nprint('tensorflow' in sys.modules)\n"

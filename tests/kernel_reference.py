@@ -18,8 +18,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_phases.analytic.layers import DEFAULT_TANH_DEG, Architecture, _as_arch, stax_network
-from ntk_phases.analytic.sweep import _KERNEL_KEYS, _check_depths, _check_inputs, _check_sigmas
+from ntk_phases.analytic.layers import (
+    DEFAULT_TANH_DEG,
+    Architecture,
+    _as_arch,
+    stax_network,
+)
+from ntk_phases.analytic.sweep import (
+    _KERNEL_KEYS,
+    _check_depths,
+    _check_inputs,
+    _check_sigmas,
+)
 
 
 def kernels_per_depth_reference(

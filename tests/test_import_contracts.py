@@ -127,3 +127,22 @@ def test_known_violations_still_violate():
     for rel in KNOWN_VIOLATIONS:
         pkgs = imported_packages(SRC / rel) | loaded_packages(rel, everything)
         assert {"neural_tangents", "flax"} <= pkgs & everything, rel
+
+
+def test_x64_and_the_tensorflow_deferral_are_set_up_once():
+    """One place switches jax to float64 and defers neural-tangents' TensorFlow import:
+    analytic.setup(), run by analytic/__init__; the package's own __init__ has no side effects."""
+    setters = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                     if "jax_enable_x64\", True" in p.read_text() or ".defer()" in p.read_text())
+    assert setters == ["analytic/__init__.py"], setters
+    top = ast.parse((SRC / "__init__.py").read_text())
+    assert all(isinstance(n, (ast.Expr, ast.Assign, ast.ImportFrom)) for n in top.body)
+    assert not any(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) for n in top.body)
+    code = ("import sys, jax, ntk_phases, ntk_phases.finite.models\n"
+            "print(jax.config.jax_enable_x64, 'neural_tangents.experimental' in sys.modules)\n"
+            "import ntk_phases.analytic\n"
+            "print(jax.config.jax_enable_x64, 'neural_tangents.experimental' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=SRC.parents[1])
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["False", "False", "True", "True"], res.stdout

@@ -38,7 +38,14 @@ from .analytic.freeze_chaos import (
 from .cli import setup_logging
 from .finite.empirical import empirical_ntk
 from .finite.models import batch_apply_fn, make_batchnorm_mlp
-from .numerics.fits import extrapolated_limit, fitted_exponent, fitted_rate, rate_ok, rel_ok, slope
+from .numerics.fits import (
+    extrapolated_limit,
+    fitted_exponent,
+    fitted_rate,
+    rate_ok,
+    rel_ok,
+    slope,
+)
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
 

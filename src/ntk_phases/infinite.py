@@ -61,7 +61,8 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
 def run_sweep(args: argparse.Namespace) -> None:
     """Metrics rows of one (architecture, activation, σ_b², chunk of σ_w²), kernels
     streamed layer by layer and reduced at each recorded depth (never written)."""
-    from .analytic import sweep  # deferred: jax and neural-tangents, not for the merge job
+    # deferred: jax and neural-tangents, not for the merge job
+    from .analytic import sweep
 
     cfg = json.loads(args.config_json)  # this job's share of the config (kernels.smk)
     arch_cfg = cfg["arch"]
@@ -119,9 +120,10 @@ def run_sweep(args: argparse.Namespace) -> None:
     io.write_provenance(args.out, config=cfg, inputs=[args.data])
 
 
-def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> "Any":
+def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> Any:
     """Mean-field quantities at each σ_w² (one σ_b²) as a DataFrame keyed by sigma_w2."""
-    from .analytic import meanfield  # deferred: jax and neural-tangents, not for the merge job
+    # deferred: jax and neural-tangents, not for the merge job
+    from .analytic import meanfield
 
     fp = meanfield.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
     cols = ["q_star", "c_star", "chi_1", "chi_c", "xi_1", "xi_c", "xi_star", "phase"]
@@ -138,7 +140,8 @@ def run_merge(args: argparse.Namespace) -> None:
 
 def run_pooling(args: argparse.Namespace) -> None:
     """C5: CNN-P and CNN-F kernels at one chaotic σ_w² for several image sizes."""
-    from .analytic import sweep  # deferred: jax and neural-tangents, not for the merge job
+    # deferred: jax and neural-tangents, not for the merge job
+    from .analytic import sweep
 
     cfg = json.loads(args.config_json)
     pc = cfg["pooling"]

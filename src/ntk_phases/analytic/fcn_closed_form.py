@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["ENABLED", "ACTIVATIONS", "supports", "atan2", "sweep"]
+__all__ = ["ACTIVATIONS", "ENABLED", "atan2", "supports", "sweep"]
 
 #: Switch for the fast path (tests and benchmarks turn it off to compare with the
 #: neural-tangents layer maps).

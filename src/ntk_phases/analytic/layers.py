@@ -82,10 +82,10 @@ from ..architectures import ACTIVATIONS, Architecture, get_architecture
 __all__ = [
     "DEFAULT_TANH_DEG",
     "LAYER_ACTIVATIONS",
-    "activation_layer",
-    "standardized_relu",
     "LayerKernelFns",
+    "activation_layer",
     "build_layer_kernel_fns",
+    "standardized_relu",
     "stax_network",
 ]
 

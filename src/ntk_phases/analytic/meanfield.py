@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +57,7 @@ PHASE_COLUMNS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dual_maps(activation: str, quadrature_degree: int = 64, with_derivative: bool = True) -> Callable:
     """``dual(K) -> (T(K), Ṫ(K))`` for a covariance matrix K of shape (n, n), n ∈ {1, 2}.
 
@@ -85,7 +86,7 @@ def dual_maps(activation: str, quadrature_degree: int = 64, with_derivative: boo
     return dual
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cross_maps(activation: str, quadrature_degree: int = 64) -> Callable:
     """``cross(q, c) -> (T, Ṫ)`` of two inputs of equal length q and correlation c.
 
@@ -207,7 +208,7 @@ def _fixed_point_one(activation: str, quadrature_degree: int, newton_iters: int,
     return q, c, chi_1, chi_c, q_res, c_res, bounded, q_iters, c_iters
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fixed_points_fn(activation: str, quadrature_degree: int, newton_iters: int):
     one = functools.partial(_fixed_point_one, activation, quadrature_degree, newton_iters)
     batch = grid_batch_size(activation, quadrature_degree)
@@ -321,7 +322,7 @@ def grid(spec: dict) -> np.ndarray:
     return np.asarray(grids.grid(spec), dtype=np.float64)
 
 
-def depth_scale_table(activation: str, cfg: dict) -> "Any":
+def depth_scale_table(activation: str, cfg: dict) -> Any:
     """ξ_c, ξ₁, ξ* (and χ's) against σ_w² at one σ_b²: the F2 depth-scale panel."""
     c = cfg["depth_scales"]
     return phase_table(
@@ -329,7 +330,7 @@ def depth_scale_table(activation: str, cfg: dict) -> "Any":
     )
 
 
-def correlation_table(activation: str, cfg: dict) -> "Any":
+def correlation_table(activation: str, cfg: dict) -> Any:
     """c^l against depth from several c⁰ at the (σ_w², σ_b²) of ``cfg['correlation']``,
     with the linearized prediction c* + (c^a − c*) χ_c*^(l−a), anchored at a = depth/4
     past the nonlinear transient (the F2 convergence panel)."""
@@ -361,7 +362,7 @@ def correlation_table(activation: str, cfg: dict) -> "Any":
     return pd.concat(rows, ignore_index=True)
 
 
-def _phase_from_config(activation: str, cfg: dict) -> "Any":
+def _phase_from_config(activation: str, cfg: dict) -> Any:
     return phase_table(
         activation, grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"]), cfg["quadrature_degree"], cfg["newton_iters"]
     )
