@@ -36,6 +36,8 @@ test: venv
 	pytest -v --durations=15 tests
 
 lint: venv
+	ruff check .
+	ruff format --check .
 	snakemake --lint --configfile config/config.yaml
 	snakefmt --check Snakefile workflow/rules
 

@@ -101,19 +101,13 @@ def part1(args, x_train, x_test):
         f"\n[1] one-pass sweep vs stax.serial per depth: fcn erf, {sw2.size} σ_w² in "
         f"[0.5, 3], σ_b²={sb2}, {len(x_train)} train + {len(x_test)} test, depths 0..100"
     )
-    _, wall_cold, cpu_cold = timed(
-        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
-    )
-    sweep, wall, cpu = timed(
-        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
-    )
+    _, wall_cold, cpu_cold = timed(depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths)
+    sweep, wall, cpu = timed(depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths)
     print(
         f"    one pass, all {depths.size} depths: {wall:.2f} s wall, {cpu:.2f} s CPU "
         f"(first call incl. compile: {wall_cold:.2f} s wall, {cpu_cold:.2f} s CPU)"
     )
-    sweep_sub, wall_sub, cpu_sub = timed(
-        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, ref_depths
-    )
+    sweep_sub, wall_sub, cpu_sub = timed(depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, ref_depths)
     ref, wall_ref, cpu_ref = timed(
         kernels_per_depth_reference,
         x_train,
@@ -165,25 +159,13 @@ def part1(args, x_train, x_test):
 
 def part2(args, x_train, x_test, sw2, sb2):
     depths = np.arange(0, 101)
-    print(
-        f"\n[2] σ_w² vmapped vs Python loop over σ_w² ({sw2.size} values, depths 0..100)"
-    )
-    depth_sweep(
-        x_train, x_test, "fcn", "erf", sw2[:1], sb2, depths
-    )  # compile S=1
-    grid, wall_v, cpu_v = timed(
-        depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths
-    )
+    print(f"\n[2] σ_w² vmapped vs Python loop over σ_w² ({sw2.size} values, depths 0..100)")
+    depth_sweep(x_train, x_test, "fcn", "erf", sw2[:1], sb2, depths)  # compile S=1
+    grid, wall_v, cpu_v = timed(depth_sweep, x_train, x_test, "fcn", "erf", sw2, sb2, depths)
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = [
-        depth_sweep(x_train, x_test, "fcn", "erf", s, sb2, depths) for s in sw2
-    ]
+    rows = [depth_sweep(x_train, x_test, "fcn", "erf", s, sb2, depths) for s in sw2]
     wall_l, cpu_l = time.perf_counter() - t0, time.process_time() - c0
-    diff = max(
-        float(np.max(np.abs(grid[k][i] - r[k][0]) / np.abs(r[k][0])))
-        for i, r in enumerate(rows)
-        for k in KEYS
-    )
+    diff = max(float(np.max(np.abs(grid[k][i] - r[k][0]) / np.abs(r[k][0]))) for i, r in enumerate(rows) for k in KEYS)
     print(f"    vmapped: {wall_v:.2f} s wall, {cpu_v:.2f} s CPU (compiled)")
     print(f"    loop:    {wall_l:.2f} s wall, {cpu_l:.2f} s CPU (compiled)")
     print(

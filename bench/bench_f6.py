@@ -84,8 +84,9 @@ def anchor_worker(args) -> None:
     t_start = time.perf_counter()
     import contextlib
 
-    import ntk_phases  # noqa: F401  (defers TensorFlow, as the jobs do: a smaller fixed cost)
     import jax
+
+    import ntk_phases.analytic  # noqa: F401  (x64 and the TensorFlow deferral, as the jobs set them up)
 
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -147,10 +148,19 @@ def anchor_worker(args) -> None:
     out = jax.block_until_ready(compiled(*operands))
     t2 = time.perf_counter()
     acc_train, und_train, acc_test, und_test = (np.asarray(a) for a in out)
-    np.savez(args.out, sigma_w2=np.asarray(args.sigma_w2), depths=layers, t=np.asarray(TIMES),
-             train_acc=acc_train, test_acc=acc_test, train_undecided=und_train, test_undecided=und_test)
-    Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {"setup_s": t0 - t_start, "compile_s": t1 - t0, "run_s": t2 - t1}))
+    np.savez(
+        args.out,
+        sigma_w2=np.asarray(args.sigma_w2),
+        depths=layers,
+        t=np.asarray(TIMES),
+        train_acc=acc_train,
+        test_acc=acc_test,
+        train_undecided=und_train,
+        test_undecided=und_test,
+    )
+    Path(args.out).with_suffix(".json").write_text(
+        json.dumps({"setup_s": t0 - t_start, "compile_s": t1 - t0, "run_s": t2 - t1})
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -177,8 +187,12 @@ def run_processes(commands, parallel, env, log_dir):
         i, p, log, start = running.pop(pid)
         p.returncode = os.waitstatus_to_exitcode(status)
         log.close()
-        results[i] = (time.perf_counter() - start, usage.ru_maxrss * 1024, p.returncode,
-                      usage.ru_utime + usage.ru_stime)
+        results[i] = (
+            time.perf_counter() - start,
+            usage.ru_maxrss * 1024,
+            p.returncode,
+            usage.ru_utime + usage.ru_stime,
+        )
     return time.perf_counter() - t0, [results[i] for i in range(len(commands))]
 
 
@@ -263,12 +277,36 @@ def run_ours(work: Path, data: Path, sw2, n_train, n_test, convention, chunk, me
     out.mkdir()
     commands = []
     for i, values in enumerate(grids.chunks(list(sw2), chunk)):
-        cfg = {"arch": {"n_train": n_train, "n_test": n_test, "depths": DEPTHS}, "sigma_w2": values,
-               "sigma_b2": SIGMA_B2, "tanh_deg": 64, "memory_mb": memory_mb, "convention": convention,
-               "times": TIMES, "rcond": None}
-        commands.append([sys.executable, "-m", "ntk_phases.infinite", "sweep", "--arch", "fcn",
-                         "--activation", "erf", "--data", str(data), "--dataset", "npz",
-                         "--config-json", json.dumps(cfg), "--out", str(out / f"chunk{i}.csv")])
+        cfg = {
+            "arch": {"n_train": n_train, "n_test": n_test, "depths": DEPTHS},
+            "sigma_w2": values,
+            "sigma_b2": SIGMA_B2,
+            "tanh_deg": 64,
+            "memory_mb": memory_mb,
+            "convention": convention,
+            "times": TIMES,
+            "rcond": None,
+        }
+        commands.append(
+            [
+                sys.executable,
+                "-m",
+                "ntk_phases.infinite",
+                "sweep",
+                "--arch",
+                "fcn",
+                "--activation",
+                "erf",
+                "--data",
+                str(data),
+                "--dataset",
+                "npz",
+                "--config-json",
+                json.dumps(cfg),
+                "--out",
+                str(out / f"chunk{i}.csv"),
+            ]
+        )
     wall, results = run_processes(commands, parallel, job_env(out / ".jax_cache"), out)
     check(results, out, f"ours ({convention})")
     return out, wall, results
@@ -277,8 +315,9 @@ def run_ours(work: Path, data: Path, sw2, n_train, n_test, convention, chunk, me
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1 000 test points, 4 σ_w², under 2 minutes")
-    p.add_argument("--anchor-sigmas", type=int, default=None,
-                   help="σ_w² values the anchor runs (default: 2 full, 1 quick)")
+    p.add_argument(
+        "--anchor-sigmas", type=int, default=None, help="σ_w² values the anchor runs (default: 2 full, 1 quick)"
+    )
     p.add_argument("--cores", type=int, default=2, help="cores the jobs share (snakemake --cores)")
     p.add_argument("--skip-ours-default", action="store_true", help="leave out convention: ours")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
@@ -309,12 +348,16 @@ def main(argv=None) -> None:
         chunk = 2
     parallel = max(1, args.cores // threads)
     n_depths = len(grids.depth_list(DEPTHS))
-    print(f"bench_f6 ({'quick' if args.quick else 'full'}): jax {jax.__version__}, "
-          f"{jax.devices()[0].platform}, python {platform.python_version()}, {os.cpu_count()} CPUs; "
-          f"load average {load_avg()} (1/5/15 min)")
-    print(f"grid: {len(sw2)} σ_w² in [0.5, 3] (linspace(0.5, 3, 40){'[::10]' if args.quick else ''}), "
-          f"σ_b² = {SIGMA_B2}, {n_depths} depths 0..9, 10..105 step 5, t = 8^k (k = 0..4); erf; "
-          f"{n_train} train / {n_test} test random 32x32x3 uint8 images")
+    print(
+        f"bench_f6 ({'quick' if args.quick else 'full'}): jax {jax.__version__}, "
+        f"{jax.devices()[0].platform}, python {platform.python_version()}, {os.cpu_count()} CPUs; "
+        f"load average {load_avg()} (1/5/15 min)"
+    )
+    print(
+        f"grid: {len(sw2)} σ_w² in [0.5, 3] (linspace(0.5, 3, 40){'[::10]' if args.quick else ''}), "
+        f"σ_b² = {SIGMA_B2}, {n_depths} depths 0..9, 10..105 step 5, t = 8^k (k = 0..4); erf; "
+        f"{n_train} train / {n_test} test random 32x32x3 uint8 images"
+    )
 
     work = Path(tempfile.mkdtemp(prefix="bench_f6_"))
     try:
@@ -323,9 +366,11 @@ def main(argv=None) -> None:
         data_nb = prepare(raw, work / "data_notebook", n_train, n_test, "notebook")
         data_ours = prepare(raw, work / "data_ours", n_train, n_test, "ours")
         data_file = data_nb.stat().st_size
-        print(f"data: data.prepare('npz', convention=...) + data.save, both conventions: "
-              f"{time.perf_counter() - t0:.1f} s; each prepared file {data_file / 1e6:.0f} MB "
-              f"(float64, written by the data rule, input to both sides)")
+        print(
+            f"data: data.prepare('npz', convention=...) + data.save, both conventions: "
+            f"{time.perf_counter() - t0:.1f} s; each prepared file {data_file / 1e6:.0f} MB "
+            f"(float64, written by the data rule, input to both sides)"
+        )
 
         # -- anchor --------------------------------------------------------------
         anchors = {}
@@ -333,8 +378,20 @@ def main(argv=None) -> None:
             anchor_dir = work / f"anchor_{variant}"
             anchor_dir.mkdir()
             out_npz = anchor_dir / "anchor.npz"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "anchor", "--anchor-data",
-                   variant, "--data", str(data_nb), "--sigma-w2", *map(repr, sw2_anchor), "--out", str(out_npz)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                "anchor",
+                "--anchor-data",
+                variant,
+                "--data",
+                str(data_nb),
+                "--sigma-w2",
+                *map(repr, sw2_anchor),
+                "--out",
+                str(out_npz),
+            ]
             load0 = load_avg()
             wall_a, [(_, rss_a, rc, cpu_a)] = run_processes([cmd], 1, job_env(), anchor_dir)
             check([(0, 0, rc, 0)], anchor_dir, "anchor")
@@ -345,50 +402,73 @@ def main(argv=None) -> None:
             size_a, name_a = largest_file(anchor_dir)
             # CPU seconds (all threads), scaled the same way: less sensitive to other load
             cpu_total = cpu_a * total / wall_a
-            anchors[variant] = {"total": total, "rss": rss_a, "npz": out_npz, "size": size_a,
-                                "per_sigma_wall": wall_a / len(sw2_anchor), "cpu": cpu_total}
-            how = ("as a notebook cell writes it: data are globals of the jitted function (XLA "
-                   "constant-folds the input kernels)" if variant == "closure" else
-                   "the same with the data passed as jit arguments")
-            print(f"anchor [{variant}] ({how}): {len(sw2_anchor)} of {len(sw2)} σ_w² "
-                  f"({', '.join(f'{s:.3f}' for s in sw2_anchor)}), vmapped together: wall {wall_a:.1f} s "
-                  f"(process start, imports and data {fixed:.1f} s, compile {tim['compile_s']:.1f} s, "
-                  f"run {tim['run_s']:.1f} s = {per_sigma:.1f} s per σ_w²); peak RSS {rss_a / 1e9:.2f} GB; "
-                  f"largest file written {size_a / 1e6:.2f} MB; CPU {cpu_a:.1f} s; load {load0} -> {load_avg()}")
-            print(f"  scaled linearly to {len(sw2)} σ_w² (run x {len(sw2)}/{len(sw2_anchor)}, start and "
-                  f"compile once, as one vmapped call): {total:.0f} s, ~{cpu_total:.0f} CPU-s"
-                  + (f"  [counting start and compile per σ_w², as SPEC §6's 69 s x 40: "
-                     f"{wall_a / len(sw2_anchor) * len(sw2):.0f} s]" if variant == "closure" else ""))
+            anchors[variant] = {
+                "total": total,
+                "rss": rss_a,
+                "npz": out_npz,
+                "size": size_a,
+                "per_sigma_wall": wall_a / len(sw2_anchor),
+                "cpu": cpu_total,
+            }
+            how = (
+                "as a notebook cell writes it: data are globals of the jitted function (XLA "
+                "constant-folds the input kernels)"
+                if variant == "closure"
+                else "the same with the data passed as jit arguments"
+            )
+            print(
+                f"anchor [{variant}] ({how}): {len(sw2_anchor)} of {len(sw2)} σ_w² "
+                f"({', '.join(f'{s:.3f}' for s in sw2_anchor)}), vmapped together: wall {wall_a:.1f} s "
+                f"(process start, imports and data {fixed:.1f} s, compile {tim['compile_s']:.1f} s, "
+                f"run {tim['run_s']:.1f} s = {per_sigma:.1f} s per σ_w²); peak RSS {rss_a / 1e9:.2f} GB; "
+                f"largest file written {size_a / 1e6:.2f} MB; CPU {cpu_a:.1f} s; load {load0} -> {load_avg()}"
+            )
+            print(
+                f"  scaled linearly to {len(sw2)} σ_w² (run x {len(sw2)}/{len(sw2_anchor)}, start and "
+                f"compile once, as one vmapped call): {total:.0f} s, ~{cpu_total:.0f} CPU-s"
+                + (
+                    f"  [counting start and compile per σ_w², as SPEC §6's 69 s x 40: "
+                    f"{wall_a / len(sw2_anchor) * len(sw2):.0f} s]"
+                    if variant == "closure"
+                    else ""
+                )
+            )
         anchor_total, rss_a, out_npz = (anchors["closure"][k] for k in ("total", "rss", "npz"))
         size_a = max(a["size"] for a in anchors.values())
 
         # -- ours, convention notebook ------------------------------------------
         load0 = load_avg()
-        out_nb, wall_nb, res_nb = run_ours(work, data_nb, sw2, n_train, n_test, "notebook", chunk,
-                                           memory_mb, parallel)
+        out_nb, wall_nb, res_nb = run_ours(work, data_nb, sw2, n_train, n_test, "notebook", chunk, memory_mb, parallel)
         size_nb, name_nb = largest_file(out_nb)
         peak_nb = max(r[1] for r in res_nb)
         walls = [r[0] for r in res_nb]
-        print(f"ours (convention: notebook; `python -m ntk_phases.infinite sweep`): {len(res_nb)} jobs "
-              f"(sigma_chunk {chunk}, memory_mb {memory_mb:g}), {parallel} side by side as "
-              f"snakemake --cores {args.cores} runs them: wall {wall_nb:.1f} s (jobs {min(walls):.1f}-"
-              f"{max(walls):.1f} s each, {sum(walls):.0f} job-seconds, {sum(r[3] for r in res_nb):.0f} CPU-s); "
-              f"peak RSS {peak_nb / 1e9:.2f} GB "
-              f"per job; largest file written {size_nb / 1e6:.2f} MB ({name_nb}); load {load0} -> "
-              f"{load_avg()}")
+        print(
+            f"ours (convention: notebook; `python -m ntk_phases.infinite sweep`): {len(res_nb)} jobs "
+            f"(sigma_chunk {chunk}, memory_mb {memory_mb:g}), {parallel} side by side as "
+            f"snakemake --cores {args.cores} runs them: wall {wall_nb:.1f} s (jobs {min(walls):.1f}-"
+            f"{max(walls):.1f} s each, {sum(walls):.0f} job-seconds, {sum(r[3] for r in res_nb):.0f} CPU-s); "
+            f"peak RSS {peak_nb / 1e9:.2f} GB "
+            f"per job; largest file written {size_nb / 1e6:.2f} MB ({name_nb}); load {load0} -> "
+            f"{load_avg()}"
+        )
         ratio = anchor_total / wall_nb
-        print(f"ratio anchor / ours (notebook): {ratio:.1f}x (target >= 10x: "
-              f"{'met' if ratio >= 10 else 'NOT met'}); against the anchor with data as jit "
-              f"arguments {anchors['args']['total'] / wall_nb:.1f}x; against start and compile per "
-              f"σ_w² {anchors['closure']['per_sigma_wall'] * len(sw2) / wall_nb:.1f}x; in CPU-s "
-              f"{anchors['closure']['cpu'] / sum(r[3] for r in res_nb):.1f}x (closure), "
-              f"{anchors['args']['cpu'] / sum(r[3] for r in res_nb):.1f}x (args)")
-        print(f"peak RSS: ours {peak_nb / 1e9:.2f} GB per job, {sum(sorted(r[1] for r in res_nb)[-parallel:]) / 1e9:.2f} GB "
-              f"for the {parallel} largest together (target <= 4 GB: {'met' if peak_nb <= 4e9 else 'NOT met'}); "
-              f"anchor {rss_a / 1e9:.2f} GB with {len(sw2_anchor)} σ_w²; largest file written: ours "
-              f"{size_nb / 1e6:.2f} MB, anchor {size_a / 1e6:.2f} MB (target <= 100 MB: "
-              f"{'met' if max(size_nb, size_a) <= 100e6 else 'NOT met'}; the prepared dataset both read, "
-              f"{data_file / 1e6:.0f} MB, is {'over' if data_file > 100e6 else 'within'} it)")
+        print(
+            f"ratio anchor / ours (notebook): {ratio:.1f}x (target >= 10x: "
+            f"{'met' if ratio >= 10 else 'NOT met'}); against the anchor with data as jit "
+            f"arguments {anchors['args']['total'] / wall_nb:.1f}x; against start and compile per "
+            f"σ_w² {anchors['closure']['per_sigma_wall'] * len(sw2) / wall_nb:.1f}x; in CPU-s "
+            f"{anchors['closure']['cpu'] / sum(r[3] for r in res_nb):.1f}x (closure), "
+            f"{anchors['args']['cpu'] / sum(r[3] for r in res_nb):.1f}x (args)"
+        )
+        print(
+            f"peak RSS: ours {peak_nb / 1e9:.2f} GB per job, "
+            f"{sum(sorted(r[1] for r in res_nb)[-parallel:]) / 1e9:.2f} GB "
+            f"for the {parallel} largest together (target <= 4 GB: {'met' if peak_nb <= 4e9 else 'NOT met'}); "
+            f"anchor {rss_a / 1e9:.2f} GB with {len(sw2_anchor)} σ_w²; largest file written: ours "
+            f"{size_nb / 1e6:.2f} MB, anchor {size_a / 1e6:.2f} MB (target <= 100 MB: "
+            f"{'met' if max(size_nb, size_a) <= 100e6 else 'NOT met'}; the prepared dataset both read, "
+            f"{data_file / 1e6:.0f} MB, is {'over' if data_file > 100e6 else 'within'} it)"
+        )
 
         # -- accuracies ----------------------------------------------------------
         ours_tab = pd.concat([pd.read_csv(f) for f in sorted(out_nb.glob("chunk*.csv"))])
@@ -398,48 +478,67 @@ def main(argv=None) -> None:
             for di, depth in enumerate(a["depths"]):
                 for ti, t in enumerate(a["t"]):
                     for split in ("train", "test"):
-                        rows.append({"sigma_w2": s, "depth": int(depth), "t": t, "split": split,
-                                     "anchor": a[f"{split}_acc"][si, di, ti],
-                                     "undecided": bool(a[f"{split}_undecided"][si, di, ti])})
+                        rows.append(
+                            {
+                                "sigma_w2": s,
+                                "depth": int(depth),
+                                "t": t,
+                                "split": split,
+                                "anchor": a[f"{split}_acc"][si, di, ti],
+                                "undecided": bool(a[f"{split}_undecided"][si, di, ti]),
+                            }
+                        )
         ref = pd.DataFrame(rows)
-        long = ours_tab.melt(id_vars=["sigma_w2", "depth", "t"], value_vars=["train_acc", "test_acc"],
-                             var_name="split", value_name="ours")
+        long = ours_tab.melt(
+            id_vars=["sigma_w2", "depth", "t"],
+            value_vars=["train_acc", "test_acc"],
+            var_name="split",
+            value_name="ours",
+        )
         long["split"] = long["split"].str.replace("_acc", "")
         both = ref.merge(long, on=["sigma_w2", "depth", "t", "split"], validate="one_to_one")
         assert len(both) == len(ref), (len(both), len(ref))
         same = np.isclose(both["anchor"], both["ours"], rtol=0, atol=1e-12)
         decided = ~both["undecided"]
         differ = both[decided & ~same]
-        where = (f"; they differ at {len(differ)}: σ_w² {sorted(set(np.round(differ['sigma_w2'], 3)))}, "
-                 f"depths {sorted(set(differ['depth']))}, max |Δ| {np.max(np.abs(differ['anchor'] - differ['ours'])):.3g}"
-                 if len(differ) else "")
-        print(f"accuracies (train and test, {len(sw2_anchor)} σ_w² x {n_depths} depths x {len(TIMES)} t = "
-              f"{len(both)} values): {'agree' if differ.empty else 'DIFFER'} at "
-              f"{int(same[decided].sum())}/{int(decided.sum())} values where the anchor's prediction is "
-              f"decided{where}; {int((~decided).sum())} undecided values (top two outputs within 1e-9), "
-              f"{int(same[~decided].sum())} of them agree")
+        where = (
+            f"; they differ at {len(differ)}: σ_w² {sorted(set(np.round(differ['sigma_w2'], 3)))}, "
+            f"depths {sorted(set(differ['depth']))}, max |Δ| {np.max(np.abs(differ['anchor'] - differ['ours'])):.3g}"
+            if len(differ)
+            else ""
+        )
+        print(
+            f"accuracies (train and test, {len(sw2_anchor)} σ_w² x {n_depths} depths x {len(TIMES)} t = "
+            f"{len(both)} values): {'agree' if differ.empty else 'DIFFER'} at "
+            f"{int(same[decided].sum())}/{int(decided.sum())} values where the anchor's prediction is "
+            f"decided{where}; {int((~decided).sum())} undecided values (top two outputs within 1e-9), "
+            f"{int(same[~decided].sum())} of them agree"
+        )
 
         # -- ours, convention ours (default) -------------------------------------
         if not args.skip_ours_default:
             load0 = load_avg()
-            out_o, wall_o, res_o = run_ours(work, data_ours, sw2, n_train, n_test, "ours", chunk,
-                                            memory_mb, parallel)
+            out_o, wall_o, res_o = run_ours(work, data_ours, sw2, n_train, n_test, "ours", chunk, memory_mb, parallel)
             size_o, name_o = largest_file(out_o)
             peak_o = max(r[1] for r in res_o)
             walls = [r[0] for r in res_o]
             ratio_o = anchor_total / wall_o
-            print(f"ours (convention: ours, the default: expected accuracy with the random initial "
-                  f"function): {len(res_o)} jobs, {parallel} side by side: wall {wall_o:.1f} s (jobs "
-                  f"{min(walls):.1f}-{max(walls):.1f} s, {sum(walls):.0f} job-seconds, "
-                  f"{sum(r[3] for r in res_o):.0f} CPU-s); peak RSS "
-                  f"{peak_o / 1e9:.2f} GB per job; largest file written {size_o / 1e6:.2f} MB ({name_o}); "
-                  f"load {load0} -> {load_avg()}")
-            print(f"ratio anchor / ours (ours): {ratio_o:.1f}x (target >= 6x: "
-                  f"{'met' if ratio_o >= 6 else 'NOT met'}); against the anchor with data as jit "
-                  f"arguments {anchors['args']['total'] / wall_o:.1f}x; against start and compile per "
-                  f"σ_w² {anchors['closure']['per_sigma_wall'] * len(sw2) / wall_o:.1f}x; in CPU-s "
-                  f"{anchors['closure']['cpu'] / sum(r[3] for r in res_o):.1f}x (closure), "
-                  f"{anchors['args']['cpu'] / sum(r[3] for r in res_o):.1f}x (args)")
+            print(
+                f"ours (convention: ours, the default: expected accuracy with the random initial "
+                f"function): {len(res_o)} jobs, {parallel} side by side: wall {wall_o:.1f} s (jobs "
+                f"{min(walls):.1f}-{max(walls):.1f} s, {sum(walls):.0f} job-seconds, "
+                f"{sum(r[3] for r in res_o):.0f} CPU-s); peak RSS "
+                f"{peak_o / 1e9:.2f} GB per job; largest file written {size_o / 1e6:.2f} MB ({name_o}); "
+                f"load {load0} -> {load_avg()}"
+            )
+            print(
+                f"ratio anchor / ours (ours): {ratio_o:.1f}x (target >= 6x: "
+                f"{'met' if ratio_o >= 6 else 'NOT met'}); against the anchor with data as jit "
+                f"arguments {anchors['args']['total'] / wall_o:.1f}x; against start and compile per "
+                f"σ_w² {anchors['closure']['per_sigma_wall'] * len(sw2) / wall_o:.1f}x; in CPU-s "
+                f"{anchors['closure']['cpu'] / sum(r[3] for r in res_o):.1f}x (closure), "
+                f"{anchors['args']['cpu'] / sum(r[3] for r in res_o):.1f}x (args)"
+            )
         print(f"bench_f6 total {time.perf_counter() - t_bench:.0f} s; load average {load_avg()}")
     finally:
         if args.keep:

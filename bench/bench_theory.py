@@ -68,8 +68,10 @@ def main() -> None:
     q = jnp.asarray(np.where(d["bounded"], d["q_star"], 1.0))
     grid = (q, jnp.asarray(d["sigma_w2"]), jnp.asarray(d["sigma_b2"]))
     print(f"{platform.processor() or platform.machine()}, jax {jax.__version__}, {jax.devices()[0]}")
-    print(f"{args.activation}: {len(sw)} x {len(sb)} grid = {q.size} points ({chaotic.sum()} chaotic), "
-          f"quadrature degree {deg}, newton_iters {iters}")
+    print(
+        f"{args.activation}: {len(sw)} x {len(sb)} grid = {q.size} points ({chaotic.sum()} chaotic), "
+        f"quadrature degree {deg}, newton_iters {iters}"
+    )
 
     results = {}
     for name, root in (("reference", reference_root), ("current", meanfield.correlation_root)):
@@ -79,12 +81,16 @@ def main() -> None:
         compile_s = time.perf_counter() - t0
         (c, n), wall, cpu = timed(compiled, *grid)
         results[name] = (np.asarray(c), wall, cpu)
-        print(f"{name:9s}: compile {compile_s:6.1f} s, run {wall:7.2f} s wall, {cpu:7.2f} s CPU, "
-              f"Newton iterations: max {int(np.max(n))}, median {np.median(n):.0f}")
+        print(
+            f"{name:9s}: compile {compile_s:6.1f} s, run {wall:7.2f} s wall, {cpu:7.2f} s CPU, "
+            f"Newton iterations: max {int(np.max(n))}, median {np.median(n):.0f}"
+        )
     (c_ref, w_ref, p_ref), (c_new, w_new, p_new) = results["reference"], results["current"]
     diff = np.max(np.abs(c_ref - c_new)[chaotic]) if chaotic.any() else 0.0
-    print(f"speed-up of the c* solve: {w_ref / w_new:.1f}x wall, {p_ref / p_new:.1f}x CPU; "
-          f"max |c*_reference - c*_current| over chaotic points: {diff:.1e}")
+    print(
+        f"speed-up of the c* solve: {w_ref / w_new:.1f}x wall, {p_ref / p_new:.1f}x CPU; "
+        f"max |c*_reference - c*_current| over chaotic points: {diff:.1e}"
+    )
 
 
 if __name__ == "__main__":

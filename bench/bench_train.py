@@ -21,7 +21,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
@@ -53,13 +52,23 @@ def make_data(n_train, n_test, shape, n_classes=10, seed=0):
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
-def make_block(arch, depth, *, width, n_models, data, batch_size=None, precision="highest",
-               model_batch_size="auto"):
+def make_block(arch, depth, *, width, n_models, data, batch_size=None, precision="highest", model_batch_size="auto"):
     sw2 = np.linspace(1.0, 3.0, n_models)
     # η small enough that no model diverges (a diverged model costs the same anyway)
-    return T.Block(arch, "erf", depth, width, sw2, 0.05, [0], 1e-4, *data,
-                   batch_size=batch_size, precision=precision,
-                   model_batch_size=model_batch_size)
+    return T.Block(
+        arch,
+        "erf",
+        depth,
+        width,
+        sw2,
+        0.05,
+        [0],
+        1e-4,
+        *data,
+        batch_size=batch_size,
+        precision=precision,
+        model_batch_size=model_batch_size,
+    )
 
 
 def time_steps(block, n_steps, state=None, repeats=3):
@@ -105,15 +114,20 @@ def _one_step(spec, state, consts):
 def vmap_vs_loop(arch, depth, width, m, data, n_steps, precision, repeats=3):
     """Block of ``m`` models (one vmapped step; and ``lax.map`` over models inside one
     compiled step) against a Python loop running the same models one by one."""
-    build = functools.partial(make_block, arch, width=width, n_models=m, data=data,
-                              precision=precision, model_batch_size=None)
+    build = functools.partial(
+        make_block, arch, width=width, n_models=m, data=data, precision=precision, model_batch_size=None
+    )
     block = build(depth)
     t_block = time_steps(block, n_steps, repeats=repeats)
-    t_map = time_steps(make_block(arch, depth, width=width, n_models=m, data=data,
-                                  precision=precision, model_batch_size=1), n_steps,
-                       repeats=repeats)
-    singles = [T.Block(arch, "erf", depth, width, [s], 0.05, [0], 1e-4, *data,
-                       precision=precision) for s in np.linspace(1.0, 3.0, m)]
+    t_map = time_steps(
+        make_block(arch, depth, width=width, n_models=m, data=data, precision=precision, model_batch_size=1),
+        n_steps,
+        repeats=repeats,
+    )
+    singles = [
+        T.Block(arch, "erf", depth, width, [s], 0.05, [0], 1e-4, *data, precision=precision)
+        for s in np.linspace(1.0, 3.0, m)
+    ]
     states = [b.init_state() for b in singles]
     states[0] = jax.block_until_ready(singles[0].run(states[0], 1))  # compile (shared spec)
     t_loop = np.inf
@@ -124,15 +138,29 @@ def vmap_vs_loop(arch, depth, width, m, data, n_steps, precision, repeats=3):
         t_loop = min(t_loop, (time.perf_counter() - t0) / n_steps)
     n = block.spec.batch_size
     image = "x".join(map(str, data[0].shape[1:]))
-    print(f"\n## vmapped block vs Python loop ({arch}, depth {depth}, width {width}, "
-          f"{m} models, {n} examples {image} full batch, {n_steps} steps, best of {repeats})")
+    print(
+        f"\n## vmapped block vs Python loop ({arch}, depth {depth}, width {width}, "
+        f"{m} models, {n} examples {image} full batch, {n_steps} steps, best of {repeats})"
+    )
     for name, t in (("block (vmap)", t_block), ("block (lax.map)", t_map), ("python loop", t_loop)):
         print(f"{name:16s}: {t * 1e3:9.3f} ms/step  {n * m / t:12.4g} example·models/s")
-    print(f"throughput ratio vmapped block / python loop: {t_loop / t_block:.2f}x "
-          f"(lax.map block / loop: {t_loop / t_map:.2f}x)")
-    return {"arch": arch, "depth": depth, "width": width, "models": m, "examples": n,
-            "block_s_per_step": t_block, "map_s_per_step": t_map, "loop_s_per_step": t_loop,
-            "ratio": t_loop / t_block, "build": build, "block_time": t_block}
+    print(
+        f"throughput ratio vmapped block / python loop: {t_loop / t_block:.2f}x "
+        f"(lax.map block / loop: {t_loop / t_map:.2f}x)"
+    )
+    return {
+        "arch": arch,
+        "depth": depth,
+        "width": width,
+        "models": m,
+        "examples": n,
+        "block_s_per_step": t_block,
+        "map_s_per_step": t_map,
+        "loop_s_per_step": t_loop,
+        "ratio": t_loop / t_block,
+        "build": build,
+        "block_time": t_block,
+    }
 
 
 def flop_rate(res):
@@ -155,22 +183,29 @@ def flop_rate(res):
 
 def table(args, data, data_cnn):
     rows = []
-    print("\n## time per training step of a block "
-          f"({args.table_models} models, full batch of {data[0].shape[0]})")
+    print(f"\n## time per training step of a block ({args.table_models} models, full batch of {data[0].shape[0]})")
     print("(model_batch_size='auto': on CPU the block loops over its models with lax.map)")
-    print(f"{'arch':6s} {'depth':>5s} {'width':>6s} {'ms/step':>10s} {'ms/step/model':>14s} "
-          f"{'GFLOP/s':>9s}")
+    print(f"{'arch':6s} {'depth':>5s} {'width':>6s} {'ms/step':>10s} {'ms/step/model':>14s} {'GFLOP/s':>9s}")
     cases = [("fcn", d, w, data) for d in args.depths for w in args.widths]
     cases += [("cnn_f", args.cnn_depth, args.cnn_width, data_cnn)]
     for arch, d, w, dat in cases:
-        build = functools.partial(make_block, arch, width=w, n_models=args.table_models,
-                                  data=dat, precision=args.precision)
+        build = functools.partial(
+            make_block, arch, width=w, n_models=args.table_models, data=dat, precision=args.precision
+        )
         t = time_steps(build(d), args.table_steps, repeats=2)
         fl = step_flops(build, d)
         gf = f"{fl / t / 1e9:9.2f}" if fl else f"{'-':>9s}"
         print(f"{arch:6s} {d:5d} {w:6d} {t * 1e3:10.3f} {t * 1e3 / args.table_models:14.4f} {gf}")
-        rows.append({"arch": arch, "depth": d, "width": w, "s_per_step": t,
-                     "flops_per_step": fl, "image": list(dat[0].shape[1:])})
+        rows.append(
+            {
+                "arch": arch,
+                "depth": d,
+                "width": w,
+                "s_per_step": t,
+                "flops_per_step": fl,
+                "image": list(dat[0].shape[1:]),
+            }
+        )
     return rows
 
 
@@ -182,40 +217,82 @@ def main(argv=None):
     args = p.parse_args(argv)
     gpu = jax.default_backend() == "gpu"
     if args.quick:
-        cfg = dict(n_train=128, vl_models=8, vl_width=128, vl_depth=3, steps=20,
-                   widths=[64, 256], depths=[1, 4], table_models=4, table_steps=10,
-                   cnn_width=16, cnn_depth=2, cnn_image=(8, 8, 1))
+        cfg = dict(
+            n_train=128,
+            vl_models=8,
+            vl_width=128,
+            vl_depth=3,
+            steps=20,
+            widths=[64, 256],
+            depths=[1, 4],
+            table_models=4,
+            table_steps=10,
+            cnn_width=16,
+            cnn_depth=2,
+            cnn_image=(8, 8, 1),
+        )
     elif gpu:
-        cfg = dict(n_train=2048, vl_models=16, vl_width=1024, vl_depth=4, steps=50,
-                   widths=[256, 1024, 2048], depths=[1, 8, 32], table_models=8,
-                   table_steps=20, cnn_width=128, cnn_depth=8, cnn_image=(16, 16, 3))
+        cfg = dict(
+            n_train=2048,
+            vl_models=16,
+            vl_width=1024,
+            vl_depth=4,
+            steps=50,
+            widths=[256, 1024, 2048],
+            depths=[1, 8, 32],
+            table_models=8,
+            table_steps=20,
+            cnn_width=128,
+            cnn_depth=8,
+            cnn_image=(16, 16, 3),
+        )
     else:
-        cfg = dict(n_train=256, vl_models=8, vl_width=256, vl_depth=4, steps=20,
-                   widths=[64, 256, 512], depths=[1, 4, 16], table_models=4, table_steps=10,
-                   cnn_width=32, cnn_depth=4, cnn_image=(8, 8, 1))
+        cfg = dict(
+            n_train=256,
+            vl_models=8,
+            vl_width=256,
+            vl_depth=4,
+            steps=20,
+            widths=[64, 256, 512],
+            depths=[1, 4, 16],
+            table_models=4,
+            table_steps=10,
+            cnn_width=32,
+            cnn_depth=4,
+            cnn_image=(8, 8, 1),
+        )
     for k, v in cfg.items():
         setattr(args, k, v)
     dev = jax.devices()[0]
-    print(f"# bench_train  jax {jax.__version__}  backend {jax.default_backend()}  "
-          f"device {getattr(dev, 'device_kind', dev)}  precision {args.precision}  "
-          f"quick={args.quick}")
+    print(
+        f"# bench_train  jax {jax.__version__}  backend {jax.default_backend()}  "
+        f"device {getattr(dev, 'device_kind', dev)}  precision {args.precision}  "
+        f"quick={args.quick}"
+    )
     t0 = time.perf_counter()
     data = make_data(args.n_train, 64, (8, 8, 1))
     data_cnn = make_data(args.n_train // 2, 32, args.cnn_image)
-    res = vmap_vs_loop("fcn", args.vl_depth, args.vl_width, args.vl_models, data, args.steps,
-                       args.precision)
-    res_cnn = vmap_vs_loop("cnn_f", args.cnn_depth, args.cnn_width, args.vl_models, data_cnn,
-                           max(args.steps // 4, 2), args.precision)
+    res = vmap_vs_loop("fcn", args.vl_depth, args.vl_width, args.vl_models, data, args.steps, args.precision)
+    res_cnn = vmap_vs_loop(
+        "cnn_f", args.cnn_depth, args.cnn_width, args.vl_models, data_cnn, max(args.steps // 4, 2), args.precision
+    )
     fl = flop_rate(res)
     rows = table(args, data, data_cnn)
     print(f"\n(total {time.perf_counter() - t0:.1f} s)")
     if args.json:
-        out = [{k: v for k, v in r.items() if k not in ("build", "block_time")}
-               for r in (res, res_cnn)]
+        out = [{k: v for k, v in r.items() if k not in ("build", "block_time")} for r in (res, res_cnn)]
         with open(args.json, "w") as fh:
-            json.dump({"device": str(getattr(dev, "device_kind", dev)),
-                       "backend": jax.default_backend(), "vmap_vs_loop": out, "flops": fl,
-                       "table": rows}, fh, indent=1)
+            json.dump(
+                {
+                    "device": str(getattr(dev, "device_kind", dev)),
+                    "backend": jax.default_backend(),
+                    "vmap_vs_loop": out,
+                    "flops": fl,
+                    "table": rows,
+                },
+                fh,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

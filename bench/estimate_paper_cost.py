@@ -26,7 +26,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 import yaml
 from snakemake.utils import update_config
 
@@ -60,34 +59,78 @@ def training_jobs(cfg: dict) -> list[dict]:
     for arch in g["archs"]:
         for act in g["activations"]:
             for depth in g["depths"]:
-                jobs.append(dict(rule="train_finite[grid]", arch=arch, act=act, depth=int(depth),
-                                 width=g["width"], models=n_sw * len(g["seeds"]),
-                                 n_train=n_train_default, n_test=n_test_default,
-                                 batch=g.get("batch_size"), steps=g["n_steps"], records=g["n_record"]))
+                jobs.append(
+                    dict(
+                        rule="train_finite[grid]",
+                        arch=arch,
+                        act=act,
+                        depth=int(depth),
+                        width=g["width"],
+                        models=n_sw * len(g["seeds"]),
+                        n_train=n_train_default,
+                        n_test=n_test_default,
+                        batch=g.get("batch_size"),
+                        steps=g["n_steps"],
+                        records=g["n_record"],
+                    )
+                )
     a = tr.get("architectures") or {}
     for arch in a.get("archs") or []:
         s = a[arch]
         for act in a.get("activations") or ["erf"]:
             for depth in s["depths"]:
-                jobs.append(dict(rule="train_finite[architectures]", arch=arch, act=act,
-                                 depth=int(depth), width=s["width"],
-                                 models=len(grids.grid(s["sigma_w2"])) * len(s["seeds"]),
-                                 n_train=s.get("n_train") or n_train_default,
-                                 n_test=s.get("n_test") or n_test_default,
-                                 batch=s.get("batch_size"), steps=s["n_steps"], records=s["n_record"]))
+                jobs.append(
+                    dict(
+                        rule="train_finite[architectures]",
+                        arch=arch,
+                        act=act,
+                        depth=int(depth),
+                        width=s["width"],
+                        models=len(grids.grid(s["sigma_w2"])) * len(s["seeds"]),
+                        n_train=s.get("n_train") or n_train_default,
+                        n_test=s.get("n_test") or n_test_default,
+                        batch=s.get("batch_size"),
+                        steps=s["n_steps"],
+                        records=s["n_record"],
+                    )
+                )
     m = tr["memorization"]
-    jobs.append(dict(rule="train_memorization", arch=m["arch"], act=m["activation"], depth=m["depth"],
-                     width=m["width"], models=2 * len(m["seeds"]), n_train=m["n_train"],
-                     n_test=m["n_test"] or ds["n_test"], batch=None, steps=m["n_steps"], records=m["n_record"]))
+    jobs.append(
+        dict(
+            rule="train_memorization",
+            arch=m["arch"],
+            act=m["activation"],
+            depth=m["depth"],
+            width=m["width"],
+            models=2 * len(m["seeds"]),
+            n_train=m["n_train"],
+            n_test=m["n_test"] or ds["n_test"],
+            batch=None,
+            steps=m["n_steps"],
+            records=m["n_record"],
+        )
+    )
     w = tr["width"]
     for width in w["widths"]:
-        jobs.append(dict(rule="train_width", arch=w["arch"], act=w["activation"], depth=w["depth"],
-                         width=width, models=len(w["seeds"]), n_train=w["n_train"] or n_train_default,
-                         n_test=n_test_default, batch=None, steps=w["n_steps"], records=w["n_record"]))
+        jobs.append(
+            dict(
+                rule="train_width",
+                arch=w["arch"],
+                act=w["activation"],
+                depth=w["depth"],
+                width=width,
+                models=len(w["seeds"]),
+                n_train=w["n_train"] or n_train_default,
+                n_test=n_test_default,
+                batch=None,
+                steps=w["n_steps"],
+                records=w["n_record"],
+            )
+        )
     return jobs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _data(n: int, shape: tuple) -> tuple:
     return B.make_data(n, 8, shape)
 
@@ -95,8 +138,7 @@ def _data(n: int, shape: tuple) -> tuple:
 def step_flops_of(job: dict, shape: tuple) -> float:
     """XLA FLOPs of one training step of one model of ``job`` (batch as trained)."""
     batch = job["batch"] or job["n_train"]
-    build = functools.partial(B.make_block, job["arch"], width=job["width"], n_models=1,
-                              data=_data(batch, shape))
+    build = functools.partial(B.make_block, job["arch"], width=job["width"], n_models=1, data=_data(batch, shape))
     flops = B.step_flops(build, job["depth"])
     if flops is None:
         raise RuntimeError("XLA cost analysis gave no FLOP count on this backend")
@@ -112,8 +154,7 @@ def job_flops(job: dict, per_step: float) -> float:
 def measured_rate(job: dict, shape: tuple, per_step: float, steps: int) -> tuple[float, float]:
     """(seconds per step, FLOP/s) of one model of ``job`` on this device."""
     batch = job["batch"] or job["n_train"]
-    block = B.make_block(job["arch"], job["depth"], width=job["width"], n_models=1,
-                         data=_data(batch, shape))
+    block = B.make_block(job["arch"], job["depth"], width=job["width"], n_models=1, data=_data(batch, shape))
     t = B.time_steps(block, steps, repeats=2)
     return t, per_step / t
 
@@ -122,15 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--config", default=os.path.join(ROOT, "config", "paper.yaml"))
     p.add_argument("--timing-steps", type=int, default=3, help="steps timed for the rate")
-    p.add_argument("--assumed-efficiency", type=float, default=0.5,
-                   help="fraction of fp32 peak assumed for devices not measured here")
+    p.add_argument(
+        "--assumed-efficiency",
+        type=float,
+        default=0.5,
+        help="fraction of fp32 peak assumed for devices not measured here",
+    )
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     shape = IMAGE[cfg["dataset"]["name"]]
     jobs = training_jobs(cfg)
     dev = jax.devices()[0]
-    print(f"# training cost of {os.path.relpath(args.config, ROOT)} ({cfg['dataset']['name']}, "
-          f"images {shape}); device: {dev.platform} {getattr(dev, 'device_kind', '')}")
+    print(
+        f"# training cost of {os.path.relpath(args.config, ROOT)} ({cfg['dataset']['name']}, "
+        f"images {shape}); device: {dev.platform} {getattr(dev, 'device_kind', '')}"
+    )
+
     def key(j):
         return (j["arch"], j["depth"], j["width"], j["batch"] or j["n_train"])
 
@@ -150,25 +198,32 @@ def main(argv: list[str] | None = None) -> int:
         probe = max((j for j in jobs if j["arch"] == arch and j["depth"] <= 8), key=lambda j: per_step_cache[key(j)])
         t0 = time.perf_counter()
         sec, rates[arch] = measured_rate(probe, shape, per_step_cache[key(probe)], args.timing_steps)
-        print(f"measured {arch}: {probe['rule']} depth {probe['depth']} width {probe['width']} batch "
-              f"{probe['batch'] or probe['n_train']}: {sec * 1e3:.1f} ms/step/model = "
-              f"{rates[arch] / 1e9:.1f} GFLOP/s on this device (timing took {time.perf_counter() - t0:.0f} s)")
+        print(
+            f"measured {arch}: {probe['rule']} depth {probe['depth']} width {probe['width']} batch "
+            f"{probe['batch'] or probe['n_train']}: {sec * 1e3:.1f} ms/step/model = "
+            f"{rates[arch] / 1e9:.1f} GFLOP/s on this device (timing took {time.perf_counter() - t0:.0f} s)"
+        )
     for job in jobs:
         job["hours"] = job["flops"] / rates[job["arch"]] / 3600
     print(f"\n{'rule':28s} {'jobs':>5s} {'models':>7s} {'PFLOP':>9s} {'hours here':>11s}")
     for rule, js in by_rule.items():
         fl = sum(j["flops"] for j in js)
-        print(f"{rule:28s} {len(js):5d} {sum(j['models'] for j in js):7d} {fl / 1e15:9.3f} "
-              f"{sum(j['hours'] for j in js):11.2f}")
-    print(f"{'total':28s} {len(jobs):5d} {sum(j['models'] for j in jobs):7d} {total / 1e15:9.3f} "
-          f"{sum(j['hours'] for j in jobs):11.2f}")
-    print(f"\nGPU-hours at an ASSUMED {args.assumed_efficiency:.0%} of fp32 (non-tensor-core) peak, "
-          "not measured here:")
+        print(
+            f"{rule:28s} {len(js):5d} {sum(j['models'] for j in js):7d} {fl / 1e15:9.3f} "
+            f"{sum(j['hours'] for j in js):11.2f}"
+        )
+    print(
+        f"{'total':28s} {len(jobs):5d} {sum(j['models'] for j in jobs):7d} {total / 1e15:9.3f} "
+        f"{sum(j['hours'] for j in jobs):11.2f}"
+    )
+    print(f"\nGPU-hours at an ASSUMED {args.assumed_efficiency:.0%} of fp32 (non-tensor-core) peak, not measured here:")
     for name, (peak, note) in B.PEAK_FP32.items():
         print(f"  {name:5s} {total / (args.assumed_efficiency * peak) / 3600:8.1f} GPU-hours  ({note})")
     biggest = max(jobs, key=lambda j: j["flops"])
-    print(f"largest job: {biggest['rule']} {biggest['arch']} depth {biggest['depth']} width "
-          f"{biggest['width']} ({biggest['models']} models): {biggest['flops'] / 1e15:.2f} PFLOP")
+    print(
+        f"largest job: {biggest['rule']} {biggest['arch']} depth {biggest['depth']} width "
+        f"{biggest['width']} ({biggest['models']} models): {biggest['flops'] / 1e15:.2f} PFLOP"
+    )
     return 0
 
 

@@ -50,6 +50,8 @@ sys.path.insert(0, str(ROOT / "src"))
 #: CIFAR-10 records per training batch file (5 files) and in the test file: the paper's
 #: 10k/2k split, as tests/test_paper_check.py
 PER_BATCH, N_TEST = 2000, 2000
+
+
 def local_rules() -> set[str]:
     """The workflow's localrules (run on the submit host: no SLURM resources), as the
     `localrules:` blocks of workflow/rules/*.smk declare them."""
@@ -64,15 +66,25 @@ def local_rules() -> set[str]:
 SAMPLE_S = 1
 #: targets of a size (default: the whole DAG)
 SIZE_TARGETS = {
-    "c": [f"results/paper_cost_c/metrics/chunks/infinite{g}_cnn_p_{f}_sb0_chunk{c}.csv"
-          for g in ("", "_comparison") for f in ("erf", "relu") for c in (0, 1)],
+    "c": [
+        f"results/paper_cost_c/metrics/chunks/infinite{g}_cnn_p_{f}_sb0_chunk{c}.csv"
+        for g in ("", "_comparison")
+        for f in ("erf", "relu")
+        for c in (0, 1)
+    ],
     "d": ["results/paper_cost_d/metrics/claims_c8.csv"],
-    "e": [f"results/paper_cost_e/metrics/chunks/infinite_{a}_{f}_sb0_chunk{c}.csv"
-          for a, chunks in (("fcn", (0, 1)), ("cnn_f", (0,))) for f in ("erf", "relu") for c in chunks],
-    "f": ["results/paper_cost_f/training/lr_grid_fcn_erf.csv",
-          "results/paper_cost_f/training/lr_architectures_fcn_erf.csv",
-          "results/paper_cost_f/training/lr_architectures_cnn_f_erf.csv",
-          "results/paper_cost_f/metrics/width_fcn_erf.csv"],
+    "e": [
+        f"results/paper_cost_e/metrics/chunks/infinite_{a}_{f}_sb0_chunk{c}.csv"
+        for a, chunks in (("fcn", (0, 1)), ("cnn_f", (0,)))
+        for f in ("erf", "relu")
+        for c in chunks
+    ],
+    "f": [
+        "results/paper_cost_f/training/lr_grid_fcn_erf.csv",
+        "results/paper_cost_f/training/lr_architectures_fcn_erf.csv",
+        "results/paper_cost_f/training/lr_architectures_cnn_f_erf.csv",
+        "results/paper_cost_f/metrics/width_fcn_erf.csv",
+    ],
 }
 LAUNCH = (
     "import sys, snakemake.benchmark as b; b.benchmarked.__defaults__ = (None, None, {s});"
@@ -92,8 +104,14 @@ def jobs_listed(text: str) -> list[dict]:
         wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
         res = re.search(r"^\s+resources: (.*)$", block, re.M)
         resources = dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}
-        jobs.append({"rule": m.group(1), "wildcards": wildcards, "resources": resources,
-                     "benchmark": bench.group(1).strip() if bench else None})
+        jobs.append(
+            {
+                "rule": m.group(1),
+                "wildcards": wildcards,
+                "resources": resources,
+                "benchmark": bench.group(1).strip() if bench else None,
+            }
+        )
     return jobs
 
 
@@ -110,8 +128,9 @@ def run_size(size: str, work: Path) -> Path:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     # the committed workflow (HEAD), not the working tree: what is measured is a commit
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     archive_cmd = ["git", "archive", "--format=tar", rev, "Snakefile", "config", "workflow", "src", "envs"]
     tar = subprocess.run(archive_cmd, cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(work)], input=tar, check=True)
@@ -121,36 +140,58 @@ def run_size(size: str, work: Path) -> Path:
     archive = cifar10_archive.write_archive(work / "cifar-10-binary.tar.gz", PER_BATCH, N_TEST)
     data_dir = work / "tfds"
     cifar10_archive.seed_download_cache(archive, data_dir)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    cmd = [sys.executable, "-c", LAUNCH.format(s=SAMPLE_S), *SIZE_TARGETS.get(size, []), "--cores", "2",
-           "--configfile", *config_files(size),
-           "--config", "dataset=" + json.dumps({"data_dir": str(data_dir)})]
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        LAUNCH.format(s=SAMPLE_S),
+        *SIZE_TARGETS.get(size, []),
+        "--cores",
+        "2",
+        "--configfile",
+        *config_files(size),
+        "--config",
+        "dataset=" + json.dumps({"data_dir": str(data_dir)}),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     (work / "snakemake_run.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode:
-        sys.exit(f"size {size}: snakemake failed, see {work / 'snakemake_run.log'}\n"
-                 + (proc.stdout + proc.stderr)[-3000:])
+        sys.exit(
+            f"size {size}: snakemake failed, see {work / 'snakemake_run.log'}\n" + (proc.stdout + proc.stderr)[-3000:]
+        )
     rows = []
     for job in jobs_listed(proc.stdout + proc.stderr):
         if not job["benchmark"]:
             continue
         with open(work / job["benchmark"]) as f:
             rec = next(csv.DictReader(f, delimiter="\t"))
-        rows.append({"size": size, "commit": rev[:12], "rule": job["rule"],
-                     "wildcards": json.dumps(job["wildcards"], sort_keys=True),
-                     "wall_s": float(rec["s"]), "cpu_s": float(rec["cpu_time"]),
-                     "max_rss_mb": float(rec["max_rss"]) if rec["max_rss"] not in ("", "NA", "-") else ""})
+        rows.append(
+            {
+                "size": size,
+                "commit": rev[:12],
+                "rule": job["rule"],
+                "wildcards": json.dumps(job["wildcards"], sort_keys=True),
+                "wall_s": float(rec["s"]),
+                "cpu_s": float(rec["cpu_time"]),
+                "max_rss_mb": float(rec["max_rss"]) if rec["max_rss"] not in ("", "NA", "-") else "",
+            }
+        )
     out = HERE / f"measured_{size}.csv"
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    print(f"size {size}: {len(rows)} jobs in {wall:.0f} s wall, {sum(r['cpu_s'] for r in rows):.0f} job-CPU-s -> {out.relative_to(ROOT)}")
+    print(
+        f"size {size}: {len(rows)} jobs in {wall:.0f} s wall, "
+        f"{sum(r['cpu_s'] for r in rows):.0f} job-CPU-s -> {out.relative_to(ROOT)}"
+    )
     return out
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,16 +245,22 @@ def kernel_spec_of(cfg: dict, rule: str, arch: str) -> dict:
     if rule == "kernel_sweep":
         return kern["architectures"][arch]
     comp = kern["comparison"]
-    return {**{k: comp[k] for k in ("n_train", "n_test", "sigma_w2", "depths")},
-            "sigma_chunk": comp["sigma_chunk"][arch]}
+    return {
+        **{k: comp[k] for k in ("n_train", "n_test", "sigma_w2", "depths")},
+        "sigma_chunk": comp["sigma_chunk"][arch],
+    }
 
 
 def rows_of(spec: dict, cfg: dict) -> int:
     """Rows of an infinite-width table: σ_w² × σ_b² × depths × times."""
     from ntk_phases import grids
 
-    return (len(grids.grid(spec["sigma_w2"])) * len(cfg["kernels"]["sigma_b2"])
-            * len(grids.depth_list(spec["depths"])) * len(cfg["metrics"]["times"]))
+    return (
+        len(grids.grid(spec["sigma_w2"]))
+        * len(cfg["kernels"]["sigma_b2"])
+        * len(grids.depth_list(spec["depths"]))
+        * len(cfg["metrics"]["times"])
+    )
 
 
 def sizes(cfg: dict, rule: str, wc: dict) -> dict:
@@ -230,47 +277,64 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
         return dict(cls=rule, S=n, S_mem=n, law="a + b*(n_train + n_test) [tfds prepare + subset]")
     if rule == "phase_table":
         n = len(grids.grid(th["sigma_w2"])) * len(grids.grid(th["sigma_b2"]))
-        return dict(cls=f"{rule}[{wc['activation']}]", S=n, S_mem=n,
-                    law="a + b*n_sigma_w2*n_sigma_b2 (Newton per grid point)")
+        return dict(
+            cls=f"{rule}[{wc['activation']}]", S=n, S_mem=n, law="a + b*n_sigma_w2*n_sigma_b2 (Newton per grid point)"
+        )
     if rule == "depth_scale_table":
         n = len(grids.grid(th["depth_scales"]["sigma_w2"]))
-        return dict(cls=f"{rule}[{wc['activation']}]", S=n, S_mem=n,
-                    law="a + b*n_sigma_w2 (depth-scale grid)")
+        return dict(cls=f"{rule}[{wc['activation']}]", S=n, S_mem=n, law="a + b*n_sigma_w2 (depth-scale grid)")
     if rule in ("kernel_sweep", "comparison_sweep"):
         arch, act = wc["arch"], wc["activation"]
         spec = kernel_spec_of(cfg, rule, arch)
         chunk = grids.chunks(grids.grid(spec["sigma_w2"]), spec["sigma_chunk"])[int(wc["chunk"])]
         layers = max(grids.depth_list(spec["depths"])) + 1
         pairs = spec["n_train"] ** 2 + spec["n_test"] * spec["n_train"]
-        return dict(cls=f"kernel_sweep[{arch},{act}]", S=len(chunk) * layers * pairs, deep=layers > 1,
-                    layers=layers, pairs=pairs, sigmas=len(chunk),
-                    S_mem=kern["memory_mb"],
-                    law="a + b*sigma_per_chunk*(max_depth+1)*(n_train^2 + n_test*n_train); "
-                        "mem: largest measured RSS + kernels.memory_mb (blocks are sized to fill that "
-                        "budget; rss_mb_law: the fit over the measured budgets)")
+        return dict(
+            cls=f"kernel_sweep[{arch},{act}]",
+            S=len(chunk) * layers * pairs,
+            deep=layers > 1,
+            layers=layers,
+            pairs=pairs,
+            sigmas=len(chunk),
+            S_mem=kern["memory_mb"],
+            law="a + b*sigma_per_chunk*(max_depth+1)*(n_train^2 + n_test*n_train); "
+            "mem: largest measured RSS + kernels.memory_mb (blocks are sized to fill that "
+            "budget; rss_mb_law: the fit over the measured budgets)",
+        )
     if rule in ("infinite_table", "comparison_table"):
         spec = kernel_spec_of(cfg, "kernel_sweep" if rule == "infinite_table" else rule, wc["arch"])
-        return dict(cls="infinite_table", S=rows_of(spec, cfg), S_mem=rows_of(spec, cfg),
-                    law="a + b*rows (sigma_w2 x sigma_b2 x depths x times)")
+        return dict(
+            cls="infinite_table",
+            S=rows_of(spec, cfg),
+            S_mem=rows_of(spec, cfg),
+            law="a + b*rows (sigma_w2 x sigma_b2 x depths x times)",
+        )
     if rule == "pooling_correction":
         p = cfg["claims"]["pooling"]
         pairs = p["n_train"] ** 2 + p["n_test"] * p["n_train"]
-        s4 = sum(d ** 4 for d in p["image_sizes"])
-        return dict(cls=rule, S=pairs * (max(p["depths"]) + 1) * s4, S_mem=kern["memory_mb"],
-                    law="a + b*(n_train^2+n_test*n_train)*(max_depth+1)*sum(image_size^4); "
-                        "mem: largest measured RSS + kernels.memory_mb (block budget)")
+        s4 = sum(d**4 for d in p["image_sizes"])
+        return dict(
+            cls=rule,
+            S=pairs * (max(p["depths"]) + 1) * s4,
+            S_mem=kern["memory_mb"],
+            law="a + b*(n_train^2+n_test*n_train)*(max_depth+1)*sum(image_size^4); "
+            "mem: largest measured RSS + kernels.memory_mb (block budget)",
+        )
     if rule == "claims":
         rows = sum(rows_of(kern["architectures"][a], cfg) for a in kern["architectures"]) * len(kern["activations"])
         return dict(cls=rule, S=rows, S_mem=rows, law="a + b*rows of the infinite tables")
     if rule == "freeze_chaos":
         fc = cfg["freeze_chaos"]
         e = fc["empirical"]
-        emp = (2 * len(e["seeds"]) * e["n"]
-               * sum(d * w * w for w in e["widths"] for d in e["depths"]))
+        emp = 2 * len(e["seeds"]) * e["n"] * sum(d * w * w for w in e["widths"] for d in e["depths"])
         jac = e["n"] * max(e["depths"]) * max(e["widths"]) ** 2
-        return dict(cls=rule, S=emp, S_mem=jac,
-                    law="a + b*2*seeds*n*sum_(width,depth) depth*width^2 (empirical NTK); "
-                        "mem: m0 + c*n*max_depth*max_width^2 (its Jacobian)")
+        return dict(
+            cls=rule,
+            S=emp,
+            S_mem=jac,
+            law="a + b*2*seeds*n*sum_(width,depth) depth*width^2 (empirical NTK); "
+            "mem: m0 + c*n*max_depth*max_width^2 (its Jacobian)",
+        )
     if rule.startswith("training_lr_") or rule == "width_infinite":
         if rule == "training_lr_finite":
             sec = tr["grid"] if wc["texp"] == "grid" else tr["architectures"][wc["tarch"]]
@@ -293,10 +357,18 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
             pairs, n_sw, layers = n * n, 1, w["depth"] + 1
             cls, mem = rule, pairs
             if rule == "width_infinite":
-                return dict(cls=rule, S=w["n_train"] ** 3 * len(w["widths"]) * len(w["seeds"]),
-                            S_mem=pairs, law="a + b*n_train^3*widths*seeds; mem: m0 + c*(n_train+n_test)^2")
-        return dict(cls=cls, S=n_sw * layers * pairs, S_mem=mem,
-                    law="a + b*n_sigma_w2*(max_depth+1)*examples^2; mem: m0 + c*kernel block")
+                return dict(
+                    cls=rule,
+                    S=w["n_train"] ** 3 * len(w["widths"]) * len(w["seeds"]),
+                    S_mem=pairs,
+                    law="a + b*n_train^3*widths*seeds; mem: m0 + c*(n_train+n_test)^2",
+                )
+        return dict(
+            cls=cls,
+            S=n_sw * layers * pairs,
+            S_mem=mem,
+            law="a + b*n_sigma_w2*(max_depth+1)*examples^2; mem: m0 + c*kernel block",
+        )
     if rule in ("train_finite", "train_memorization", "train_width"):
         if rule == "train_finite":
             texp, arch = wc["texp"], wc["tarch"]
@@ -319,16 +391,22 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
             models = len(sec["seeds"])
             n_tr, n_te = sec["n_train"], sec["n_test"]
             batch, cls = n_tr, rule
-        flops = sum(2 * forward_macs(arch, w, d) * models
-                    * (3 * sec["n_steps"] * batch + sec["n_record"] * (n_tr + n_te))
-                    for w in widths for d in depths)
+        flops = sum(
+            2 * forward_macs(arch, w, d) * models * (3 * sec["n_steps"] * batch + sec["n_record"] * (n_tr + n_te))
+            for w in widths
+            for d in depths
+        )
         params = max(param_count(arch, w, d) for w in widths for d in depths) * models
-        return dict(cls=cls, S=flops, S_mem=params, flops=flops,
-                    law="a + FLOPs/rate, FLOPs = 2*forward MACs*models*(3*steps*batch + records*(n_train+n_test)); "
-                        "mem: m0 + c*models*params")
+        return dict(
+            cls=cls,
+            S=flops,
+            S_mem=params,
+            flops=flops,
+            law="a + FLOPs/rate, FLOPs = 2*forward MACs*models*(3*steps*batch + records*(n_train+n_test)); "
+            "mem: m0 + c*models*params",
+        )
     # merges, claims_finite, figures, run_config: a fixed job (tables of a few thousand rows)
     return dict(cls=rule, S=1, S_mem=1, law="constant (start-up + small tables)")
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,9 +456,21 @@ def paper_jobs() -> list[dict]:
 
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"),
-             "-d", tmp, "--configfile", str(ROOT / "config" / "paper.yaml")],
-            cwd=ROOT, capture_output=True, text=True, check=True)
+            [
+                str(Path(sys.executable).parent / "snakemake"),
+                "-n",
+                "-s",
+                str(ROOT / "Snakefile"),
+                "-d",
+                tmp,
+                "--configfile",
+                str(ROOT / "config" / "paper.yaml"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return [j for j in jobs_listed(proc.stdout + proc.stderr) if j["rule"] != "all"]
 
 
@@ -441,58 +531,109 @@ def fit(out: Path = ROOT / "bench" / "paper_cost.csv") -> None:
                 run_s = a_c + j["flops"] / GPU_FLOPS
             else:  # one core's CPU time: a job with >= 1 dedicated core takes at most this
                 run_s = cpu_s
-            per_job.append({"cls": cls, "rule": j["rule"], "wildcards": j["wildcards"],
-                            "device": "gpu" if gpu else "cpu",
-                            "predicted_runtime_min": run_s / 60, "predicted_cpu_hours": cpu_s / 3600,
-                            "predicted_peak_mb": (pair_mb if cls in NOT_MEASURABLE
-                                                  else mem["max_rss_mb"].max() + CUDA_HOST_MB if gpu
-                                                  else mem["max_rss_mb"].max() + j["S_mem"] if budget
-                                                  else m0 + c * j["S_mem"]),
-                            "S": j["S"], "S_mem": j["S_mem"]})
+            per_job.append(
+                {
+                    "cls": cls,
+                    "rule": j["rule"],
+                    "wildcards": j["wildcards"],
+                    "device": "gpu" if gpu else "cpu",
+                    "predicted_runtime_min": run_s / 60,
+                    "predicted_cpu_hours": cpu_s / 3600,
+                    "predicted_peak_mb": (
+                        pair_mb
+                        if cls in NOT_MEASURABLE
+                        else mem["max_rss_mb"].max() + CUDA_HOST_MB
+                        if gpu
+                        else mem["max_rss_mb"].max() + j["S_mem"]
+                        if budget
+                        else m0 + c * j["S_mem"]
+                    ),
+                    "S": j["S"],
+                    "S_mem": j["S_mem"],
+                }
+            )
         pj = pd.DataFrame([p for p in per_job if p["cls"] == cls])
-        sizes_s = "; ".join(f"{s}: S={g['S'].max():.3g} cpu={g['cpu_s'].max():.1f}s wall={g['wall_s'].max():.1f}s "
-                            f"rss={g['max_rss_mb'].max():.0f}MB" for s, g in m.groupby("size"))
-        rows.append({
-            "class": cls, "rule": rule, "jobs": len(grp), "device": pj["device"].iloc[0],
-            "local": rule in local_rules(),
-            "runtime_min_per_job": round(pj["predicted_runtime_min"].max(), 2),
-            "runtime_min_per_job_min": round(pj["predicted_runtime_min"].min(), 2),
-            "cpu_hours_total": round(pj["predicted_cpu_hours"].sum(), 3),
-            "gpu_hours_total": round(pj["predicted_runtime_min"].sum() / 60, 3) if pj["device"].iloc[0] == "gpu" else 0.0,
-            "peak_mb_per_job": round(pj["predicted_peak_mb"].max()),
-            "feasible": bool(pj["predicted_runtime_min"].max() <= MAX_RUNTIME_MIN
-                             and pj["predicted_peak_mb"].max() <= MAX_MEM_MB),
-            "cpu_s_law": f"{a_c:.3g} + {b_c:.3g}*S", "wall_s_law": f"{a_w:.3g} + {b_w:.3g}*S",
-            "rss_mb_law": (f"max measured + {CUDA_HOST_MB} (GPU job: host memory)" if pj["device"].iloc[0] == "gpu"
-                           else f"{m0:.4g} + {c:.3g}*S_mem"), "law": grp["law"].iloc[0] + (
-                "; prediction NOT from these runs (depth 0 only): the 8x8 extrapolation in "
-                "config/paper_check.yaml, per layer and example pair" if cls in NOT_MEASURABLE else ""),
-            "S_paper": f"{grp['S'].max():.4g}", "S_mem_paper": f"{grp['S_mem'].max():.4g}",
-            "measured": sizes_s,
-            "extrapolation": round(float(grp["S"].max() / m["S"].max()), 1),
-            "slope_resolved": resolved,
-        })
+        sizes_s = "; ".join(
+            f"{s}: S={g['S'].max():.3g} cpu={g['cpu_s'].max():.1f}s wall={g['wall_s'].max():.1f}s "
+            f"rss={g['max_rss_mb'].max():.0f}MB"
+            for s, g in m.groupby("size")
+        )
+        rows.append(
+            {
+                "class": cls,
+                "rule": rule,
+                "jobs": len(grp),
+                "device": pj["device"].iloc[0],
+                "local": rule in local_rules(),
+                "runtime_min_per_job": round(pj["predicted_runtime_min"].max(), 2),
+                "runtime_min_per_job_min": round(pj["predicted_runtime_min"].min(), 2),
+                "cpu_hours_total": round(pj["predicted_cpu_hours"].sum(), 3),
+                "gpu_hours_total": round(pj["predicted_runtime_min"].sum() / 60, 3)
+                if pj["device"].iloc[0] == "gpu"
+                else 0.0,
+                "peak_mb_per_job": round(pj["predicted_peak_mb"].max()),
+                "feasible": bool(
+                    pj["predicted_runtime_min"].max() <= MAX_RUNTIME_MIN and pj["predicted_peak_mb"].max() <= MAX_MEM_MB
+                ),
+                "cpu_s_law": f"{a_c:.3g} + {b_c:.3g}*S",
+                "wall_s_law": f"{a_w:.3g} + {b_w:.3g}*S",
+                "rss_mb_law": (
+                    f"max measured + {CUDA_HOST_MB} (GPU job: host memory)"
+                    if pj["device"].iloc[0] == "gpu"
+                    else f"{m0:.4g} + {c:.3g}*S_mem"
+                ),
+                "law": grp["law"].iloc[0]
+                + (
+                    "; prediction NOT from these runs (depth 0 only): the 8x8 extrapolation in "
+                    "config/paper_check.yaml, per layer and example pair"
+                    if cls in NOT_MEASURABLE
+                    else ""
+                ),
+                "S_paper": f"{grp['S'].max():.4g}",
+                "S_mem_paper": f"{grp['S_mem'].max():.4g}",
+                "measured": sizes_s,
+                "extrapolation": round(float(grp["S"].max() / m["S"].max()), 1),
+                "slope_resolved": resolved,
+            }
+        )
     table = pd.DataFrame(rows)
-    table["request_mem_mb"] = [
-        int(max(2000, -(-MARGIN_MEM * m // 500) * 500)) for m in table["peak_mb_per_job"]]
+    table["request_mem_mb"] = [int(max(2000, -(-MARGIN_MEM * m // 500) * 500)) for m in table["peak_mb_per_job"]]
     table["request_runtime_min"] = [
-        int(max(30, -(-(MARGIN_TIME * t + 5) // 10) * 10)) for t in table["runtime_min_per_job"]]
+        int(max(30, -(-(MARGIN_TIME * t + 5) // 10) * 10)) for t in table["runtime_min_per_job"]
+    ]
     # GPU jobs: host memory and runtime not below the config's training.mem_mb/runtime
     # (the GPU side is not measured; training.max_minutes assumes that runtime)
     gpu_rows = table["device"] == "gpu"
-    table.loc[gpu_rows, "request_mem_mb"] = table.loc[gpu_rows, "request_mem_mb"].clip(lower=paper["training"]["mem_mb"])
-    table.loc[gpu_rows, "request_runtime_min"] = table.loc[gpu_rows, "request_runtime_min"].clip(lower=paper["training"]["runtime"])
+    table.loc[gpu_rows, "request_mem_mb"] = table.loc[gpu_rows, "request_mem_mb"].clip(
+        lower=paper["training"]["mem_mb"]
+    )
+    table.loc[gpu_rows, "request_runtime_min"] = table.loc[gpu_rows, "request_runtime_min"].clip(
+        lower=paper["training"]["runtime"]
+    )
     table.to_csv(out, index=False)
-    sized_rules = {"kernel_sweep", "comparison_sweep", "pooling_correction", "freeze_chaos",
-                   "training_lr_finite", "training_lr_memorization", "training_lr_width",
-                   "width_infinite", "train_finite", "train_memorization", "train_width"}
+    sized_rules = {
+        "kernel_sweep",
+        "comparison_sweep",
+        "pooling_correction",
+        "freeze_chaos",
+        "training_lr_finite",
+        "training_lr_memorization",
+        "training_lr_width",
+        "width_infinite",
+        "train_finite",
+        "train_memorization",
+        "train_width",
+    }
     print("# config/paper.yaml `resources:` (first attempt; bench/paper_cost.csv)")
     for _, r in table.iterrows():
         if r["rule"] in sized_rules and r["feasible"] and not r["local"]:
-            print(f"  \"{r['class']}\": {{mem_mb: {r['request_mem_mb']}, runtime: {r['request_runtime_min']}}}")
+            print(f'  "{r["class"]}": {{mem_mb: {r["request_mem_mb"]}, runtime: {r["request_runtime_min"]}}}')
     pd.DataFrame(per_job).to_csv(out.with_name("paper_cost_jobs.csv"), index=False)
-    print(table[["class", "jobs", "device", "runtime_min_per_job", "peak_mb_per_job", "feasible",
-                 "extrapolation"]].to_string(index=False))
+    print(
+        table[
+            ["class", "jobs", "device", "runtime_min_per_job", "peak_mb_per_job", "feasible", "extrapolation"]
+        ].to_string(index=False)
+    )
     cpu = table.loc[table["device"] == "cpu", "cpu_hours_total"].sum()
     print(f"total: {cpu:.1f} CPU-hours, {table['gpu_hours_total'].sum():.1f} GPU-hours ({GPU_NAME})")
 
@@ -512,8 +653,10 @@ def markdown(path: Path = ROOT / "bench" / "paper_cost.csv") -> str:
     import pandas as pd
 
     t = pd.read_csv(path)
-    lines = ["| rule [class] | jobs | time per job | peak memory | device | first attempt | basis |",
-             "|---|--:|--:|--:|---|---|---|"]
+    lines = [
+        "| rule [class] | jobs | time per job | peak memory | device | first attempt | basis |",
+        "|---|--:|--:|--:|---|---|---|",
+    ]
     for _, r in t.iterrows():
         dev = "GPU (assumed rate)" if r["device"] == "gpu" else "submit host" if r["local"] else "CPU"
         req = "local" if r["local"] else f"{r['request_mem_mb'] / 1000:g} GB, {fmt_minutes(r['request_runtime_min'])}"
@@ -532,8 +675,10 @@ def markdown(path: Path = ROOT / "bench" / "paper_cost.csv") -> str:
         t_job = fmt_minutes(r["runtime_min_per_job"])
         if r["runtime_min_per_job_min"] < 0.5 * r["runtime_min_per_job"]:
             t_job = f"{fmt_minutes(r['runtime_min_per_job_min'])}–{t_job}"
-        lines.append(f"| `{r['class']}` | {r['jobs']} | {t_job} | {r['peak_mb_per_job'] / 1000:.1f} GB | {dev} "
-                     f"| {req} | {basis} |")
+        lines.append(
+            f"| `{r['class']}` | {r['jobs']} | {t_job} | {r['peak_mb_per_job'] / 1000:.1f} GB | {dev} "
+            f"| {req} | {basis} |"
+        )
     return "\n".join(lines)
 
 

@@ -83,7 +83,7 @@ def seed_download_cache(archive: Path, data_dir: Path) -> Path:
     from tensorflow_datasets.core.download import checksums, resource
 
     builder_cls = tfds.builder_cls("cifar10")
-    (url, registered), = builder_cls.url_infos.items()
+    ((url, registered),) = builder_cls.url_infos.items()
     dest = data_dir / "downloads" / "cifar10" / resource.get_dl_fname(url, registered.checksum)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(archive, dest)
@@ -92,6 +92,7 @@ def seed_download_cache(archive: Path, data_dir: Path) -> Path:
         checksum=hashlib.sha256(archive.read_bytes()).hexdigest(),
         filename=registered.filename,
     )
-    resource.write_info_file(url=url, path=dest, dataset_name="cifar10",
-                             original_fname=registered.filename, url_info=own)
+    resource.write_info_file(
+        url=url, path=dest, dataset_name="cifar10", original_fname=registered.filename, url_info=own
+    )
     return dest

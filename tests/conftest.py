@@ -76,8 +76,9 @@ def git_snapshot(work: Path) -> str:
     (work / ".gitignore").write_text("results/\n.snakemake/\n*.out\n__pycache__/\n")
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
         subprocess.run(git + args, cwd=work, check=True, capture_output=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture

@@ -96,9 +96,7 @@ def kernels_per_depth_reference(
         out[key] = np.stack([r[key] for r in per_depth], axis=1)
     if x_test is not None:
         for key in _KERNEL_KEYS:
-            out[f"{key}_test_diag"] = np.diagonal(
-                out[f"{key}_test"], axis1=-2, axis2=-1
-            ).copy()
+            out[f"{key}_test_diag"] = np.diagonal(out[f"{key}_test"], axis1=-2, axis2=-1).copy()
             if not full_test:
                 del out[f"{key}_test"]
     return out

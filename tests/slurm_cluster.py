@@ -92,8 +92,7 @@ def node_resources() -> tuple[int, int]:
 class SlurmCluster:
     """One node (``localhost``) in every partition named; state and logs under ``root``."""
 
-    def __init__(self, root: Path, partitions=(PARTITION,), lock_timeout: float = 1800.0,
-                 spare_cpus: int = 0):
+    def __init__(self, root: Path, partitions=(PARTITION,), lock_timeout: float = 1800.0, spare_cpus: int = 0):
         """``spare_cpus``: CPUs the node declares beyond the real ones (for jobs that only
         wait, e.g. a sleeping job run beside a real workload); ``cpus`` stays the real count."""
         self.root = Path(root)
@@ -113,44 +112,49 @@ class SlurmCluster:
 
     def config_text(self) -> str:
         r = self.root
-        return "\n".join([
-            CONF_HEADER,
-            "ClusterName=ntkphases",
-            "SlurmctldHost=localhost(127.0.0.1)",
-            "AuthType=auth/munge",
-            "CryptoType=crypto/munge",
-            f"AuthInfo=socket={self.munge_socket}",
-            "SlurmUser=root",
-            "SlurmdUser=root",
-            f"StateSaveLocation={r}/state",
-            f"SlurmdSpoolDir={r}/spool",
-            f"SlurmctldPidFile={r}/slurmctld.pid",
-            f"SlurmdPidFile={r}/slurmd.pid",
-            "SlurmctldDebug=info",
-            "SlurmdDebug=info",
-            "MpiDefault=none",
-            "ProctrackType=proctrack/linuxproc",
-            "TaskPlugin=task/none",
-            "SelectType=select/cons_tres",
-            "SelectTypeParameters=CR_Core_Memory",
-            "SchedulerType=sched/backfill",
-            "AccountingStorageType=accounting_storage/none",
-            "JobCompType=jobcomp/none",
-            "JobAcctGatherType=jobacct_gather/linux",
-            "JobAcctGatherFrequency=task=2",
-            "JobAcctGatherParams=OverMemoryKill",
-            "ReturnToService=2",
-            "KillWait=5",
-            "OverTimeLimit=0",
-            "InactiveLimit=0",
-            "SlurmdTimeout=300",
-            *(["SlurmdParameters=config_overrides"] if self.spare_cpus else []),
-            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus + self.spare_cpus}"
-            f" RealMemory={self.mem_mb} State=UNKNOWN",
-            *(f"PartitionName={name} Nodes=localhost Default={'YES' if i == 0 else 'NO'}"
-              " MaxTime=INFINITE State=UP" for i, name in enumerate(self.partitions)),
-            "",
-        ])
+        return "\n".join(
+            [
+                CONF_HEADER,
+                "ClusterName=ntkphases",
+                "SlurmctldHost=localhost(127.0.0.1)",
+                "AuthType=auth/munge",
+                "CryptoType=crypto/munge",
+                f"AuthInfo=socket={self.munge_socket}",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                f"StateSaveLocation={r}/state",
+                f"SlurmdSpoolDir={r}/spool",
+                f"SlurmctldPidFile={r}/slurmctld.pid",
+                f"SlurmdPidFile={r}/slurmd.pid",
+                "SlurmctldDebug=info",
+                "SlurmdDebug=info",
+                "MpiDefault=none",
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core_Memory",
+                "SchedulerType=sched/backfill",
+                "AccountingStorageType=accounting_storage/none",
+                "JobCompType=jobcomp/none",
+                "JobAcctGatherType=jobacct_gather/linux",
+                "JobAcctGatherFrequency=task=2",
+                "JobAcctGatherParams=OverMemoryKill",
+                "ReturnToService=2",
+                "KillWait=5",
+                "OverTimeLimit=0",
+                "InactiveLimit=0",
+                "SlurmdTimeout=300",
+                *(["SlurmdParameters=config_overrides"] if self.spare_cpus else []),
+                f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus + self.spare_cpus}"
+                f" RealMemory={self.mem_mb} State=UNKNOWN",
+                *(
+                    f"PartitionName={name} Nodes=localhost Default={'YES' if i == 0 else 'NO'}"
+                    " MaxTime=INFINITE State=UP"
+                    for i, name in enumerate(self.partitions)
+                ),
+                "",
+            ]
+        )
 
     # -- lifecycle -------------------------------------------------------------------
     def _lock(self) -> None:
@@ -161,17 +165,18 @@ class SlurmCluster:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except BlockingIOError as err:
                 if time.monotonic() > deadline:
                     os.close(fd)
-                    raise RuntimeError(f"another test cluster holds {LOCK_FILE}")
+                    raise RuntimeError(f"another test cluster holds {LOCK_FILE}") from err
                 time.sleep(2)
         self._lock_fd = fd
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log = open(self.root / "log" / f"{name}.out", "ab")
-        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            preexec_fn=_die_with_parent)
+        self.procs[name] = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
         log.close()
 
     def _check_alive(self) -> None:
@@ -186,10 +191,16 @@ class SlurmCluster:
 
     def cmd(self, *args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
         """A SLURM client command (scontrol, squeue, scancel, sinfo...) against this cluster."""
-        return subprocess.run([_which(args[0]) or args[0], *args[1:]], env=self.env(), capture_output=True,
-                              text=True, timeout=timeout, check=check)
+        return subprocess.run(
+            [_which(args[0]) or args[0], *args[1:]],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
 
-    def start(self, timeout: float = 120) -> "SlurmCluster":
+    def start(self, timeout: float = 120) -> SlurmCluster:
         self._lock()
         try:
             self._start(timeout)
@@ -216,15 +227,29 @@ class SlurmCluster:
         self._wrote_conf = True
 
         m = self.root / "munge"
-        self._spawn("munged", [
-            _which("munged"), "--foreground", "--force", f"--socket={self.munge_socket}",
-            f"--pid-file={m}/munged.pid", f"--seed-file={m}/munged.seed",
-            f"--log-file={self.root}/log/munged.log", f"--key-file={MUNGE_KEY}",
-        ])
+        self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={m}/munged.pid",
+                f"--seed-file={m}/munged.seed",
+                f"--log-file={self.root}/log/munged.log",
+                f"--key-file={MUNGE_KEY}",
+            ],
+        )
         self._wait(lambda: self.munge_socket.exists(), timeout, "munged socket")
         self._spawn("slurmctld", [_which("slurmctld"), "-D", "-i"])
-        self._wait(lambda: self.cmd("scontrol", "ping", check=False).returncode == 0
-                   and "UP" in self.cmd("scontrol", "ping", check=False).stdout, timeout, "slurmctld")
+        self._wait(
+            lambda: (
+                self.cmd("scontrol", "ping", check=False).returncode == 0
+                and "UP" in self.cmd("scontrol", "ping", check=False).stdout
+            ),
+            timeout,
+            "slurmctld",
+        )
         self._spawn("slurmd", [_which("slurmd"), "-D", "-N", "localhost"])
 
         def node_ready() -> bool:
@@ -295,11 +320,12 @@ class SlurmCluster:
         for line in out.splitlines():
             if line.count("|") == 5:
                 jobid, state, comment, elapsed, limit, mem = line.split("|")
-                rows.append(dict(jobid=jobid, state=state, comment=comment, elapsed=elapsed,
-                                 time_limit=limit, min_memory=mem))
+                rows.append(
+                    dict(jobid=jobid, state=state, comment=comment, elapsed=elapsed, time_limit=limit, min_memory=mem)
+                )
         return sorted(rows, key=lambda r: [int(x) if x.isdigit() else 0 for x in re.split(r"[_.]", r["jobid"])])
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -28,12 +28,37 @@ def test_claims_package_init_imports_nothing():
 
 
 def _row(**kw):
-    base = dict(claim="C1", arch="fcn", activation="erf", quantity="q", predicted=1.0, measured=1.0,
-                tolerance=0.1, passed=True, condition=schema.REL, sigma_w2=2.5, sigma_b2=0.18,
-                depth_min=3, depth_max=9, note="")
+    base = dict(
+        claim="C1",
+        arch="fcn",
+        activation="erf",
+        quantity="q",
+        predicted=1.0,
+        measured=1.0,
+        tolerance=0.1,
+        passed=True,
+        condition=schema.REL,
+        sigma_w2=2.5,
+        sigma_b2=0.18,
+        depth_min=3,
+        depth_max=9,
+        note="",
+    )
     base.update(kw)
-    args = [base.pop(k) for k in ("claim", "arch", "activation", "quantity", "predicted", "measured",
-                                  "tolerance", "passed", "condition")]
+    args = [
+        base.pop(k)
+        for k in (
+            "claim",
+            "arch",
+            "activation",
+            "quantity",
+            "predicted",
+            "measured",
+            "tolerance",
+            "passed",
+            "condition",
+        )
+    ]
     return schema.claim_row(*args, **base)
 
 
@@ -59,16 +84,23 @@ def test_schema_flags_empty_cells_outside_the_documented_cases():
     assert schema.schema_violations(frame) == []
     for i in (-2, -1):
         assert not frame["passed"].iloc[i] and frame["note"].iloc[i].startswith("not measured")
-    bad = pd.DataFrame([
-        _row(sigma_w2=None),                         # sigma_w2 empty on a single-point claim
-        _row(tolerance=None),                        # the rule uses a tolerance
-        {**_row(), "predicted": float("nan")},       # not a reported row, and it passed
-        {**_row(), "condition": ""},                 # no rule
-        {**_row(), "activation": None},
-    ])
+    bad = pd.DataFrame(
+        [
+            _row(sigma_w2=None),  # sigma_w2 empty on a single-point claim
+            _row(tolerance=None),  # the rule uses a tolerance
+            {**_row(), "predicted": float("nan")},  # not a reported row, and it passed
+            {**_row(), "condition": ""},  # no rule
+            {**_row(), "activation": None},
+        ]
+    )
     v = schema.schema_violations(bad)
-    assert [s.split(": ")[-1] for s in v] == ["sigma_w2 empty", "tolerance empty", "predicted empty",
-                                               "condition empty", "activation empty"]
+    assert [s.split(": ")[-1] for s in v] == [
+        "sigma_w2 empty",
+        "tolerance empty",
+        "predicted empty",
+        "condition empty",
+        "activation empty",
+    ]
     assert schema.schema_violations(bad.drop(columns="note"))[0].startswith("columns")
     # the CSV round trip keeps a conforming table conforming
     assert schema.schema_violations(schema.conform(pd.read_csv(pd.io.common.StringIO(frame.to_csv(index=False))))) == []
@@ -83,23 +115,72 @@ def test_every_documented_empty_column_says_when():
 def test_conform_states_the_rule_of_c8_rows():
     """freeze_chaos writes C8 rows without `condition` (its rule is in quantity/note):
     conform states it, and the stated rule reproduces `passed`."""
-    legacy = pd.DataFrame([
-        {"claim": "C8", "arch": "erf_w1", "activation": "erf", "quantity": "per-layer factor r of (1 - rho)/l^1 (freeze)",
-         "predicted": 0.8, "measured": 0.82, "tolerance": 0.2, "passed": True, "sigma_w2": 1.0, "sigma_b2": 0.05,
-         "depth_min": 15, "depth_max": 30, "note": "chi_1=0.8; relative tolerance on log r"},
-        {"claim": "C8", "arch": "relu_layernorm", "activation": "relu",
-         "quantity": "rho(variant) - rho(plain ReLU) at max depth (< 0)", "predicted": 0.0, "measured": -0.3,
-         "tolerance": 0.0, "passed": True, "sigma_w2": 2.0, "sigma_b2": 0.1, "depth_min": 30, "depth_max": 30,
-         "note": "plain ReLU rho = 0.45"},
-        {"claim": "C8", "arch": "deconv_chaos", "activation": "relu",
-         "quantity": "mean normalized output-space NTK over pixel pairs >= side/2 apart (chaos: localized, |.| <= tol)",
-         "predicted": 0.0, "measured": 0.03, "tolerance": 0.1, "passed": True, "sigma_w2": 2.0, "sigma_b2": 0.1,
-         "depth_min": 3, "depth_max": 3, "note": "passes if |far correlation| <= tolerance"},
-        {"claim": "C8", "arch": "relu_b0", "activation": "relu",
-         "quantity": "normalized offdiag NTK at max depth (critical: -> 0.25, not 1)", "predicted": 0.25,
-         "measured": float("nan"), "tolerance": 0.1, "passed": True, "sigma_w2": 2.0, "sigma_b2": 0.0,
-         "depth_min": 30, "depth_max": 30, "note": "polynomial approach; tolerance absolute"},
-    ])
+    legacy = pd.DataFrame(
+        [
+            {
+                "claim": "C8",
+                "arch": "erf_w1",
+                "activation": "erf",
+                "quantity": "per-layer factor r of (1 - rho)/l^1 (freeze)",
+                "predicted": 0.8,
+                "measured": 0.82,
+                "tolerance": 0.2,
+                "passed": True,
+                "sigma_w2": 1.0,
+                "sigma_b2": 0.05,
+                "depth_min": 15,
+                "depth_max": 30,
+                "note": "chi_1=0.8; relative tolerance on log r",
+            },
+            {
+                "claim": "C8",
+                "arch": "relu_layernorm",
+                "activation": "relu",
+                "quantity": "rho(variant) - rho(plain ReLU) at max depth (< 0)",
+                "predicted": 0.0,
+                "measured": -0.3,
+                "tolerance": 0.0,
+                "passed": True,
+                "sigma_w2": 2.0,
+                "sigma_b2": 0.1,
+                "depth_min": 30,
+                "depth_max": 30,
+                "note": "plain ReLU rho = 0.45",
+            },
+            {
+                "claim": "C8",
+                "arch": "deconv_chaos",
+                "activation": "relu",
+                "quantity": (
+                    "mean normalized output-space NTK over pixel pairs >= side/2 apart (chaos: localized, |.| <= tol)"
+                ),
+                "predicted": 0.0,
+                "measured": 0.03,
+                "tolerance": 0.1,
+                "passed": True,
+                "sigma_w2": 2.0,
+                "sigma_b2": 0.1,
+                "depth_min": 3,
+                "depth_max": 3,
+                "note": "passes if |far correlation| <= tolerance",
+            },
+            {
+                "claim": "C8",
+                "arch": "relu_b0",
+                "activation": "relu",
+                "quantity": "normalized offdiag NTK at max depth (critical: -> 0.25, not 1)",
+                "predicted": 0.25,
+                "measured": float("nan"),
+                "tolerance": 0.1,
+                "passed": True,
+                "sigma_w2": 2.0,
+                "sigma_b2": 0.0,
+                "depth_min": 30,
+                "depth_max": 30,
+                "note": "polynomial approach; tolerance absolute",
+            },
+        ]
+    )
     out = schema.conform(legacy)
     assert list(out.columns) == schema.COLUMNS
     assert list(out["condition"]) == [schema.LOG_REL, schema.BELOW, "|measured| <= tolerance", schema.ABS]
@@ -157,9 +238,9 @@ def test_fit_through_origin_known_slope():
 
 def _grid(a_ord: float, a_cha: float, *, depths=None, t=(1.0, 4096.0), noise=0.0, chaotic_gap=0.8):
     """A synthetic infinite-width table: erf-like depth scales, ordered σ_w² < 1.75 (six
-    values, ξ₁ up to 35 at 1.7) and chaotic above (five values); train (ordered) and test (chaotic) accuracies fall from 0.9 to chance
-    in a steep logistic step at a·ξ, the other split stays at 0.9; the mean-predictor
-    columns fall at twice that depth."""
+    values, ξ₁ up to 35 at 1.7) and chaotic above (five values); train (ordered) and test
+    (chaotic) accuracies fall from 0.9 to chance in a steep logistic step at a·ξ, the other
+    split stays at 0.9; the mean-predictor columns fall at twice that depth."""
     depths = np.arange(0, 101) if depths is None else np.asarray(depths)
     rng = np.random.default_rng(1)
     rows = []
@@ -171,16 +252,29 @@ def _grid(a_ord: float, a_cha: float, *, depths=None, t=(1.0, 4096.0), noise=0.0
         a = a_ord if ordered else a_cha
         for tt in t:
             for d in depths:
+
                 def step(l_b, gap=0.8):
                     return CHANCE + gap / (1.0 + np.exp(np.clip((d - l_b) / 0.3, -700, 700)))
+
                 fall = step(a * xi, 0.8 if ordered else chaotic_gap) + noise * rng.normal()
                 fall_mean = step(2 * a * xi, 0.8 if ordered else chaotic_gap)
-                rows.append({"arch": "fcn", "activation": "erf", "sigma_w2": sw, "sigma_b2": 0.18,
-                             "depth": d, "t": tt, "phase": "ordered" if ordered else "chaotic",
-                             "xi_1": xi1, "xi_star": xis,
-                             "train_acc": fall if ordered else 0.9, "test_acc": 0.9 if ordered else fall,
-                             "train_acc_mean": fall_mean if ordered else 0.9,
-                             "test_acc_mean": 0.9 if ordered else fall_mean})
+                rows.append(
+                    {
+                        "arch": "fcn",
+                        "activation": "erf",
+                        "sigma_w2": sw,
+                        "sigma_b2": 0.18,
+                        "depth": d,
+                        "t": tt,
+                        "phase": "ordered" if ordered else "chaotic",
+                        "xi_1": xi1,
+                        "xi_star": xis,
+                        "train_acc": fall if ordered else 0.9,
+                        "test_acc": 0.9 if ordered else fall,
+                        "train_acc_mean": fall_mean if ordered else 0.9,
+                        "test_acc_mean": 0.9 if ordered else fall_mean,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -216,8 +310,9 @@ def test_c9_rows_pass_fail_and_not_measured():
     mean = frame[frame["quantity"].str.contains("mean predictor")]
     assert np.allclose(sorted(mean["measured"]), [6.0, 16.0], atol=0.1)
     # a outside [8/8, 8·8]: fails, and says what it is
-    high = pd.DataFrame(c9.c9_claims({("fcn", "erf"): _grid(80.0, 80.0, depths=np.arange(0, 1201, 2),
-                                                             t=(4096.0,))}, [], CHANCE))
+    high = pd.DataFrame(
+        c9.c9_claims({("fcn", "erf"): _grid(80.0, 80.0, depths=np.arange(0, 1201, 2), t=(4096.0,))}, [], CHANCE)
+    )
     high = high[high["quantity"].str.contains("true network")]
     assert (~high["passed"]).all() and np.allclose(high["measured"], 80.0, rtol=0.01)
     assert (high["note"].str.startswith("R2 = 1.000")).all()  # a clean law, out of the band
@@ -240,18 +335,35 @@ def test_c9_on_a_trained_grid_with_seeds_and_divergence():
     for sw in sws:
         ordered = sw < 1.75
         xi = 1.0 / abs(np.log(sw / 1.75))
-        ov.append({"sigma_w2": sw + 1e-12, "xi_1": xi if ordered else np.inf,
-                   "xi_star": np.inf if ordered else xi, "phase": "ordered" if ordered else "chaotic",
-                   "chi_1": sw / 1.75})
+        ov.append(
+            {
+                "sigma_w2": sw + 1e-12,
+                "xi_1": xi if ordered else np.inf,
+                "xi_star": np.inf if ordered else xi,
+                "phase": "ordered" if ordered else "chaotic",
+                "chi_1": sw / 1.75,
+            }
+        )
         for d in depths:
             for seed in (0, 1):
                 acc = CHANCE + 0.8 / (1 + np.exp((d - 4.0 * xi) / 0.3))
-                diverged = (sw == sws[-1] and seed == 1)  # one seed lost: mean of the other
+                diverged = sw == sws[-1] and seed == 1  # one seed lost: mean of the other
                 for step in (16, 256):
-                    rows.append({"arch": "fcn", "activation": "erf", "width": 64, "sigma_w2": sw,
-                                 "sigma_b2": 0.18, "depth": d, "seed": seed, "step": step,
-                                 "train_acc": acc if ordered else 0.95, "test_acc": 0.9 if ordered else acc,
-                                 "status": "diverged" if diverged else "ok"})
+                    rows.append(
+                        {
+                            "arch": "fcn",
+                            "activation": "erf",
+                            "width": 64,
+                            "sigma_w2": sw,
+                            "sigma_b2": 0.18,
+                            "depth": d,
+                            "seed": seed,
+                            "step": step,
+                            "train_acc": acc if ordered else 0.95,
+                            "test_acc": 0.9 if ordered else acc,
+                            "status": "diverged" if diverged else "ok",
+                        }
+                    )
     table, overlay = pd.DataFrame(rows), pd.DataFrame(ov)
     frame = c9.finite_law_frame(table, overlay)
     assert len(frame) == len(sws) * len(depths) and frame["xi_1"].notna().all()
@@ -295,9 +407,14 @@ def test_depth_scales_at_interpolates_inverse_scales_on_a_finer_grid():
     sw = np.linspace(0.5, 3.0, 251)  # step 0.01: 1.75 (critical) is on it
     chi = sw / 1.75
     with np.errstate(divide="ignore"):
-            ov = pd.DataFrame({"sigma_w2": sw, "xi_1": np.where(chi < 1, -1 / np.log(chi), np.nan),
-                           "xi_star": np.where(chi > 1, 1 / (0.5 * np.log(chi)), np.nan),
-                           "phase": np.where(chi < 1, "ordered", np.where(chi > 1, "chaotic", "critical"))})
+        ov = pd.DataFrame(
+            {
+                "sigma_w2": sw,
+                "xi_1": np.where(chi < 1, -1 / np.log(chi), np.nan),
+                "xi_star": np.where(chi > 1, 1 / (0.5 * np.log(chi)), np.nan),
+                "phase": np.where(chi < 1, "ordered", np.where(chi > 1, "chaotic", "critical")),
+            }
+        )
     want = np.array([0.5, 1.0, 1.234, 1.735, 1.765, 2.5, 2.999])
     got = c9.depth_scales_at(ov, want)
     c = want / 1.75

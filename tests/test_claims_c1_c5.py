@@ -43,20 +43,27 @@ def erf_point(sigma_w2: float, sigma_b2: float) -> dict:
     chic = sigma_w2 * (4 / np.pi) / np.sqrt((1 + 2 * q) ** 2 - (2 * q * c) ** 2)
     xi1 = -1 / np.log(chi1) if chi1 < 1 else np.nan
     xis = -1 / (np.log(chic) - np.log(chi1)) if chi1 > 1 else np.nan
-    return dict(sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q, c_star=c, chi_1=chi1, chi_c=chic,
-                xi_1=xi1, xi_star=xis)
+    return dict(sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=q, c_star=c, chi_1=chi1, chi_c=chic, xi_1=xi1, xi_star=xis)
 
 
 def relu_point(sigma_w2: float, sigma_b2: float) -> dict:
     """ReLU's q-map q -> σ_w² q/2 + σ_b² is linear: q* = σ_b²/(1 − σ_w²/2), χ₁ = σ_w²/2."""
     chi1 = sigma_w2 / 2
-    return dict(sigma_w2=sigma_w2, sigma_b2=sigma_b2, q_star=sigma_b2 / (1 - chi1), c_star=1.0,
-                chi_1=chi1, chi_c=chi1, xi_1=-1 / np.log(chi1), xi_star=np.nan)
+    return dict(
+        sigma_w2=sigma_w2,
+        sigma_b2=sigma_b2,
+        q_star=sigma_b2 / (1 - chi1),
+        c_star=1.0,
+        chi_1=chi1,
+        chi_c=chi1,
+        xi_1=-1 / np.log(chi1),
+        xi_star=np.nan,
+    )
 
 
-CHAOS = erf_point(2.5, SB)   # χ₁ ≈ 1.189, χ_c* ≈ 0.880, c* ≈ 0.616, ξ* ≈ 3.33
-ORDER = erf_point(1.0, SB)   # χ₁ ≈ 0.725 = χ_c*, c* = 1, ξ₁ ≈ 3.11
-RELU = relu_point(1.0, SB)   # χ₁ = 0.5, q* = 0.36, ξ₁ ≈ 1.44
+CHAOS = erf_point(2.5, SB)  # χ₁ ≈ 1.189, χ_c* ≈ 0.880, c* ≈ 0.616, ξ* ≈ 3.33
+ORDER = erf_point(1.0, SB)  # χ₁ ≈ 0.725 = χ_c*, c* = 1, ξ₁ ≈ 3.11
+RELU = relu_point(1.0, SB)  # χ₁ = 0.5, q* = 0.36, ξ₁ ≈ 1.44
 
 
 def test_the_points_are_the_phases_they_stand_for():
@@ -72,8 +79,9 @@ def test_the_points_are_the_phases_they_stand_for():
 def frame(point: dict, depth, **cols) -> pd.DataFrame:
     """A per-point table: the theory columns of ``point`` on every row, then ``cols``."""
     d = np.asarray(depth)
-    out = pd.DataFrame({"depth": d, **{k: np.full(len(d), v, float) for k, v in point.items()},
-                        "t": 1.0, "singular": False})
+    out = pd.DataFrame(
+        {"depth": d, **{k: np.full(len(d), v, float) for k, v in point.items()}, "t": 1.0, "singular": False}
+    )
     for k, v in cols.items():
         out[k] = v
     return out
@@ -88,11 +96,14 @@ def chaotic(rate=None, limit=None, kappa_rate=None, mp_rate=None, point=CHAOS, d
     chi1, chic = point["chi_1"], point["chi_c"]
     L = point["q_star"] * point["c_star"] / (1 - chic) if limit is None else limit
     d = depth.astype(float)
-    return frame(point, depth,
-                 ntk_diag=amp * 0.8 * (chi1 if rate is None else rate) ** d,
-                 ntk_offdiag=L * (1 - 0.5 * chic ** d),
-                 kappa=1 + 5.0 * (1 / chi1 if kappa_rate is None else kappa_rate) ** d,
-                 mean_pred_rms=amp * 0.3 * d * (chic / chi1 if mp_rate is None else mp_rate) ** d)
+    return frame(
+        point,
+        depth,
+        ntk_diag=amp * 0.8 * (chi1 if rate is None else rate) ** d,
+        ntk_offdiag=L * (1 - 0.5 * chic**d),
+        kappa=1 + 5.0 * (1 / chi1 if kappa_rate is None else kappa_rate) ** d,
+        mean_pred_rms=amp * 0.3 * d * (chic / chi1 if mp_rate is None else mp_rate) ** d,
+    )
 
 
 def by(rows: list[dict], text: str) -> dict:
@@ -111,30 +122,33 @@ def conforms(rows: list[dict]) -> None:
 
 def test_log_slope_is_the_per_layer_factor_and_needs_three_points():
     d = np.arange(2, 12)
-    assert fits.log_slope(d, 7.0 * 1.2345 ** d) == pytest.approx(1.2345, rel=1e-12)
-    assert fits.log_slope(d, 3.0 * 0.61 ** d) == pytest.approx(0.61, rel=1e-12)
+    assert fits.log_slope(d, 7.0 * 1.2345**d) == pytest.approx(1.2345, rel=1e-12)
+    assert fits.log_slope(d, 3.0 * 0.61**d) == pytest.approx(0.61, rel=1e-12)
     assert math.isnan(fits.log_slope(d[:2], 0.61 ** d[:2]))  # a rate from two points is not a fit
 
 
 def test_fit_residuals_tell_a_power_law_from_an_exponential():
     d = np.arange(4, 41)
-    r_pow, r_exp, expo = fits.fit_residuals(d, 2.0 * d ** 1.5)
+    r_pow, r_exp, expo = fits.fit_residuals(d, 2.0 * d**1.5)
     assert r_pow < 1e-12 < r_exp and expo == pytest.approx(1.5, abs=1e-10)
-    r_pow, r_exp, _ = fits.fit_residuals(d, 2.0 * 1.3 ** d)
+    r_pow, r_exp, _ = fits.fit_residuals(d, 2.0 * 1.3**d)
     assert r_exp < 1e-12 < r_pow
 
 
 def test_per_point_keeps_the_first_time_sorted_by_depth():
-    f = pd.DataFrame({"depth": [3, 1, 2, 3, 1, 2], "t": [8, 1, 8, 1, 8, 1],
-                      "kappa": [30, 1, 20, 3, 10, 2]})
+    f = pd.DataFrame({"depth": [3, 1, 2, 3, 1, 2], "t": [8, 1, 8, 1, 8, 1], "kappa": [30, 1, 20, 3, 10, 2]})
     pp = c1_c5.per_point(f)
     assert list(pp["depth"]) == [1, 2, 3] and list(pp["kappa"]) == [1, 2, 3]
     assert list(pp.index) == [0, 1, 2]
 
 
 def test_nearest_sigma_takes_the_nearest_grid_value_at_the_smallest_sigma_b2():
-    rows = [{"sigma_w2": sw, "sigma_b2": sb, "depth": l, "v": 100 * sw + 10 * sb + l}
-            for sw in (1.0, 2.0, 3.0) for sb in (0.3, 0.05) for l in (2, 0, 1)]
+    rows = [
+        {"sigma_w2": sw, "sigma_b2": sb, "depth": l, "v": 100 * sw + 10 * sb + l}
+        for sw in (1.0, 2.0, 3.0)
+        for sb in (0.3, 0.05)
+        for l in (2, 0, 1)
+    ]
     out = c1_c5.nearest_sigma(pd.DataFrame(rows), 2.4)
     assert set(out["sigma_w2"]) == {2.0} and set(out["sigma_b2"]) == {0.05}
     assert list(out["depth"]) == [0, 1, 2]
@@ -161,16 +175,23 @@ def test_c1_passes_on_the_chaotic_laws_with_the_predicted_numbers():
     assert {r["sigma_w2"] for r in rows} == {2.5} and {r["sigma_b2"] for r in rows} == {SB}
 
 
-@pytest.mark.parametrize("key, text, tol", [
-    ("rate", "growth factor of ntk_diag", 0.01),
-    ("limit", "ntk_offdiag limit", 0.01),
-    ("kappa_rate", "kappa-1", 0.02),
-    ("mp_rate", "mean_pred_rms/l", 0.05),
-])
+@pytest.mark.parametrize(
+    "key, text, tol",
+    [
+        ("rate", "growth factor of ntk_diag", 0.01),
+        ("limit", "ntk_offdiag limit", 0.01),
+        ("kappa_rate", "kappa-1", 0.02),
+        ("mp_rate", "mean_pred_rms/l", 0.05),
+    ],
+)
 def test_c1_each_row_fails_outside_its_tolerance_and_passes_inside(key, text, tol):
     chi1, chic = CHAOS["chi_1"], CHAOS["chi_c"]
-    true = {"rate": chi1, "limit": CHAOS["q_star"] * CHAOS["c_star"] / (1 - chic),
-            "kappa_rate": 1 / chi1, "mp_rate": chic / chi1}[key]
+    true = {
+        "rate": chi1,
+        "limit": CHAOS["q_star"] * CHAOS["c_star"] / (1 - chic),
+        "kappa_rate": 1 / chi1,
+        "mp_rate": chic / chi1,
+    }[key]
     for factor, passes in ((1 + 2 * tol, False), (1 - 2 * tol, False), (1 + tol / 2, True)):
         rows = c1_c5.chaotic_claims(chaotic(**{key: true * factor}), "fcn", "erf", N_TRAIN)
         conforms(rows)
@@ -188,8 +209,9 @@ def test_c1_kappa_fit_skips_depths_where_kappa_is_1_in_float64():
 
 def test_c1_offdiag_limit_is_read_at_the_deepest_depth():
     # Θ_ab = L (1 − χ_c*^l/2): 4 % short of L at l = 20, 2e-4 at l = 60
-    assert not by(c1_c5.chaotic_claims(chaotic(depth=np.arange(21)), "fcn", "erf", N_TRAIN),
-                  "ntk_offdiag limit")["passed"]
+    assert not by(c1_c5.chaotic_claims(chaotic(depth=np.arange(21)), "fcn", "erf", N_TRAIN), "ntk_offdiag limit")[
+        "passed"
+    ]
 
 
 def test_c1_too_short_a_window_is_not_measured_and_still_conforms():
@@ -204,8 +226,7 @@ def test_c1_too_short_a_window_is_not_measured_and_still_conforms():
 DO = np.arange(0, 81)  # ordered depths: window l >= max(3, 2ξ₁) = 7 (Erf), 3 (ReLU)
 
 
-def ordered(point=ORDER, relu=False, gap_rate=None, limit=None, lmax=None, lmin_rate=None,
-            kappa_rate=None, depth=DO):
+def ordered(point=ORDER, relu=False, gap_rate=None, limit=None, lmax=None, lmin_rate=None, kappa_rate=None, depth=DO):
     """C2's laws, p* = q*/(1 − χ₁). Smooth φ: Θ_aa − p* = −0.6 p* χ₁^l, λ_min = 0.5 l χ₁^l,
     κ = λ_max/λ_min ∝ 1/(l χ₁^l). ReLU: Θ_aa − p* = −0.6 p* l χ₁^l, λ_min = 0.5 χ₁^(l/2),
     κ ∝ χ₁^(−l/2). λ_max = m p*. Each argument replaces one rate/limit."""
@@ -214,8 +235,8 @@ def ordered(point=ORDER, relu=False, gap_rate=None, limit=None, lmax=None, lmin_
     d = depth.astype(float)
     lf = 1.0 if relu else np.maximum(d, 1)  # the polynomial factor (none for ReLU's λ_min)
     g = chi1 if gap_rate is None else gap_rate
-    gap = 0.6 * p * (d if relu else 1.0) * g ** d
-    lam = (np.sqrt(chi1) if relu else chi1)
+    gap = 0.6 * p * (d if relu else 1.0) * g**d
+    lam = np.sqrt(chi1) if relu else chi1
     lmin = 0.5 * lf * (lam if lmin_rate is None else lmin_rate) ** d
     lmax_v = N_TRAIN * p if lmax is None else lmax
     kappa = lmax_v / (0.5 * lf * (lam if kappa_rate is None else kappa_rate) ** d)
@@ -237,17 +258,19 @@ def test_c2_smooth_passes_on_the_ordered_laws_with_the_predicted_numbers():
     assert by(rows, "kappa*l")["measured"] == pytest.approx(1 / chi1, rel=1e-10)
 
 
-@pytest.mark.parametrize("key, text, tol", [
-    ("limit", "ntk_diag limit p*", 1e-3),
-    ("gap_rate", "|ntk_diag - p*| per layer", 0.02),
-    ("lmax", "lambda_max limit m p*", 0.01),
-    ("lmin_rate", "lambda_min/l", 0.15),
-    ("kappa_rate", "kappa*l", 0.15),
-])
+@pytest.mark.parametrize(
+    "key, text, tol",
+    [
+        ("limit", "ntk_diag limit p*", 1e-3),
+        ("gap_rate", "|ntk_diag - p*| per layer", 0.02),
+        ("lmax", "lambda_max limit m p*", 0.01),
+        ("lmin_rate", "lambda_min/l", 0.15),
+        ("kappa_rate", "kappa*l", 0.15),
+    ],
+)
 def test_c2_smooth_each_row_fails_outside_its_tolerance_and_passes_inside(key, text, tol):
     chi1, p = ORDER["chi_1"], ORDER["q_star"] / (1 - ORDER["chi_1"])
-    true = {"limit": p, "gap_rate": chi1, "lmax": N_TRAIN * p, "lmin_rate": chi1,
-            "kappa_rate": chi1}[key]
+    true = {"limit": p, "gap_rate": chi1, "lmax": N_TRAIN * p, "lmin_rate": chi1, "kappa_rate": chi1}[key]
     for factor, passes in ((1 + 2 * tol, False), (1 - 2 * tol, False), (1 + tol / 2, True)):
         f = ordered(**{key: true * factor})
         if key == "limit":  # Θ_aa converges to a wrong p*; the gap is still measured from the true p*
@@ -286,8 +309,7 @@ def test_c2_relu_passes_on_its_nonsmooth_laws():
     lm = by(rows, "lambda_min per layer (sqrt(chi_1): relu")
     assert lm["predicted"] == pytest.approx(math.sqrt(chi1), rel=1e-15)
     assert lm["measured"] == pytest.approx(math.sqrt(chi1), rel=1e-10)
-    assert by(rows, "growth factor of kappa per layer")["measured"] == pytest.approx(
-        1 / math.sqrt(chi1), rel=1e-10)
+    assert by(rows, "growth factor of kappa per layer")["measured"] == pytest.approx(1 / math.sqrt(chi1), rel=1e-10)
 
 
 def test_c2_relu_rows_reject_the_smooth_forms():
@@ -306,7 +328,7 @@ def test_c2_smooth_rows_reject_the_double_root():
     f = ordered()
     chi1, p = ORDER["chi_1"], ORDER["q_star"] / (1 - ORDER["chi_1"])
     d = f["depth"].to_numpy(float)
-    f["ntk_diag"] = p - 0.6 * p * d * chi1 ** d
+    f["ntk_diag"] = p - 0.6 * p * d * chi1**d
     assert not by(c1_c5.ordered_claims(f, "fcn", "erf", N_TRAIN), "|ntk_diag - p*| per layer")["passed"]
 
 
@@ -320,17 +342,24 @@ def c3_grid(kappa_crit, mp_crit) -> pd.DataFrame:
     parts = []
     for sw, chi1 in ((1.6, 0.9), (1.75, 1.0004), (1.9, 1.1)):
         crit = sw == 1.75
-        parts.append(frame({"sigma_w2": sw, "sigma_b2": SB, "chi_1": chi1}, d,
-                           kappa=kappa_crit(d) if crit else 2 * chi1 ** (-d) + 1,
-                           mean_pred_rms=mp_crit(d) if crit else 0.3 * 0.7 ** d))
-    parts.append(frame({"sigma_w2": 1.75, "sigma_b2": 0.3, "chi_1": 1.0}, d,
-                       kappa=2 * 1.3 ** d, mean_pred_rms=0.3 * 0.5 ** d))
+        parts.append(
+            frame(
+                {"sigma_w2": sw, "sigma_b2": SB, "chi_1": chi1},
+                d,
+                kappa=kappa_crit(d) if crit else 2 * chi1 ** (-d) + 1,
+                mean_pred_rms=mp_crit(d) if crit else 0.3 * 0.7**d,
+            )
+        )
+    parts.append(
+        frame({"sigma_w2": 1.75, "sigma_b2": 0.3, "chi_1": 1.0}, d, kappa=2 * 1.3**d, mean_pred_rms=0.3 * 0.5**d)
+    )
     return c1_c5.per_point(pd.concat(parts, ignore_index=True))
 
 
 def test_c3_power_laws_pass_at_the_point_nearest_the_critical_line():
-    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * np.maximum(d, 1) ** 1.5,
-                                     lambda d: 0.3 * np.maximum(d, 1) ** -0.7), "fcn", "erf")
+    rows = c1_c5.critical_claims(
+        c3_grid(lambda d: 2 * np.maximum(d, 1) ** 1.5, lambda d: 0.3 * np.maximum(d, 1) ** -0.7), "fcn", "erf"
+    )
     conforms(rows)
     assert [r["claim"] for r in rows] == ["C3", "C3"] and all(r["passed"] for r in rows)
     assert {r["sigma_w2"] for r in rows} == {1.75} and {r["sigma_b2"] for r in rows} == {SB}
@@ -341,23 +370,20 @@ def test_c3_power_laws_pass_at_the_point_nearest_the_critical_line():
 
 
 def test_c3_exponential_kappa_with_a_large_span_fails():
-    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * 1.2 ** d, lambda d: 0.3 * np.maximum(d, 1) ** -0.7),
-                             "fcn", "erf")
+    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * 1.2**d, lambda d: 0.3 * np.maximum(d, 1) ** -0.7), "fcn", "erf")
     conforms(rows)
     k = by(rows, "kappa")
     assert not k["passed"] and k["measured"] > 1e3  # an exponential fits, a power law does not
     assert by(rows, "mean_pred_rms")["passed"]
     # and an exponentially collapsing mean predictor fails the same way
-    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * np.maximum(d, 1) ** 1.5, lambda d: 0.3 * 0.8 ** d),
-                             "fcn", "erf")
+    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * np.maximum(d, 1) ** 1.5, lambda d: 0.3 * 0.8**d), "fcn", "erf")
     assert by(rows, "kappa")["passed"] and not by(rows, "mean_pred_rms")["passed"]
 
 
 def test_c3_a_quantity_that_barely_changes_passes_either_way():
     # exponential, but κ grows less than 10x over l = 4..60 (1.04^56 ≈ 9): both fits are
     # noise there, so the coded rule passes it (the 'max/min < 10' branch)
-    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * 1.04 ** d, lambda d: 0.3 * np.maximum(d, 1) ** -0.7),
-                             "fcn", "erf")
+    rows = c1_c5.critical_claims(c3_grid(lambda d: 2 * 1.04**d, lambda d: 0.3 * np.maximum(d, 1) ** -0.7), "fcn", "erf")
     k = by(rows, "kappa")
     assert k["measured"] > 1 and k["passed"] and "max/min over the window 8.9" in k["note"]
 
@@ -389,7 +415,7 @@ def test_c4_equal_rates_pass_and_rates_5_percent_apart_fail_the_2_percent_row():
     rows = c1_c5.cnn_f_claims(fcn, chaotic(rate=1.05 * chi1, mp_rate=1.05 * chic / chi1), "erf")
     conforms(rows)
     assert not by(rows, "growth factor of ntk_diag")["passed"]  # tolerance 2 %
-    assert by(rows, "mean_pred_rms/l")["passed"]                 # tolerance 10 %
+    assert by(rows, "mean_pred_rms/l")["passed"]  # tolerance 10 %
     rows = c1_c5.cnn_f_claims(fcn, chaotic(rate=1.01 * chi1, mp_rate=1.15 * chic / chi1), "erf")
     assert by(rows, "growth factor of ntk_diag")["passed"]
     assert not by(rows, "mean_pred_rms/l")["passed"]
@@ -404,20 +430,30 @@ def pooling(ratio_at_d: dict[int, float]) -> pd.DataFrame:
     rows = []
     for d, ratio in ratio_at_d.items():
         for l in (1, 4, 10, 20):
-            f = 0.3 * l * 0.7 ** l
+            f = 0.3 * l * 0.7**l
             for arch, v in (("cnn_f", f), ("cnn_p", f * (ratio if l == 20 else 0.5))):
-                rows.append({"arch": arch, "activation": "erf", "sigma_w2": 2.5, "sigma_b2": SB,
-                             "d": d, "depth": l, "t": 1.0, "mean_pred_rms": v})
+                rows.append(
+                    {
+                        "arch": arch,
+                        "activation": "erf",
+                        "sigma_w2": 2.5,
+                        "sigma_b2": SB,
+                        "d": d,
+                        "depth": l,
+                        "t": 1.0,
+                        "mean_pred_rms": v,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_c5_ratios_above_1_pass_and_the_exponent_is_the_built_one():
     sizes = (4, 9, 16, 36, 64)
-    rows = c1_c5.pooling_claims(pooling({d: 1.5 * d ** 0.4 for d in sizes}))
+    rows = c1_c5.pooling_claims(pooling({d: 1.5 * d**0.4 for d in sizes}))
     conforms(rows)
     assert [r["claim"] for r in rows] == ["C5"] * 6 and all(r["passed"] for r in rows)
     for r, d in zip(rows[:-1], sizes):
-        assert f"d = {d}" in r["quantity"] and r["measured"] == pytest.approx(1.5 * d ** 0.4, rel=1e-12)
+        assert f"d = {d}" in r["quantity"] and r["measured"] == pytest.approx(1.5 * d**0.4, rel=1e-12)
         assert r["depth_min"] == r["depth_max"] == 20
     expo = rows[-1]
     assert expo["condition"] == schema.REPORTED and math.isnan(expo["predicted"])
@@ -426,7 +462,7 @@ def test_c5_ratios_above_1_pass_and_the_exponent_is_the_built_one():
 
 def test_c5_a_ratio_below_1_fails_its_row_only():
     sizes = (4, 9, 16, 36, 64)
-    ratios = {d: 1.5 * d ** 0.4 for d in sizes}
+    ratios = {d: 1.5 * d**0.4 for d in sizes}
     ratios[9] = 0.9
     rows = c1_c5.pooling_claims(pooling(ratios))
     conforms(rows)

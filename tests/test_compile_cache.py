@@ -42,20 +42,57 @@ def cache_counts(log: str) -> tuple[int, int]:
 def test_second_job_with_same_shapes_compiles_nothing(tmp_path):
     data = tmp_path / "digits.npz"
     subprocess.run(
-        [sys.executable, "-m", "ntk_phases.data", "--dataset", "digits", "--n-train", "16", "--n-test", "8",
-         "--seed", "0", "--out-npz", str(data), "--out-json", str(tmp_path / "digits.json")],
-        env=run_env() | {"PYTHONPATH": str(ROOT / "src")}, check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ntk_phases.data",
+            "--dataset",
+            "digits",
+            "--n-train",
+            "16",
+            "--n-test",
+            "8",
+            "--seed",
+            "0",
+            "--out-npz",
+            str(data),
+            "--out-json",
+            str(tmp_path / "digits.json"),
+        ],
+        env=run_env() | {"PYTHONPATH": str(ROOT / "src")},
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     cache = tmp_path / "jax_cache"
-    job = {"arch": {"n_train": 16, "n_test": 8, "depths": [0, 1, 4]}, "sigma_b2": 0.18, "tanh_deg": 32,
-           "memory_mb": 200, "times": [1, 64], "rcond": None,
-           "convention": "ours"}
+    job = {
+        "arch": {"n_train": 16, "n_test": 8, "depths": [0, 1, 4]},
+        "sigma_b2": 0.18,
+        "tanh_deg": 32,
+        "memory_mb": 200,
+        "times": [1, 64],
+        "rcond": None,
+        "convention": "ours",
+    }
     logs = []
 
     def sweep(name: str, sw2: list[float], cache_dir: Path | None) -> str:
-        argv = ["ntk_phases.infinite", "sweep", "--arch", "fcn", "--activation", "erf", "--data", str(data),
-                "--dataset", "digits", "--config-json", json.dumps(job | {"sigma_w2": sw2}),
-                "--out", str(tmp_path / f"{name}.csv")]
+        argv = [
+            "ntk_phases.infinite",
+            "sweep",
+            "--arch",
+            "fcn",
+            "--activation",
+            "erf",
+            "--data",
+            str(data),
+            "--dataset",
+            "digits",
+            "--config-json",
+            json.dumps(job | {"sigma_w2": sw2}),
+            "--out",
+            str(tmp_path / f"{name}.csv"),
+        ]
         return run_job(argv, cache_dir, tmp_path / f"{name}.log")
 
     # two chunks of one grid: other σ_w² values, the same shapes

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import snakemake
 
 MALFORMED = [
@@ -31,9 +30,12 @@ def key_named(key: str, output: str) -> bool:
     """The message names the key, as a dotted path or as jsonschema's path."""
     parts = key.split(".")
     schema_path = "".join(f"['{p}']" for p in parts)
-    return key in output or schema_path in output or (
-        len(parts) == 2 and f"'{parts[1]}'" in output and f"'{parts[0]}'" in output
-    ) or (len(parts) == 1 and f"'{parts[0]}'" in output)
+    return (
+        key in output
+        or schema_path in output
+        or (len(parts) == 2 and f"'{parts[1]}'" in output and f"'{parts[0]}'" in output)
+        or (len(parts) == 1 and f"'{parts[0]}'" in output)
+    )
 
 
 @pytest.mark.parametrize("key,override", MALFORMED, ids=[f"{k}-{i}" for i, (k, _) in enumerate(MALFORMED)])

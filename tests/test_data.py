@@ -81,13 +81,24 @@ def test_save_is_all_or_nothing(tmp_path: Path):
 
 def test_cli_failure_leaves_no_file(tmp_path: Path):
     rc = data.main(
-        ["--dataset", "digits", "--n-train", "1700", "--n-test", "200",
-         "--out-npz", str(tmp_path / "x.npz"), "--out-json", str(tmp_path / "x.json")]
+        [
+            "--dataset",
+            "digits",
+            "--n-train",
+            "1700",
+            "--n-test",
+            "200",
+            "--out-npz",
+            str(tmp_path / "x.npz"),
+            "--out-json",
+            str(tmp_path / "x.json"),
+        ]
     )
     assert rc != 0 and list(tmp_path.iterdir()) == []
 
 
 # --- tensorflow-datasets -------------------------------------------------------------
+
 
 def write_cifar10_binary(root: Path, n_per_batch: int, n_test: int, seed: int = 0) -> Path:
     """Files in the original CIFAR-10 binary layout: records of 1 label byte + 3072 pixels."""
@@ -127,7 +138,9 @@ def test_tfds_cifar10_real_builder_on_binary_layout(cifar_dir):
     assert meta["source"] == "tfds:cifar10"
     # the builder's array_record files exist and a second call reuses them deterministically
     assert list(Path(data_dir).glob("cifar10/*/*.array_record*"))
-    with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", side_effect=AssertionError("re-download")):
+    with mock.patch.object(
+        tfds.download.DownloadManager, "download_and_extract", side_effect=AssertionError("re-download")
+    ):
         _, meta2 = data.prepare("cifar10", 40, 16, seed=0, data_dir=str(data_dir))
     assert meta2["sha256"] == meta["sha256"]
 
@@ -172,8 +185,7 @@ def test_tfds_cifar10_from_the_download_cache_by_concurrent_jobs(tmp_path):
         "np.savez(sys.argv[1], x=x, y=y, xt=xt, yt=yt)"
     )
     outs = [tmp_path / f"job{i}.npz" for i in range(2)]
-    jobs = [subprocess.Popen([sys.executable, "-c", code, str(o)], stderr=subprocess.PIPE, text=True)
-            for o in outs]
+    jobs = [subprocess.Popen([sys.executable, "-c", code, str(o)], stderr=subprocess.PIPE, text=True) for o in outs]
     errors = [j.communicate(timeout=600)[1] for j in jobs]
     assert [j.returncode for j in jobs] == [0, 0], "\n".join(e[-2000:] for e in errors)
     a, b = (np.load(o) for o in outs)
@@ -202,6 +214,7 @@ def test_tfds_grayscale_with_mock_data(name, tmp_path):
 
 # --- offline: a tfds dataset that cannot be downloaded --------------------------------
 
+
 def _offline_errors():
     import requests
     import tensorflow_datasets as tfds
@@ -220,8 +233,16 @@ def _offline_errors():
     }
 
 
-@pytest.mark.parametrize("kind", ["requests-connection-error", "tfds-download-error",
-                                  "wrapped-connection-error", "connection-refused", "dns-failure"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "requests-connection-error",
+        "tfds-download-error",
+        "wrapped-connection-error",
+        "connection-refused",
+        "dns-failure",
+    ],
+)
 def test_tfds_offline_is_one_clear_message(tmp_path, capsys, kind):
     import tensorflow_datasets as tfds
 
@@ -229,10 +250,26 @@ def test_tfds_offline_is_one_clear_message(tmp_path, capsys, kind):
     out = tmp_path / "results" / "r" / "data"
     npz, js = out / "cifar10.npz", out / "cifar10.json"
     err = _offline_errors()[kind]
-    with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", side_effect=err), \
-            mock.patch.object(tfds.download.DownloadManager, "download", side_effect=err):
-        rc = data.main(["--dataset", "cifar10", "--n-train", "10", "--n-test", "5", "--data-dir", str(data_dir),
-                        "--out-npz", str(npz), "--out-json", str(js)])
+    with (
+        mock.patch.object(tfds.download.DownloadManager, "download_and_extract", side_effect=err),
+        mock.patch.object(tfds.download.DownloadManager, "download", side_effect=err),
+    ):
+        rc = data.main(
+            [
+                "--dataset",
+                "cifar10",
+                "--n-train",
+                "10",
+                "--n-test",
+                "5",
+                "--data-dir",
+                str(data_dir),
+                "--out-npz",
+                str(npz),
+                "--out-json",
+                str(js),
+            ]
+        )
     cap = capsys.readouterr()
     msg = cap.err + cap.out
     assert rc == 2, msg
@@ -259,7 +296,8 @@ def test_tfds_offline_message_with_the_default_data_dir():
 def test_tfds_other_download_failures_are_not_called_offline(tmp_path):
     import tensorflow_datasets as tfds
 
-    with mock.patch.object(tfds.download.DownloadManager, "download_and_extract",
-                           side_effect=KeyError("not a network problem")):
+    with mock.patch.object(
+        tfds.download.DownloadManager, "download_and_extract", side_effect=KeyError("not a network problem")
+    ):
         with pytest.raises(KeyError):
             data.prepare("cifar10", 10, 5, seed=0, data_dir=str(tmp_path / "tfds"))

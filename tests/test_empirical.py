@@ -18,8 +18,7 @@ def test_float32_contraction_is_neural_tangents_bit_for_bit(batchnorm):
     model = make_batchnorm_mlp(32, 2, batchnorm, 2.0, 0.1)
     variables = model.init(jax.random.PRNGKey(1), x)
     f = batch_apply_fn(model, variables)
-    ref = np.asarray(nt.empirical_ntk_fn(f, trace_axes=(-1,), vmap_axes=None)(x, None, variables["params"]),
-                     np.float64)
+    ref = np.asarray(nt.empirical_ntk_fn(f, trace_axes=(-1,), vmap_axes=None)(x, None, variables["params"]), np.float64)
     ours = empirical_ntk(lambda p: f(p, x)[:, 0], variables["params"], len(x), accumulate="float32")
     np.testing.assert_array_equal(ours, ref)
     wide = empirical_ntk(lambda p: f(p, x)[:, 0], variables["params"], len(x))  # float64 sums

@@ -14,7 +14,9 @@ import write_envs  # noqa: E402
 
 
 def test_conda_envs_match_the_locks():
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "write_envs.py"), "--check"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "write_envs.py"), "--check"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 

@@ -38,7 +38,7 @@ def infinite_table(act: str = "erf", entries: bool = True) -> pd.DataFrame:
     for sw in (0.5, 0.75, 1.0, 1.25, 1.5, 1.65, 2.0, 2.25, 2.5, 2.75, 3.0):
         chi1 = sw / 1.75
         ordered = chi1 < 1
-        chic = chi1 if ordered else 0.7 * chi1 ** -0.5
+        chic = chi1 if ordered else 0.7 * chi1**-0.5
         xi1 = 1 / abs(np.log(chi1)) if ordered else np.inf
         xis = np.inf if ordered else 1 / (np.log(chi1) - np.log(chic))
         xi = xi1 if ordered else xis
@@ -46,18 +46,35 @@ def infinite_table(act: str = "erf", entries: bool = True) -> pd.DataFrame:
         for t in (1.0, 4096.0):
             for d in depths:
                 sing = ordered and sw == 1.0 and d >= SINGULAR_FROM
-                lam_min = max(d, 1) * chi1 ** d if ordered else chi1 ** d
+                lam_min = max(d, 1) * chi1**d if ordered else chi1**d
                 step = lambda a: 0.1 + 0.8 / (1 + np.exp((d - a * xi) / 0.5))  # noqa: E731
-                row = {"arch": "fcn", "activation": act, "dataset": "synthetic", "sigma_w2": sw,
-                       "sigma_b2": 0.18, "depth": d, "t": t,
-                       "lambda_min": max(lam_min, 1e-13), "lambda_max": 16 * q / (1 - min(chi1, 0.9)),
-                       "singular": sing, "ntk_diag": q / (1 - min(chi1, 0.9)) * (chi1 ** d if not ordered else 1),
-                       "ntk_offdiag": q, "mean_pred_rms": 1e-15 if sing else 0.3 * max(d, 1) * (chic / chi1) ** d,
-                       "q_star": q, "c_star": 1.0 if ordered else 0.5, "chi_1": chi1, "chi_c": chic,
-                       "xi_1": xi1, "xi_c": 1 / abs(np.log(chic)), "xi_star": xis,
-                       "phase": "ordered" if ordered else "chaotic",
-                       "train_acc": step(4) if ordered else 1.0, "test_acc": 0.9 if ordered else step(4),
-                       "train_acc_mean": step(6) if ordered else 1.0, "test_acc_mean": 0.9 if ordered else step(6)}
+                row = {
+                    "arch": "fcn",
+                    "activation": act,
+                    "dataset": "synthetic",
+                    "sigma_w2": sw,
+                    "sigma_b2": 0.18,
+                    "depth": d,
+                    "t": t,
+                    "lambda_min": max(lam_min, 1e-13),
+                    "lambda_max": 16 * q / (1 - min(chi1, 0.9)),
+                    "singular": sing,
+                    "ntk_diag": q / (1 - min(chi1, 0.9)) * (chi1**d if not ordered else 1),
+                    "ntk_offdiag": q,
+                    "mean_pred_rms": 1e-15 if sing else 0.3 * max(d, 1) * (chic / chi1) ** d,
+                    "q_star": q,
+                    "c_star": 1.0 if ordered else 0.5,
+                    "chi_1": chi1,
+                    "chi_c": chic,
+                    "xi_1": xi1,
+                    "xi_c": 1 / abs(np.log(chic)),
+                    "xi_star": xis,
+                    "phase": "ordered" if ordered else "chaotic",
+                    "train_acc": step(4) if ordered else 1.0,
+                    "test_acc": 0.9 if ordered else step(4),
+                    "train_acc_mean": step(6) if ordered else 1.0,
+                    "test_acc_mean": 0.9 if ordered else step(6),
+                }
                 row["kappa"] = row["lambda_max"] / row["lambda_min"]
                 if entries:
                     for k in range(4):
@@ -92,7 +109,7 @@ def test_f4_ordered_overlays_carry_the_polynomial_factor():
     line = next(ln for ln in ax.get_lines() if ln.get_label().startswith(r"$\propto l"))
     d, y = line.get_xdata(), line.get_ydata()
     chi1 = 1.0 / 1.75
-    ratio = y / chi1 ** d
+    ratio = y / chi1**d
     assert np.allclose(ratio[d >= 1] / d[d >= 1], ratio[-1] / d[-1])
 
 
@@ -192,13 +209,42 @@ def test_f6_mean_entry_point_writes_pdf_png_and_provenance(tmp_path):
     data = tmp_path / "digits.json"
     data.write_text(json.dumps({"n_classes": 10}))
     out = [tmp_path / "F6_mean.pdf", tmp_path / "F6_mean.png"]
-    rc = FI.main(["--figure", "F6_mean", "--tables", str(path), "--data-json", str(data),
-                  "--config-json", json.dumps(CFG), "--dpi", "40", "--out", *map(str, out)])
+    rc = FI.main(
+        [
+            "--figure",
+            "F6_mean",
+            "--tables",
+            str(path),
+            "--data-json",
+            str(data),
+            "--config-json",
+            json.dumps(CFG),
+            "--dpi",
+            "40",
+            "--out",
+            *map(str, out),
+        ]
+    )
     assert rc == 0 and all(p.stat().st_size > 1000 for p in out)
     assert all((tmp_path / (p.name + ".prov.json")).exists() for p in out)
     out5 = [tmp_path / "F5.pdf", tmp_path / "F5.png"]
-    assert FI.main(["--figure", "F5", "--tables", str(path), "--config-json", json.dumps(CFG),
-                    "--dpi", "40", "--out", *map(str, out5)]) == 0
+    assert (
+        FI.main(
+            [
+                "--figure",
+                "F5",
+                "--tables",
+                str(path),
+                "--config-json",
+                json.dumps(CFG),
+                "--dpi",
+                "40",
+                "--out",
+                *map(str, out5),
+            ]
+        )
+        == 0
+    )
 
 
 # ----------------------------------------------------------------------------- F7
@@ -210,16 +256,35 @@ def test_f7_draws_the_law_measured_on_the_trained_grid():
     for sw in sws:
         ordered = sw < 1.75
         xi = 1.0 / abs(np.log(sw / 1.75))
-        ov.append({"sigma_w2": sw, "xi_1": xi if ordered else np.inf, "xi_star": np.inf if ordered else xi,
-                   "phase": "ordered" if ordered else "chaotic", "chi_1": sw / 1.75})
+        ov.append(
+            {
+                "sigma_w2": sw,
+                "xi_1": xi if ordered else np.inf,
+                "xi_star": np.inf if ordered else xi,
+                "phase": "ordered" if ordered else "chaotic",
+                "chi_1": sw / 1.75,
+            }
+        )
         for d in (1, 4, 8, 16, 24, 32):
             acc = 0.1 + 0.8 / (1 + np.exp((d - 5.0 * xi) / 0.5))
             for step in (16, 256):
                 for seed in (0, 1):
-                    rows.append({"arch": "fcn", "activation": "erf", "width": 64, "sigma_w2": sw,
-                                 "sigma_b2": 0.18, "depth": d, "seed": seed, "step": step,
-                                 "train_acc": acc if ordered else 1.0, "test_acc": 0.9 if ordered else acc,
-                                 "train_loss": 0.1, "status": "ok"})
+                    rows.append(
+                        {
+                            "arch": "fcn",
+                            "activation": "erf",
+                            "width": 64,
+                            "sigma_w2": sw,
+                            "sigma_b2": 0.18,
+                            "depth": d,
+                            "seed": seed,
+                            "step": step,
+                            "train_acc": acc if ordered else 1.0,
+                            "test_acc": 0.9 if ordered else acc,
+                            "train_loss": 0.1,
+                            "status": "ok",
+                        }
+                    )
     fig = FF.plot_f7([pd.DataFrame(rows)], [pd.DataFrame(ov)], [16, 256])
     texts = _legend_texts(fig.axes[0])
     assert any("fit" in t for t in texts) and any("8\\xi_1" in t for t in texts), texts
@@ -249,12 +314,15 @@ def test_f8_states_the_one_setting_of_its_infinite_row():
     assert len(panels) == 3 and all("n_train = 16, n_test = 8" in a.get_title() for a in panels)
 
 
-@pytest.mark.parametrize("field,change", [
-    ("n_train", lambda f: f.assign(n_train=32)),
-    ("n_test", lambda f: f.assign(n_test=4)),
-    ("sigma_w2", lambda f: f[f["sigma_w2"] != 3.0]),
-    ("depths", lambda f: f[f["depth"] <= 24]),
-])
+@pytest.mark.parametrize(
+    "field,change",
+    [
+        ("n_train", lambda f: f.assign(n_train=32)),
+        ("n_test", lambda f: f.assign(n_test=4)),
+        ("sigma_w2", lambda f: f[f["sigma_w2"] != 3.0]),
+        ("depths", lambda f: f[f["depth"] <= 24]),
+    ],
+)
 def test_f8_refuses_infinite_tables_of_different_settings(field, change):
     with pytest.raises(ValueError, match=f"differ in {field}: .*cnn_p/erf"):
         FI.f8(_f8_tables(cnn_p=change), {})
@@ -272,16 +340,33 @@ def test_f8_takes_the_examples_of_tables_without_those_columns_from_the_config()
 
 def _analytic() -> pd.DataFrame:
     rows = []
-    variants = ([("bias", f"relu_b{b:g}", "relu", 2.0, b) for b in (0, 0.5, 2)]
-                + [("bias_vp", "relu_vp_b0.5", "relu", 1.0, 0.5)]
-                + [("erf", f"erf_w{w:g}", "erf", w, 0.05) for w in (1.0, 2.5, 4.0)]
-                + [("norm", v, "relu", 2.0, 0.1) for v in ("relu_plain", "relu_centred", "relu_layernorm")])
+    variants = (
+        [("bias", f"relu_b{b:g}", "relu", 2.0, b) for b in (0, 0.5, 2)]
+        + [("bias_vp", "relu_vp_b0.5", "relu", 1.0, 0.5)]
+        + [("erf", f"erf_w{w:g}", "erf", w, 0.05) for w in (1.0, 2.5, 4.0)]
+        + [("norm", v, "relu", 2.0, 0.1) for v in ("relu_plain", "relu_centred", "relu_layernorm")]
+    )
     for fam, v, act, sw, sb in variants:
         for d in range(1, 11):
-            rows.append({"variant": v, "family": fam, "activation": act, "sigma_w2": sw, "sigma_b2": sb,
-                         "depth": d, "rho_mean": 0.5, "rho_std": 0.1, "kappa": 10.0 * d, "mean_pred_rms": 0.1 / d,
-                         "test_acc": 0.5, "t": 4096.0, "pred_rate": np.nan, "pred_poly": 0.0,
-                         "pred_regime": "chaos"})
+            rows.append(
+                {
+                    "variant": v,
+                    "family": fam,
+                    "activation": act,
+                    "sigma_w2": sw,
+                    "sigma_b2": sb,
+                    "depth": d,
+                    "rho_mean": 0.5,
+                    "rho_std": 0.1,
+                    "kappa": 10.0 * d,
+                    "mean_pred_rms": 0.1 / d,
+                    "test_acc": 0.5,
+                    "t": 4096.0,
+                    "pred_rate": np.nan,
+                    "pred_poly": 0.0,
+                    "pred_regime": "chaos",
+                }
+            )
     return pd.DataFrame(rows)
 
 

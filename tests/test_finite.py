@@ -15,18 +15,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import copy_workflow, run_env, snakemake
 
 from ntk_phases import data as data_mod
 from ntk_phases.claims import c6_c7, schema
+from ntk_phases.data import class_centred_targets
 from ntk_phases.finite import __main__ as F
 from ntk_phases.finite import experiments as E
-from ntk_phases.data import class_centred_targets
 from ntk_phases.numerics import predictions
 
-SPEC_COLUMNS = ["arch", "activation", "dataset", "width", "sigma_w2", "sigma_b2", "depth", "seed",
-                "step", "train_loss", "train_acc", "test_acc", "status"]
+SPEC_COLUMNS = [
+    "arch",
+    "activation",
+    "dataset",
+    "width",
+    "sigma_w2",
+    "sigma_b2",
+    "depth",
+    "seed",
+    "step",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "status",
+]
 CLAIM_COLUMNS = ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
 
 # Runs an entry point with neural-tangents and tensorflow made unimportable: the training
@@ -124,8 +136,7 @@ def test_f8_draws_the_trained_architectures(finite_run):
     work, proc, _ = finite_run
     res = work / "results" / "test"
     if not (res / "figures" / "F8.png").exists():  # finite_run without the shared full run
-        proc = snakemake(work, "results/test/figures/F8.png", "--cores", "2",
-                         "--configfile", "config/test.yaml")
+        proc = snakemake(work, "results/test/figures/F8.png", "--cores", "2", "--configfile", "config/test.yaml")
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = res / "metrics" / "finite_architectures_cnn_p_erf.csv"
     frame = pd.read_csv(table)
@@ -155,9 +166,17 @@ def test_checkpoints_removed_and_progress_logged(finite_run):
 def test_second_run_is_a_no_op(finite_run):
     work, proc, _ = finite_run
     assert proc.returncode == 0
-    again = snakemake(work, "results/test/figures/F7.png", "results/test/figures/F10.png",
-                      "results/test/metrics/claims_finite.csv", "-n", "--cores", "2",
-                      "--configfile", "config/test.yaml")
+    again = snakemake(
+        work,
+        "results/test/figures/F7.png",
+        "results/test/figures/F10.png",
+        "results/test/metrics/claims_finite.csv",
+        "-n",
+        "--cores",
+        "2",
+        "--configfile",
+        "config/test.yaml",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -165,8 +184,17 @@ def test_second_run_is_a_no_op(finite_run):
 # ----------------------------------------------------------------------------- entry point
 
 
-GRID_CFG = {"sigma_w2": {"values": [1.0, 2.0]}, "sigma_b2": 0.1, "depths": [2], "seeds": [0, 1],
-            "width": 16, "n_steps": 60, "n_record": 6, "figure_steps": [5], "lr_factor": 0.5}
+GRID_CFG = {
+    "sigma_w2": {"values": [1.0, 2.0]},
+    "sigma_b2": 0.1,
+    "depths": [2],
+    "seeds": [0, 1],
+    "width": 16,
+    "n_steps": 60,
+    "n_record": 6,
+    "figure_steps": [5],
+    "lr_factor": 0.5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -178,21 +206,62 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 def _lr_csv(path: Path, cfg: dict, learning_rate: float) -> Path:
-    rows = [{"arch": "fcn", "activation": "erf", "depth": d, "sigma_w2": float(s),
-             "sigma_b2": cfg["sigma_b2"], "learning_rate": learning_rate}
-            for s in E.grid_values(cfg["sigma_w2"]) for d in cfg["depths"]]
+    rows = [
+        {
+            "arch": "fcn",
+            "activation": "erf",
+            "depth": d,
+            "sigma_w2": float(s),
+            "sigma_b2": cfg["sigma_b2"],
+            "learning_rate": learning_rate,
+        }
+        for s in E.grid_values(cfg["sigma_w2"])
+        for d in cfg["depths"]
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
 
-def _train_cmd(folder: Path, data: Path, cfg: dict, lr: Path, common: dict, *extra: str,
-               depths: list | None = None, checkpoint: str = "ck.pkl"):
+def _train_cmd(
+    folder: Path,
+    data: Path,
+    cfg: dict,
+    lr: Path,
+    common: dict,
+    *extra: str,
+    depths: list | None = None,
+    checkpoint: str = "ck.pkl",
+):
     depths = [cfg["depths"][0]] if depths is None else depths
-    return [sys.executable, "-c", BLOCKED, "train", "--experiment", "grid", "--arch", "fcn",
-            "--activation", "erf", "--depth", *map(str, depths), "--data", str(data),
-            "--dataset", "digits", "--lr", str(lr), "--config-json", json.dumps(cfg),
-            "--common-json", json.dumps(common), "--checkpoint", str(folder / checkpoint),
-            "--out", str(folder / "out.csv"), *extra]
+    return [
+        sys.executable,
+        "-c",
+        BLOCKED,
+        "train",
+        "--experiment",
+        "grid",
+        "--arch",
+        "fcn",
+        "--activation",
+        "erf",
+        "--depth",
+        *map(str, depths),
+        "--data",
+        str(data),
+        "--dataset",
+        "digits",
+        "--lr",
+        str(lr),
+        "--config-json",
+        json.dumps(cfg),
+        "--common-json",
+        json.dumps(common),
+        "--checkpoint",
+        str(folder / checkpoint),
+        "--out",
+        str(folder / "out.csv"),
+        *extra,
+    ]
 
 
 def _run(cmd, timeout=300):
@@ -230,8 +299,9 @@ def test_kill_and_restart_resumes_with_identical_rows(tmp_path, tiny_data):
 
     env = run_env()
     env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.Popen(_train_cmd(run_dir, tiny_data, cfg, lr, common), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(run_dir, tiny_data, cfg, lr, common), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     ckpt = run_dir / "ck.pkl"
     deadline = time.time() + 240
     while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
@@ -295,18 +365,17 @@ def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny
     for depth in (1, 2):
         one = _run(_train_cmd(dirs[f"d{depth}"], tiny_data, cfg, lr, common, depths=[depth]))
         assert one.returncode == 0, one.stderr[-3000:]
-    ref = _run(_train_cmd(dirs["ref"], tiny_data, cfg, lr, common, depths=[1, 2],
-                          checkpoint=pattern))
+    ref = _run(_train_cmd(dirs["ref"], tiny_data, cfg, lr, common, depths=[1, 2], checkpoint=pattern))
     assert ref.returncode == 0, ref.stderr[-3000:]
-    merged = pd.concat([pd.read_csv(dirs[f"d{d}"] / "out.csv") for d in (1, 2)],
-                       ignore_index=True)
+    merged = pd.concat([pd.read_csv(dirs[f"d{d}"] / "out.csv") for d in (1, 2)], ignore_index=True)
     pd.testing.assert_frame_equal(merged, pd.read_csv(dirs["ref"] / "out.csv"), check_exact=True)
     assert not list(dirs["ref"].glob("*.pkl"))
 
     # a kill 80 steps into the job: depth 1 (60 steps) done, depth 2 at step 20
     run = dirs["run"]
-    stopped = _run(_train_cmd(run, tiny_data, cfg, lr, common, "--stop-after-step", "80",
-                              depths=[1, 2], checkpoint=pattern))
+    stopped = _run(
+        _train_cmd(run, tiny_data, cfg, lr, common, "--stop-after-step", "80", depths=[1, 2], checkpoint=pattern)
+    )
     assert stopped.returncode == F.EXIT_INTERRUPTED, stopped.stderr[-3000:]
     assert not (run / "out.csv").exists()
     from ntk_phases.finite.train import load_checkpoint
@@ -331,21 +400,33 @@ def test_record_schedule_includes_figure_steps():
 
 
 def test_learning_rate_lookup_is_strict():
-    lr = pd.DataFrame({"arch": ["fcn"] * 2, "activation": ["erf"] * 2, "depth": [2, 2],
-                       "sigma_w2": [1.0, 2.0], "sigma_b2": [0.1, 0.1], "learning_rate": [0.1, 0.2]})
+    lr = pd.DataFrame(
+        {
+            "arch": ["fcn"] * 2,
+            "activation": ["erf"] * 2,
+            "depth": [2, 2],
+            "sigma_w2": [1.0, 2.0],
+            "sigma_b2": [0.1, 0.1],
+            "learning_rate": [0.1, 0.2],
+        }
+    )
     assert np.allclose(E.select_learning_rates(lr, "fcn", "erf", 2, [2.0, 1.0], 0.1), [0.2, 0.1])
     with pytest.raises(ValueError, match="learning-rate table"):
         E.select_learning_rates(lr, "fcn", "erf", 3, [1.0], 0.1)
 
 
 def test_architectures_experiment_reads_its_own_section_and_subset():
-    section = {"sigma_w2": {"min": 0.5, "max": 3.0, "num": 5}, "sigma_b2": 0.18,
-               "depths": [1, 4], "n_train": 3, "n_test": None}
+    section = {
+        "sigma_w2": {"min": 0.5, "max": 3.0, "num": 5},
+        "sigma_b2": 0.18,
+        "depths": [1, 4],
+        "n_train": 3,
+        "n_test": None,
+    }
     c = E.experiment_configs("architectures", section, "cnn_p", "erf")
     assert c["arch"] == "cnn_p" and c["activation"] == "erf" and c["depths"] == [1, 4]
     assert np.allclose(c["sigma_w2"], [0.5, 1.125, 1.75, 2.375, 3.0]) and c["sigma_b2"] == 0.18
-    arrays = {"x_train": np.arange(10.0), "y_train": np.arange(10),
-              "x_test": np.arange(4.0), "y_test": np.arange(4)}
+    arrays = {"x_train": np.arange(10.0), "y_train": np.arange(10), "x_test": np.arange(4.0), "y_test": np.arange(4)}
     sub = E.experiment_data("architectures", section, arrays)
     assert list(sub["y_train"]) == [0, 1, 2] and len(sub["x_test"]) == 4  # n_test null: all
     # the grid trains on its data file whole, whatever keys its section carries
@@ -356,29 +437,62 @@ def _f8_tables():
     """Synthetic F8 inputs: infinite-width tables (fcn, cnn_f), trained tables (fcn, cnn_p)
     and one depth-scale overlay per trained table."""
     sw, depths = [0.5, 1.75, 3.0], [1, 4]
-    inf = pd.DataFrame([{"arch": a, "activation": "erf", "sigma_w2": s, "sigma_b2": 0.18,
-                         "depth": d, "t": 64.0, "test_acc": 0.5, "xi_1": 2.0, "xi_star": 3.0}
-                        for a in ("fcn", "cnn_f") for s in sw for d in depths])
-    fin = pd.DataFrame([{"arch": a, "activation": "erf", "width": 8, "sigma_w2": s,
-                         "sigma_b2": 0.18, "depth": d, "seed": 0, "step": st, "test_acc": 0.4,
-                         "status": "diverged" if (s, d) == (3.0, 4) else "ok", "batch_size": 16}
-                        for a in ("fcn", "cnn_p") for s in sw for d in depths for st in (0, 8)])
+    inf = pd.DataFrame(
+        [
+            {
+                "arch": a,
+                "activation": "erf",
+                "sigma_w2": s,
+                "sigma_b2": 0.18,
+                "depth": d,
+                "t": 64.0,
+                "test_acc": 0.5,
+                "xi_1": 2.0,
+                "xi_star": 3.0,
+            }
+            for a in ("fcn", "cnn_f")
+            for s in sw
+            for d in depths
+        ]
+    )
+    fin = pd.DataFrame(
+        [
+            {
+                "arch": a,
+                "activation": "erf",
+                "width": 8,
+                "sigma_w2": s,
+                "sigma_b2": 0.18,
+                "depth": d,
+                "seed": 0,
+                "step": st,
+                "test_acc": 0.4,
+                "status": "diverged" if (s, d) == (3.0, 4) else "ok",
+                "batch_size": 16,
+            }
+            for a in ("fcn", "cnn_p")
+            for s in sw
+            for d in depths
+            for st in (0, 8)
+        ]
+    )
     ov = pd.DataFrame({"sigma_w2": np.linspace(0.4, 3.1, 20)})
     ov["chi_1"] = ov["sigma_w2"] / 1.76
     ov["phase"] = np.where(ov["chi_1"] < 1, "ordered", "chaotic")
     ov["xi_1"], ov["xi_star"] = 1.0 / np.abs(np.log(ov["chi_1"])), 2.0
     key = lambda f, a: f[f["arch"] == a].reset_index(drop=True)  # noqa: E731
-    return ({(a, "erf"): key(inf, a) for a in ("fcn", "cnn_f")},
-            {(a, "erf"): key(fin, a) for a in ("fcn", "cnn_p")},
-            {(a, "erf"): ov for a in ("fcn", "cnn_p")})
+    return (
+        {(a, "erf"): key(inf, a) for a in ("fcn", "cnn_f")},
+        {(a, "erf"): key(fin, a) for a in ("fcn", "cnn_p")},
+        {(a, "erf"): ov for a in ("fcn", "cnn_p")},
+    )
 
 
 def test_f8_adds_a_finite_row_only_when_something_was_trained(tmp_path):
     from ntk_phases.figures import infinite as FI
 
     tables, finite, overlays = _f8_tables()
-    assert FI.f8_rows(tables, finite) == (["fcn", "cnn_f", "cnn_p"],
-                                          [("infinite", "erf"), ("finite", "erf")])
+    assert FI.f8_rows(tables, finite) == (["fcn", "cnn_f", "cnn_p"], [("infinite", "erf"), ("finite", "erf")])
     assert FI.f8_rows(tables, {}) == (["fcn", "cnn_f"], [("infinite", "erf")])
     cfg = {"architectures": {"fcn": {"n_train": 32}}, "finite": {"fcn": {"n_train": 16}}}
     fig = FI.f8(tables, cfg, finite, overlays)
@@ -392,13 +506,26 @@ def test_f8_adds_a_finite_row_only_when_something_was_trained(tmp_path):
 
     # the entry point: provenance lists every table, F8 builds with no trained tables too
     paths = {}
-    for name, frame in [("inf_fcn", tables[("fcn", "erf")]), ("fin_fcn", finite[("fcn", "erf")]),
-                        ("ov_fcn", overlays[("fcn", "erf")])]:
+    for name, frame in [
+        ("inf_fcn", tables[("fcn", "erf")]),
+        ("fin_fcn", finite[("fcn", "erf")]),
+        ("ov_fcn", overlays[("fcn", "erf")]),
+    ]:
         paths[name] = str(tmp_path / f"{name}.csv")
         frame.to_csv(paths[name], index=False)
     out = [str(tmp_path / "F8.pdf"), str(tmp_path / "F8.png")]
-    common = ["--figure", "F8", "--tables", paths["inf_fcn"], "--config-json", json.dumps(cfg),
-              "--dpi", "40", "--out", *out]
+    common = [
+        "--figure",
+        "F8",
+        "--tables",
+        paths["inf_fcn"],
+        "--config-json",
+        json.dumps(cfg),
+        "--dpi",
+        "40",
+        "--out",
+        *out,
+    ]
     assert FI.main(common + ["--finite", paths["fin_fcn"], "--overlays", paths["ov_fcn"]]) == 0
     inputs = json.loads(Path(out[1] + ".prov.json").read_text())["inputs"]
     assert set(inputs) == {paths["inf_fcn"], paths["fin_fcn"], paths["ov_fcn"]}
@@ -440,11 +567,13 @@ def test_gradient_descent_moments_match_sampled_initial_functions():
     k, theta, y, n, m = _kernels(seed=2)
     eta = 0.8 / np.linalg.eigvalsh(theta[:n, :n])[-1]
     steps = [3, 40]
-    mom = predictions.predictive_moments(theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n],
-                                         np.diag(k)[n:], y, steps, learning_rate=eta, dynamics="gd")
+    mom = predictions.predictive_moments(
+        theta[:n, :n], theta[n:, :n], k[:n, :n], k[n:, :n], np.diag(k)[n:], y, steps, learning_rate=eta, dynamics="gd"
+    )
     # the mean is the prediction from f0 = 0
-    zero = predictions.linearized_prediction(theta[:n, :n], theta[n:, :n], y, np.zeros((n, 3)),
-                                   np.zeros((m, 3)), eta, steps)
+    zero = predictions.linearized_prediction(
+        theta[:n, :n], theta[n:, :n], y, np.zeros((n, 3)), np.zeros((m, 3)), eta, steps
+    )
     assert np.allclose(mom["test_mean"], zero["test"]) and np.allclose(mom["train_mean"], zero["train"])
     # variance: Monte Carlo over f0 ~ GP(0, K) ⊗ I_C
     rng = np.random.default_rng(3)
@@ -455,8 +584,9 @@ def test_gradient_descent_moments_match_sampled_initial_functions():
     assert np.allclose(pred["train"].var(axis=0).mean(-1), mom["train_var"], rtol=0.05, atol=1e-6)
     # expected loss matches the sampled mean loss
     loss = 0.5 * np.mean(np.sum((pred["test"] - 0) ** 2, -1), -1)  # against y = 0
-    assert np.allclose(loss.mean(0), predictions.expected_loss(mom["test_mean"], mom["test_var"],
-                                                     np.zeros((m, 3))), rtol=0.05)
+    assert np.allclose(
+        loss.mean(0), predictions.expected_loss(mom["test_mean"], mom["test_var"], np.zeros((m, 3))), rtol=0.05
+    )
 
 
 # ----------------------------------------------------------------------------- claims
@@ -466,15 +596,32 @@ def _mem_frame(chaotic_train, chaotic_test, ordered_test):
     rows = []
     for sw, tr, te in ((25.0, chaotic_train, chaotic_test), (0.5, 1.0, ordered_test)):
         for seed in (0, 1):
-            rows.append({"arch": "fcn", "activation": "erf", "width": 256, "sigma_w2": sw,
-                         "sigma_b2": 0.0, "depth": 8, "seed": seed, "step": 100,
-                         "train_acc": tr, "test_acc": te, "status": "ok"})
+            rows.append(
+                {
+                    "arch": "fcn",
+                    "activation": "erf",
+                    "width": 256,
+                    "sigma_w2": sw,
+                    "sigma_b2": 0.0,
+                    "depth": 8,
+                    "seed": seed,
+                    "step": 100,
+                    "train_acc": tr,
+                    "test_acc": te,
+                    "status": "ok",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_claims_c6_logic():
-    cfg = {"sigma_w2_chaotic": 25.0, "sigma_w2_ordered": 0.5, "train_acc_min": 0.99,
-           "chance_margin": 0.05, "ordered_min_gap": 0.3}
+    cfg = {
+        "sigma_w2_chaotic": 25.0,
+        "sigma_w2_ordered": 0.5,
+        "train_acc_min": 0.99,
+        "chance_margin": 0.05,
+        "ordered_min_gap": 0.3,
+    }
     good = c6_c7.claims_c6(_mem_frame(1.0, 0.11, 0.9), cfg, 10)
     assert [r["passed"] for r in good] == [True, True, True]
     bad = c6_c7.claims_c6(_mem_frame(0.9, 0.3, 0.2), cfg, 10)
@@ -487,10 +634,22 @@ def test_claims_c6_logic():
 
 def test_claims_c7_fits_the_slope():
     widths = np.array([64, 128, 256, 512])
-    rows = [{"arch": "fcn", "activation": "erf", "sigma_w2": 2.0, "sigma_b2": 0.18, "depth": 2,
-             "width": w, "seed": s, "diverged": False,
-             "relative_distance": 2.0 * w ** -0.5, "ntk_rel_error": 3.0 * w ** -0.1}
-            for w in widths for s in (0, 1)]
+    rows = [
+        {
+            "arch": "fcn",
+            "activation": "erf",
+            "sigma_w2": 2.0,
+            "sigma_b2": 0.18,
+            "depth": 2,
+            "width": w,
+            "seed": s,
+            "diverged": False,
+            "relative_distance": 2.0 * w**-0.5,
+            "ntk_rel_error": 3.0 * w**-0.1,
+        }
+        for w in widths
+        for s in (0, 1)
+    ]
     out = c6_c7.claims_c7(pd.DataFrame(rows), {"slope": -0.5, "slope_tolerance": 0.2})
     assert math.isclose(out[0]["measured"], -0.5, abs_tol=1e-9) and out[0]["passed"]
     assert math.isclose(out[1]["measured"], -0.1, abs_tol=1e-9) and not out[1]["passed"]

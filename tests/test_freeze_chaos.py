@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 
 from ntk_phases import freeze_chaos as job
-from ntk_phases.analytic import checkerboard
+from ntk_phases.analytic import checkerboard, layers
 from ntk_phases.analytic import freeze_chaos as fc
-from ntk_phases.analytic import layers
 from ntk_phases.numerics import fits
-
-from conftest import ROOT, snakemake
 
 
 def test_standardized_relu_moments():
@@ -108,8 +105,7 @@ def test_relu_correlation_map_expansion():
     # f'(c) = 2 E relu' relu' and the numpy maps agree with the jax dual kernels
     c = np.linspace(-0.9, 0.9, 7)
     h = 1e-6
-    np.testing.assert_allclose((fc.relu_corr(c + h) - fc.relu_corr(c - h)) / (2 * h), fc.relu_corr_deriv(c),
-                               rtol=1e-6)
+    np.testing.assert_allclose((fc.relu_corr(c + h) - fc.relu_corr(c - h)) / (2 * h), fc.relu_corr_deriv(c), rtol=1e-6)
     np.testing.assert_allclose(fc.std_relu_corr(c), np.asarray(layers._std_relu_nngp(c, 1.0, 1.0)), atol=1e-12)
     np.testing.assert_allclose(fc.std_relu_corr_deriv(c), np.asarray(layers._std_relu_d_nngp(c, 1.0, 1.0)), atol=1e-12)
 
@@ -135,8 +131,9 @@ def test_critical_relu_limits():
     assert _relu_scalar_rho(0.0, 10000) == pytest.approx(0.25, abs=1e-3)
     assert _relu_scalar_rho(0.5, 10000) == pytest.approx(4 / 7, abs=2e-3)
     assert _relu_scalar_rho(0.1, 2000, residual=True) == pytest.approx(0.25, abs=0.01)
-    pred = fc.prediction({"activation": "relu", "block": "plain", "sigma_w2": 2.0, "sigma_b2": 0.5,
-                          "regime": "critical"})
+    pred = fc.prediction(
+        {"activation": "relu", "block": "plain", "sigma_w2": 2.0, "sigma_b2": 0.5, "regime": "critical"}
+    )
     assert pred["pred_regime"] == "critical" and pred["pred_limit"] == pytest.approx(4 / 7)
 
 
@@ -167,8 +164,10 @@ def test_mean_field_predictions_match_kernels():
     w = depths >= 20
     specs = [
         ({"activation": "relu", "block": "plain", "sigma_w2": 1.0, "sigma_b2": 0.5, "regime": "freeze"}, "freeze"),
-        ({"activation": "std_relu", "block": "layernorm", "sigma_w2": 1.0, "sigma_b2": 0.1, "regime": "chaos"},
-         "chaos"),
+        (
+            {"activation": "std_relu", "block": "layernorm", "sigma_w2": 1.0, "sigma_b2": 0.1, "regime": "chaos"},
+            "chaos",
+        ),
     ]
     for spec, regime in specs:
         p = fc.prediction(spec)
@@ -189,8 +188,13 @@ def test_mean_field_predictions_match_kernels():
 
 
 def test_variant_specs_parameterizations():
-    cfg = {"relu_sigma_b2": [0, 1], "relu_vp_sigma_b2": [0.5], "erf_sigma_w2": [1.0], "erf_sigma_b2": 0.05,
-           "norm_sigma_b2": 0.1}
+    cfg = {
+        "relu_sigma_b2": [0, 1],
+        "relu_vp_sigma_b2": [0.5],
+        "erf_sigma_w2": [1.0],
+        "erf_sigma_b2": 0.05,
+        "norm_sigma_b2": 0.1,
+    }
     specs = {s["name"]: s for s in fc.variant_specs(cfg)}
     assert specs["relu_vp_b0.5"]["sigma_w2"] == pytest.approx(1.0)
     assert specs["relu_centred"]["sigma_w2"] == pytest.approx(0.9)  # q* = 1

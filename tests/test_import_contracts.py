@@ -27,14 +27,20 @@ LAYERS: dict[str, tuple[list[str], set[str]]] = {
         {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
     ),
     # claims from the tables (its command line included): numpy / pandas, like numerics
-    "claims": ([str(p.relative_to(SRC)) for p in sorted((SRC / "claims").glob("*.py"))],
-               {"jax", "neural_tangents", "tensorflow", "flax", "optax"}),
+    "claims": (
+        [str(p.relative_to(SRC)) for p in sorted((SRC / "claims").glob("*.py"))],
+        {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
+    ),
     # finite-width training: jax, flax, optax only (runs on machines without neural-tangents)
-    "finite": ([str(p.relative_to(SRC)) for p in sorted((SRC / "finite").glob("*.py"))
-                if p.name != "__main__.py"], {"neural_tangents", "tensorflow"}),
+    "finite": (
+        [str(p.relative_to(SRC)) for p in sorted((SRC / "finite").glob("*.py")) if p.name != "__main__.py"],
+        {"neural_tangents", "tensorflow"},
+    ),
     # tables -> pictures
-    "figures": ([str(p.relative_to(SRC)) for p in sorted((SRC / "figures").glob("*.py"))],
-                {"jax", "neural_tangents", "tensorflow", "flax", "optax"}),
+    "figures": (
+        [str(p.relative_to(SRC)) for p in sorted((SRC / "figures").glob("*.py"))],
+        {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
+    ),
     # analytic kernels and mean-field theory: never the training stack, and never TensorFlow
     # (analytic/__init__ defers neural-tangents' eager import of it)
     "analytic": (
@@ -96,25 +102,24 @@ def test_layer_loads_nothing_forbidden(layer):
         "    importlib.import_module(m)\n"
         f"print(sorted(p for p in {sorted(forbidden)!r} if p in sys.modules))\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         cwd=SRC.parents[1])
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=SRC.parents[1])
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "[]", f"importing the {layer} layer loads {res.stdout.strip()}"
 
 
 def test_nothing_imports_snakemake():
     """The package runs inside jobs; the workflow imports it, never the reverse."""
-    users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-                   if "snakemake" in imported_packages(p))
+    users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "snakemake" in imported_packages(p))
     assert not users
 
 
 def loaded_packages(rel: str, packages: set[str]) -> set[str]:
     """Which of ``packages`` importing the module loads (a fresh interpreter)."""
-    code = (f"import importlib, sys\nimportlib.import_module({_module_name(rel)!r})\n"
-            f"print(sorted(p for p in {sorted(packages)!r} if p in sys.modules))\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         cwd=SRC.parents[1])
+    code = (
+        f"import importlib, sys\nimportlib.import_module({_module_name(rel)!r})\n"
+        f"print(sorted(p for p in {sorted(packages)!r} if p in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=SRC.parents[1])
     assert res.returncode == 0, res.stderr[-2000:]
     return set(ast.literal_eval(res.stdout.strip().splitlines()[-1]))
 
@@ -132,17 +137,21 @@ def test_known_violations_still_violate():
 def test_x64_and_the_tensorflow_deferral_are_set_up_once():
     """One place switches jax to float64 and defers neural-tangents' TensorFlow import:
     analytic.setup(), run by analytic/__init__; the package's own __init__ has no side effects."""
-    setters = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-                     if "jax_enable_x64\", True" in p.read_text() or ".defer()" in p.read_text())
+    setters = sorted(
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if 'jax_enable_x64", True' in p.read_text() or ".defer()" in p.read_text()
+    )
     assert setters == ["analytic/__init__.py"], setters
     top = ast.parse((SRC / "__init__.py").read_text())
     assert all(isinstance(n, (ast.Expr, ast.Assign, ast.ImportFrom)) for n in top.body)
     assert not any(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) for n in top.body)
-    code = ("import sys, jax, ntk_phases, ntk_phases.finite.models\n"
-            "print(jax.config.jax_enable_x64, 'neural_tangents.experimental' in sys.modules)\n"
-            "import ntk_phases.analytic\n"
-            "print(jax.config.jax_enable_x64, 'neural_tangents.experimental' in sys.modules)\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         cwd=SRC.parents[1])
+    code = (
+        "import sys, jax, ntk_phases, ntk_phases.finite.models\n"
+        "print(jax.config.jax_enable_x64, 'neural_tangents.experimental' in sys.modules)\n"
+        "import ntk_phases.analytic\n"
+        "print(jax.config.jax_enable_x64, 'neural_tangents.experimental' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=SRC.parents[1])
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["False", "False", "True", "True"], res.stdout

@@ -24,9 +24,13 @@ def test_jobs_use_snakemakes_python_not_the_first_on_path(tmp_path):
     target = "results/test/data/digits.npz"
     proc = subprocess.run(
         [tool("snakemake"), target, "--cores", "1", "--configfile", "config/test.yaml"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    log = (work / "results/test/logs/data/digits.log")
+    log = work / "results/test/logs/data/digits.log"
     assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text() if log.exists() else "")
     assert (work / target).exists()
     assert "another interpreter" not in log.read_text()

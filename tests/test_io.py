@@ -24,8 +24,12 @@ def test_failed_write_leaves_neither_output_nor_temporary_file(tmp_path):
 
 def test_provenance_carries_dataset_checksum_and_seeds_downstream(tmp_path):
     arrays = {k: np.arange(6.0).reshape(3, 2) + i for i, k in enumerate(("x_train", "y_train", "x_test", "y_test"))}
-    meta = {"dataset": "digits", "source": "sklearn:digits", "seed": 7,
-            "sha256": {k: io.sha256_array(v) for k, v in arrays.items()}}
+    meta = {
+        "dataset": "digits",
+        "source": "sklearn:digits",
+        "seed": 7,
+        "sha256": {k: io.sha256_array(v) for k, v in arrays.items()},
+    }
     npz, js = tmp_path / "digits.npz", tmp_path / "digits.json"
     data.save(arrays, meta, str(npz), str(js))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from kernel_reference import kernels_per_depth_reference, measure_peak_memory
 
 from ntk_phases.analytic import sweep
@@ -90,9 +89,7 @@ def test_fcn_matches_closed_form(data, activation):
     sw2 = np.array([0.7, 1.8, 4.0])
     sb2 = 0.05
     depths = [0, 1, 2, 5, 12]
-    out = sweep.depth_sweep(
-        x_train, x_test, "fcn", activation, sw2, sb2, depths, full_test=True
-    )
+    out = sweep.depth_sweep(x_train, x_test, "fcn", activation, sw2, sb2, depths, full_test=True)
     n = len(x_train)
     assert out["ntk_train"].shape == (3, 5, 16, 16)
     assert out["ntk_test_train"].shape == (3, 5, 6, 16)
@@ -150,9 +147,7 @@ def test_deep_chaotic_diagonal_matches_scalar_recursion(data):
     """
     x_train, x_test = data
     flat = x_train.reshape(len(x_train), -1)
-    x_train = (
-        flat * np.sqrt(64) / np.linalg.norm(flat, axis=1, keepdims=True)
-    ).reshape(x_train.shape)
+    x_train = (flat * np.sqrt(64) / np.linalg.norm(flat, axis=1, keepdims=True)).reshape(x_train.shape)
     sw2, sb2 = 3.0, 0.18
     out = sweep.depth_sweep(x_train, x_train[:5], "fcn", "erf", sw2, sb2, [50, 100])
     k, theta, want = 1.0, 0.0, {}
@@ -167,9 +162,7 @@ def test_deep_chaotic_diagonal_matches_scalar_recursion(data):
     for j, depth in enumerate([50, 100]):
         k, theta = want[depth]
         np.testing.assert_allclose(np.diagonal(out["nngp_train"][0, j]), k, rtol=1e-12)
-        np.testing.assert_allclose(
-            np.diagonal(out["ntk_train"][0, j]), theta, rtol=1e-12
-        )
+        np.testing.assert_allclose(np.diagonal(out["ntk_train"][0, j]), theta, rtol=1e-12)
         np.testing.assert_allclose(out["ntk_test_diag"][0, j], theta, rtol=1e-12)
 
 
@@ -182,12 +175,8 @@ def test_deep_chaotic_diagonal_matches_scalar_recursion(data):
 def test_sweep_matches_per_depth_networks(tiny, arch):
     x_train, x_test = tiny
     sw2, sb2, depths = [0.8, 3.0], 0.1, [0, 1, 2]  # both parities of Kernel.is_reversed
-    got = sweep.depth_sweep(
-        x_train, x_test, arch, "erf", sw2, sb2, depths, full_test=True
-    )
-    ref = kernels_per_depth_reference(
-        x_train, x_test, arch, "erf", sw2, sb2, depths, full_test=True
-    )
+    got = sweep.depth_sweep(x_train, x_test, arch, "erf", sw2, sb2, depths, full_test=True)
+    ref = kernels_per_depth_reference(x_train, x_test, arch, "erf", sw2, sb2, depths, full_test=True)
     assert set(got) == set(ref)
     for key in KERNEL_KEYS + ("nngp_test", "ntk_test"):
         np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, err_msg=key)
@@ -199,9 +188,7 @@ def test_sweep_matches_per_depth_tanh(tiny):
     x_train, x_test = tiny
     kw = dict(tanh_deg=8)  # same quadrature on both sides; accuracy is not tested here
     got = sweep.depth_sweep(x_train, x_test, "fcn", "tanh", [1.5], 0.1, [0, 2], **kw)
-    ref = kernels_per_depth_reference(
-        x_train, x_test, "fcn", "tanh", [1.5], 0.1, [0, 2], **kw
-    )
+    ref = kernels_per_depth_reference(x_train, x_test, "fcn", "tanh", [1.5], 0.1, [0, 2], **kw)
     for key in KERNEL_KEYS:
         np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, err_msg=key)
 
@@ -214,17 +201,11 @@ def test_vmap_over_sigma_equals_loop(tiny):
         one = sweep.depth_sweep(x_train, x_test, "cnn_f", "erf", s, 0.2, depths)
         for key in KERNEL_KEYS:
             assert one[key].shape[0] == 1
-            np.testing.assert_allclose(
-                grid[key][i], one[key][0], rtol=1e-12, err_msg=key
-            )
+            np.testing.assert_allclose(grid[key][i], one[key][0], rtol=1e-12, err_msg=key)
     # traced W_std (vmapped sweep) == concrete python-float W_std (eager stax network)
-    looped = kernels_per_depth_reference(
-        x_train, x_test, "cnn_f", "erf", sw2, 0.2, [3], vmap_sigma=False
-    )
+    looped = kernels_per_depth_reference(x_train, x_test, "cnn_f", "erf", sw2, 0.2, [3], vmap_sigma=False)
     for key in KERNEL_KEYS:
-        np.testing.assert_allclose(
-            grid[key][:, 2:], looped[key], rtol=1e-10, err_msg=key
-        )
+        np.testing.assert_allclose(grid[key][:, 2:], looped[key], rtol=1e-10, err_msg=key)
 
 
 def test_batching_over_data_and_sigma_is_exact(tiny):
@@ -237,9 +218,7 @@ def test_batching_over_data_and_sigma_is_exact(tiny):
         np.testing.assert_allclose(batched[key], full[key], rtol=1e-12, err_msg=key)
     # without full_test the diagonal comes from diagonal blocks only
     diag_only = sweep.depth_sweep(*args, batch_size=2, sigma_chunk=1)
-    np.testing.assert_allclose(
-        diag_only["ntk_test_diag"], full["ntk_test_diag"], rtol=1e-12
-    )
+    np.testing.assert_allclose(diag_only["ntk_test_diag"], full["ntk_test_diag"], rtol=1e-12)
     assert "ntk_test" not in diag_only
 
 

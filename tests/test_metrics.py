@@ -58,9 +58,7 @@ def test_singular_rank_one_is_flagged_not_nan():
     assert np.all(np.isfinite(p))
     flow = predictions.gradient_flow(theta, ktd, y, [0.0, 5.0, np.inf])
     assert np.all(np.isfinite(flow["train"])) and np.all(np.isfinite(flow["test"]))
-    mom = predictions.predictive_moments(
-        theta, ktd, theta, ktd, np.full(4, v @ v), y, [1.0, np.inf]
-    )
+    mom = predictions.predictive_moments(theta, ktd, theta, ktd, np.full(4, v @ v), y, [1.0, np.inf])
     for key in ("test_mean", "test_var", "train_mean", "train_var"):
         assert np.all(np.isfinite(mom[key])), key
 
@@ -114,15 +112,11 @@ def test_gradient_flow_limits():
     t = 3.0
     resid = y - predictions.gradient_flow(theta, ktd, y, t)["train"][0]
     along = evecs[:, 0] @ resid
-    np.testing.assert_allclose(
-        along, np.exp(-2.0 / lmax * evals[0] * t) * (evecs[:, 0] @ y), rtol=1e-10
-    )
+    np.testing.assert_allclose(along, np.exp(-2.0 / lmax * evals[0] * t) * (evecs[:, 0] @ y), rtol=1e-10)
 
 
 def _fcn_blocks(x_train, x_test, sigma_w2=1.5, sigma_b2=0.1, depth=3):
-    _, _, kernel_fn = layers.stax_network(
-        "fcn", "erf", depth, np.sqrt(sigma_w2), np.sqrt(sigma_b2)
-    )
+    _, _, kernel_fn = layers.stax_network("fcn", "erf", depth, np.sqrt(sigma_w2), np.sqrt(sigma_b2))
     dd = kernel_fn(x_train, None, ("nngp", "ntk"))
     td = kernel_fn(x_test, x_train, ("nngp", "ntk"))
     tt = kernel_fn(x_test, None, ("nngp", "ntk"))
@@ -133,9 +127,7 @@ def test_matches_neural_tangents_predict():
     import neural_tangents as nt
 
     rng = np.random.default_rng(4)
-    x_train, x_test = rng.standard_normal((10, 3, 3, 1)), rng.standard_normal(
-        (4, 3, 3, 1)
-    )
+    x_train, x_test = rng.standard_normal((10, 3, 3, 1)), rng.standard_normal((4, 3, 3, 1))
     y = _targets(rng.integers(0, 3, 10), 3)
     kernel_fn, dd, td, tt = _fcn_blocks(x_train, x_test)
     theta, ktd = np.asarray(dd.ntk), np.asarray(td.ntk)
@@ -149,9 +141,7 @@ def test_matches_neural_tangents_predict():
     np.testing.assert_allclose(flow["train"], fx_train, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(flow["test"], fx_test, rtol=1e-9, atol=1e-12)
 
-    ensemble = nt.predict.gradient_descent_mse_ensemble(
-        kernel_fn, x_train, y, learning_rate=nt_lr
-    )
+    ensemble = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x_train, y, learning_rate=nt_lr)
     out = ensemble(ts, x_test, "ntk", compute_cov=True)
     mom = predictions.predictive_moments(
         theta,
@@ -184,13 +174,9 @@ def test_batched_equals_unbatched():
     y = _targets(rng.integers(0, 2, n), 2)
     labels = rng.integers(0, 2, m)
     ts = [1.0, 10.0]
-    batched = streaming.kernel_metrics(
-        theta, ktd, 0.5 * theta, 0.5 * ktd, 0.5 * ktt, y, labels, ts
-    )
+    batched = streaming.kernel_metrics(theta, ktd, 0.5 * theta, 0.5 * ktd, 0.5 * ktt, y, labels, ts)
     for i in range(3):
-        one = streaming.kernel_metrics(
-            theta[i], ktd[i], 0.5 * theta[i], 0.5 * ktd[i], 0.5 * ktt[i], y, labels, ts
-        )
+        one = streaming.kernel_metrics(theta[i], ktd[i], 0.5 * theta[i], 0.5 * ktd[i], 0.5 * ktt[i], y, labels, ts)
         for key, val in one.items():
             np.testing.assert_allclose(batched[key][i], val, rtol=1e-10, err_msg=key)
 
@@ -207,18 +193,12 @@ def test_expected_accuracy_quadrature_vs_monte_carlo():
     var = rng.uniform(0.05, 2.0, m)
     labels = rng.integers(0, c, m)
     got = predictions.expected_accuracy(mean, var, labels)
-    draws = mean[None] + np.sqrt(var)[None, :, None] * rng.standard_normal(
-        (20000, m, c)
-    )
+    draws = mean[None] + np.sqrt(var)[None, :, None] * rng.standard_normal((20000, m, c))
     mc = np.mean(np.argmax(draws, axis=-1) == labels)
     assert got == pytest.approx(mc, abs=4e-3)
     # σ = 0: accuracy of the argmax; σ huge: chance
-    assert predictions.expected_accuracy(mean, np.zeros(m), labels) == pytest.approx(
-        predictions.accuracy(mean, labels)
-    )
-    assert predictions.expected_accuracy(mean, np.full(m, 1e12), labels) == pytest.approx(
-        1 / c, abs=1e-6
-    )
+    assert predictions.expected_accuracy(mean, np.zeros(m), labels) == pytest.approx(predictions.accuracy(mean, labels))
+    assert predictions.expected_accuracy(mean, np.full(m, 1e12), labels) == pytest.approx(1 / c, abs=1e-6)
     # a tie at σ = 0 shares the credit, no NaN
     tie = np.array([[1.0, 1.0, 0.0]])
     assert predictions.expected_accuracy(tie, np.zeros(1), [0]) == pytest.approx(0.5)
@@ -283,9 +263,7 @@ def test_chaotic_deep_memorizes_without_generalizing():
 def test_metrics_frame_columns():
     x_train, lab_train, x_test, lab_test = _clusters(4, 3, 2, seed=9)
     depths = [0, 1, 5, 20, 150]
-    sweep = depth_sweep(
-        x_train, x_test, "fcn", "erf", [0.5, 1.5, 3.0], 0.18, depths
-    )
+    sweep = depth_sweep(x_train, x_test, "fcn", "erf", [0.5, 1.5, 3.0], 0.18, depths)
     df = streaming.metrics_frame(
         sweep,
         _targets(lab_train, 2),

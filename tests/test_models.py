@@ -141,18 +141,23 @@ def _ntk_rel_errors(arch, depth, widths, n_seeds=3, n_out=2):
     for w in widths:
         m = make_model(arch, "erf", depth, w, n_out)
         # trace_axes=(-1,) averages the output-space NTK over the n_out logits
-        efn = jax.jit(nt.empirical_ntk_fn(lambda p, xx: m.apply(p, xx, SW, SB),
-                                          trace_axes=(-1,), vmap_axes=0))
-        e = [np.linalg.norm(np.asarray(efn(x, None, m.init(jax.random.PRNGKey(s), x.shape)))
-                            - theta) / np.linalg.norm(theta) for s in range(n_seeds)]
+        efn = jax.jit(nt.empirical_ntk_fn(lambda p, xx: m.apply(p, xx, SW, SB), trace_axes=(-1,), vmap_axes=0))
+        e = [
+            np.linalg.norm(np.asarray(efn(x, None, m.init(jax.random.PRNGKey(s), x.shape))) - theta)
+            / np.linalg.norm(theta)
+            for s in range(n_seeds)
+        ]
         errs.append(float(np.mean(e)))
     return np.array(errs)
 
 
-@pytest.mark.parametrize("arch,depth,widths", [
-    ("fcn", 3, [32, 128, 512]),
-    ("cnn_f", 1, [16, 64, 256]),
-])
+@pytest.mark.parametrize(
+    "arch,depth,widths",
+    [
+        ("fcn", 3, [32, 128, 512]),
+        ("cnn_f", 1, [16, 64, 256]),
+    ],
+)
 def test_empirical_ntk_converges_to_analytic(arch, depth, widths):
     errs = _ntk_rel_errors(arch, depth, widths)
     slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]

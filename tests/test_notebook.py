@@ -90,12 +90,34 @@ def test_notebook_convention_equals_the_notebook(user_file, tmp_path):
 
     prepared = tmp_path / "npz.npz"
     np.savez(prepared, **arrays)
-    cfg = {"arch": {"n_train": N_TRAIN, "n_test": N_TEST, "depths": DEPTHS}, "sigma_w2": SIGMA_W2,
-           "sigma_b2": SIGMA_B2, "tanh_deg": 32, "memory_mb": 200, "times": TIMES, "rcond": None,
-           "convention": "notebook"}
+    cfg = {
+        "arch": {"n_train": N_TRAIN, "n_test": N_TEST, "depths": DEPTHS},
+        "sigma_w2": SIGMA_W2,
+        "sigma_b2": SIGMA_B2,
+        "tanh_deg": 32,
+        "memory_mb": 200,
+        "times": TIMES,
+        "rcond": None,
+        "convention": "notebook",
+    }
     out = tmp_path / "chunk.csv"
-    infinite.main(["sweep", "--arch", "fcn", "--activation", "erf", "--data", str(prepared), "--dataset", "npz",
-                   "--config-json", json.dumps(cfg), "--out", str(out)])
+    infinite.main(
+        [
+            "sweep",
+            "--arch",
+            "fcn",
+            "--activation",
+            "erf",
+            "--data",
+            str(prepared),
+            "--dataset",
+            "npz",
+            "--config-json",
+            json.dumps(cfg),
+            "--out",
+            str(out),
+        ]
+    )
     ours = pd.read_csv(out)
     assert (ours["convention"] == "notebook").all()
 

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import copy_workflow, snakemake
 from neural_tangents import stax
 
-from conftest import copy_workflow, snakemake
 from ntk_phases import data as data_mod
 from ntk_phases import infinite
 
@@ -77,22 +77,29 @@ def notebook_metrics(x_train, y_train, x_test, labels_test) -> pd.DataFrame:
     for sw2 in SIGMA_W2:
         for depth in DEPTHS:
             layers = [stax.Dense(1024, W_std=1.0, b_std=0.0)]
-            layers += [stax.serial(stax.Erf(), stax.Dense(1024, W_std=np.sqrt(sw2), b_std=np.sqrt(SIGMA_B2)))
-                       for _ in range(depth)]
+            layers += [
+                stax.serial(stax.Erf(), stax.Dense(1024, W_std=np.sqrt(sw2), b_std=np.sqrt(SIGMA_B2)))
+                for _ in range(depth)
+            ]
             kernel_fn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
             k_dd = np.asarray(kernel_fn(jnp.asarray(x_train), None, get="ntk"))
             k_td = np.asarray(kernel_fn(jnp.asarray(x_test), jnp.asarray(x_train), get="ntk"))
             evals = np.linalg.eigvalsh(k_dd)
             pred = k_td @ np.linalg.inv(k_dd) @ y_train
             n = len(k_dd)
-            rows.append({
-                "sigma_w2": sw2, "depth": depth,
-                "ntk_diag_nb": np.trace(k_dd) / n,
-                "ntk_offdiag_nb": (k_dd.sum() - np.trace(k_dd)) / (n * (n - 1)),
-                "lambda_min_nb": evals[0], "lambda_max_nb": evals[-1], "kappa_nb": evals[-1] / evals[0],
-                "mean_pred_rms_nb": np.sqrt(np.mean(pred**2)),
-                **{f"mean_pred_entry_{i}_nb": pred[i, labels_test[i]] for i in range(4)},
-            })
+            rows.append(
+                {
+                    "sigma_w2": sw2,
+                    "depth": depth,
+                    "ntk_diag_nb": np.trace(k_dd) / n,
+                    "ntk_offdiag_nb": (k_dd.sum() - np.trace(k_dd)) / (n * (n - 1)),
+                    "lambda_min_nb": evals[0],
+                    "lambda_max_nb": evals[-1],
+                    "kappa_nb": evals[-1] / evals[0],
+                    "mean_pred_rms_nb": np.sqrt(np.mean(pred**2)),
+                    **{f"mean_pred_entry_{i}_nb": pred[i, labels_test[i]] for i in range(4)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -100,12 +107,34 @@ def test_points_table_equals_the_notebook(user_file, tmp_path):
     arrays, _ = data_mod.prepare("npz", N_TRAIN, N_TEST, seed=0, path=str(user_file), convention="notebook")
     prepared = tmp_path / "npz_points.npz"
     np.savez(prepared, **arrays)
-    cfg = {"arch": {"n_train": N_TRAIN, "n_test": N_TEST, "depths": DEPTHS, "normalize": True},
-           "sigma_w2": SIGMA_W2, "sigma_b2": SIGMA_B2, "tanh_deg": 32, "memory_mb": 200,
-           "times": [1.0], "rcond": None, "convention": "notebook"}
+    cfg = {
+        "arch": {"n_train": N_TRAIN, "n_test": N_TEST, "depths": DEPTHS, "normalize": True},
+        "sigma_w2": SIGMA_W2,
+        "sigma_b2": SIGMA_B2,
+        "tanh_deg": 32,
+        "memory_mb": 200,
+        "times": [1.0],
+        "rcond": None,
+        "convention": "notebook",
+    }
     out = tmp_path / "chunk.csv"
-    infinite.main(["sweep", "--arch", "fcn_preact", "--activation", "erf", "--data", str(prepared),
-                   "--dataset", "npz", "--config-json", json.dumps(cfg), "--out", str(out)])
+    infinite.main(
+        [
+            "sweep",
+            "--arch",
+            "fcn_preact",
+            "--activation",
+            "erf",
+            "--data",
+            str(prepared),
+            "--dataset",
+            "npz",
+            "--config-json",
+            json.dumps(cfg),
+            "--out",
+            str(out),
+        ]
+    )
     ours = pd.read_csv(out)
     assert (ours["arch"] == "fcn_preact").all() and (ours["convention"] == "notebook").all()
     assert set(ours["phase"]) == {"ordered", "chaotic"}  # the notebook's two phases
@@ -114,8 +143,15 @@ def test_points_table_equals_the_notebook(user_file, tmp_path):
     both = ours.merge(ref, on=["sigma_w2", "depth"], validate="one_to_one")
     assert len(both) == len(SIGMA_W2) * len(DEPTHS)
     assert not both["singular"].any() and both["kappa"].max() < 1e5, both["kappa"].max()
-    cols = ["ntk_diag", "ntk_offdiag", "lambda_min", "lambda_max", "kappa", "mean_pred_rms",
-            *(f"mean_pred_entry_{i}" for i in range(4))]
+    cols = [
+        "ntk_diag",
+        "ntk_offdiag",
+        "lambda_min",
+        "lambda_max",
+        "kappa",
+        "mean_pred_rms",
+        *(f"mean_pred_entry_{i}" for i in range(4)),
+    ]
     for col in cols:
         np.testing.assert_allclose(both[col], both[f"{col}_nb"], rtol=RTOL, atol=0, err_msg=col)
     # the quantities move with depth: the comparison is not between constants
@@ -134,7 +170,7 @@ def test_notebook_config_plans_f2_to_f5_at_the_notebook_points(tmp_path):
     assert "rule kernel_sweep:" not in out  # F3-F5 do not wait for the F6 grid
     sweeps = [line for line in out.splitlines() if "ntk_phases.infinite sweep" in line]
     assert len(sweeps) == 1, sweeps
-    args = shlex.split(sweeps[0][sweeps[0].index("python -m"): sweeps[0].index(" > ")])
+    args = shlex.split(sweeps[0][sweeps[0].index("python -m") : sweeps[0].index(" > ")])
     assert args[args.index("--arch") + 1] == "fcn_preact"
     assert args[args.index("--data") + 1].endswith("data/cifar10_points.npz")
     cfg = json.loads(args[args.index("--config-json") + 1])

@@ -22,11 +22,9 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import copy_workflow, git_snapshot, snakemake
-
 import cifar10_archive
+import pytest
+from conftest import copy_workflow, git_snapshot, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +101,8 @@ def test_paper_check_builds_every_figure_and_table_with_provenance(paper_check):
     expected = [res / "figures" / f"{fig}.{ext}" for fig in FIGURES for ext in ("pdf", "png")]
     # every table the paper DAG declares under metrics/ (chunk files: as many as its grid has)
     tables = sorted(
-        Path(p).name for p in outputs_listed(dry)
+        Path(p).name
+        for p in outputs_listed(dry)
         if p.startswith("results/paper/metrics/") and p.count("/") == 3 and p.endswith(".csv")
     )
     assert "claims.csv" in tables and len(tables) > 10, tables

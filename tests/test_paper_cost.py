@@ -18,7 +18,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, copy_workflow, snakemake
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -54,8 +53,9 @@ def first_attempt_violations(jobs: list[dict], estimates: pd.DataFrame) -> list[
 @pytest.fixture(scope="module")
 def paper_dag(tmp_path_factory):
     work = copy_workflow(tmp_path_factory.mktemp("paper_cost"))
-    proc = snakemake(work, "-n", "--profile", "workflow/profiles/slurm",
-                     "--configfile", "config/paper.yaml", timeout=300)
+    proc = snakemake(
+        work, "-n", "--profile", "workflow/profiles/slurm", "--configfile", "config/paper.yaml", timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = [j for j in cost.jobs_listed(proc.stdout + proc.stderr) if j["rule"] != "all"]
     assert len(jobs) > 100
@@ -95,6 +95,10 @@ def test_the_check_fails_on_an_undersized_job(paper_dag, estimates):
             e = est[(j["rule"], json.dumps(j["wildcards"], sort_keys=True))]
             jobs.append({**j, "resources": {**j["resources"], key: getattr(e, field) / 2}})
         bad = first_attempt_violations(jobs, estimates)
-        slurm = [j for j in jobs if j["rule"] not in LOCAL
-                 and est[(j["rule"], json.dumps(j["wildcards"], sort_keys=True))].cls not in INFEASIBLE]
+        slurm = [
+            j
+            for j in jobs
+            if j["rule"] not in LOCAL
+            and est[(j["rule"], json.dumps(j["wildcards"], sort_keys=True))].cls not in INFEASIBLE
+        ]
         assert len(bad) == len(slurm) > 50, key

@@ -13,18 +13,39 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, copy_workflow, run_env, snakemake, tool
 
 PHASE_COLUMNS = [
-    "activation", "sigma_w2", "sigma_b2", "q_star", "c_star", "chi_1", "chi_c",
-    "xi_1", "xi_c", "xi_star", "phase",
+    "activation",
+    "sigma_w2",
+    "sigma_b2",
+    "q_star",
+    "c_star",
+    "chi_1",
+    "chi_c",
+    "xi_1",
+    "xi_c",
+    "xi_star",
+    "phase",
 ]
 
 
 INFINITE_COLUMNS = [
-    "arch", "activation", "dataset", "sigma_w2", "sigma_b2", "depth", "lambda_min", "lambda_max",
-    "kappa", "ntk_diag", "ntk_offdiag", "mean_pred_rms", "t", "train_acc", "test_acc",
+    "arch",
+    "activation",
+    "dataset",
+    "sigma_w2",
+    "sigma_b2",
+    "depth",
+    "lambda_min",
+    "lambda_max",
+    "kappa",
+    "ntk_diag",
+    "ntk_offdiag",
+    "mean_pred_rms",
+    "t",
+    "train_acc",
+    "test_acc",
 ]
 
 
@@ -98,8 +119,10 @@ def _setting(table: pd.DataFrame) -> tuple:
     """What an infinite-width table was computed at, read from its columns: examples,
     σ_w² and σ_b² values, depths."""
     return (
-        tuple(table["n_train"].unique()), tuple(table["n_test"].unique()),
-        tuple(np.round(np.sort(table["sigma_w2"].unique()), 10)), tuple(np.sort(table["sigma_b2"].unique())),
+        tuple(table["n_train"].unique()),
+        tuple(table["n_test"].unique()),
+        tuple(np.round(np.sort(table["sigma_w2"].unique()), 10)),
+        tuple(np.sort(table["sigma_b2"].unique())),
         tuple(np.sort(table["depth"].unique())),
     )
 
@@ -139,7 +162,7 @@ def test_default_dry_run_builds_f8_from_one_setting(tmp_path):
     for line in out.splitlines():
         if "ntk_phases.infinite sweep" not in line:
             continue
-        args = shlex.split(line[line.index("python -m"): line.index(" > ")])
+        args = shlex.split(line[line.index("python -m") : line.index(" > ")])
         table = re.sub(r"_sb\d+_chunk\d+", "", Path(args[args.index("--out") + 1]).name)
         if table in tables:
             cfg = json.loads(args[args.index("--config-json") + 1])
@@ -166,7 +189,11 @@ def test_dry_run_builds_the_dag(config, tmp_path):
 def test_lint_is_clean():
     proc = subprocess.run(
         [tool("snakemake"), "--lint", "--configfile", "config/config.yaml"],
-        cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
@@ -176,7 +203,11 @@ def test_lint_is_clean():
 def test_snakefmt_check():
     proc = subprocess.run(
         [tool("snakefmt"), "--check", "Snakefile", "workflow/rules"],
-        cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import assert_tables_equal, clone_workflow, run_env, snakemake, tool
 
 from ntk_phases import io
@@ -58,13 +57,11 @@ def shared(test_config_run):
 # -- provenance --------------------------------------------------------------------------
 def test_every_table_and_figure_has_provenance(shared):
     res = shared / RESULTS
-    outputs = sorted(
-        p for p in res.rglob("*")
-        if p.suffix in (".csv", ".png", ".pdf") and "logs" not in p.parts
-    )
+    outputs = sorted(p for p in res.rglob("*") if p.suffix in (".csv", ".png", ".pdf") and "logs" not in p.parts)
     assert len(outputs) > 40
-    revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=shared, capture_output=True,
-                              text=True, check=True).stdout.strip()
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=shared, capture_output=True, text=True, check=True
+    ).stdout.strip()
     data_sha = {p.name: io.sha256_file(p) for p in (res / "data").glob("*.npz")}
     with_data = 0
     for out in outputs:
@@ -81,8 +78,9 @@ def test_every_table_and_figure_has_provenance(shared):
         for path, rec in prov.get("datasets", {}).items():
             assert rec["dataset"] == "digits" and rec["file_sha256"] == data_sha[Path(path).name], (out, path)
             with_data += 1
-        theory_only = (out.parent.name == "theory" or out.stem in ("F1", "F2", "config")
-                       or out.name.startswith("depth_scales_"))
+        theory_only = (
+            out.parent.name == "theory" or out.stem in ("F1", "F2", "config") or out.name.startswith("depth_scales_")
+        )
         if not theory_only:  # everything else derives from the prepared dataset
             assert prov.get("datasets"), f"{out.relative_to(shared)} names no dataset"
     assert with_data > 20
@@ -172,7 +170,11 @@ def test_sigkilled_run_reruns_to_the_uninterrupted_tables(shared, tmp_path):
     log = open(work / "killed.out", "w")
     proc = subprocess.Popen(
         [tool("snakemake"), *targets, *PROFILE, "--configfile", CONFIG],
-        cwd=work, env=run_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=work,
+        env=run_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     chunks = work / RESULTS / "metrics" / "chunks"
     deadline = time.monotonic() + 600
@@ -230,11 +232,20 @@ def test_report_has_every_figure_the_claims_and_the_config(shared, tmp_path):
     claims = results[str(RESULTS / "metrics" / "claims.csv")]
     table = base64.b64decode(claims["data_uri"].split("base64,", 1)[1]).decode()
     assert table == (shared / RESULTS / "metrics" / "claims.csv").read_text()
-    assert set(report_items(html, "categories")) >= {"Phase diagram", "Infinite width", "Finite width",
-                                                     "Freeze and chaos", "Claims", "Configuration"}
+    assert set(report_items(html, "categories")) >= {
+        "Phase diagram",
+        "Infinite width",
+        "Finite width",
+        "Freeze and chaos",
+        "Claims",
+        "Configuration",
+    }
     # the run's config, one row per key
     config = results[str(RESULTS / "config.csv")]
     rows = base64.b64decode(config["data_uri"].split("base64,", 1)[1]).decode().splitlines()
     cfg = yaml.safe_load((shared / CONFIG).read_text())
-    assert "run,test" in rows and f"kernels.architectures.fcn.sigma_chunk,{cfg['kernels']['architectures']['fcn']['sigma_chunk']}" in rows
+    assert (
+        "run,test" in rows
+        and f"kernels.architectures.fcn.sigma_chunk,{cfg['kernels']['architectures']['fcn']['sigma_chunk']}" in rows
+    )
     assert "Configuration" in config["caption"]

@@ -4,8 +4,12 @@ from ntk_phases.run_config import flatten
 
 
 def test_flatten_gives_one_row_per_leaf_with_dotted_keys():
-    cfg = {"run": "test", "kernels": {"activations": ["erf"], "architectures": {"fcn": {"n_train": 32}}},
-           "metrics": {"rcond": None}, "empty": {}}
+    cfg = {
+        "run": "test",
+        "kernels": {"activations": ["erf"], "architectures": {"fcn": {"n_train": 32}}},
+        "metrics": {"rcond": None},
+        "empty": {},
+    }
     assert flatten(cfg) == [
         ("empty", "{}"),
         ("kernels.activations", '["erf"]'),

@@ -35,7 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import slurm_cluster  # noqa: E402
 from conftest import (  # noqa: E402
-    ROOT, assert_tables_equal, clone_workflow, copy_workflow, run_env, tool,
+    ROOT,
+    assert_tables_equal,
+    clone_workflow,
+    copy_workflow,
+    run_env,
+    tool,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -58,10 +63,14 @@ def slurm_flags(cluster: slurm_cluster.SlurmCluster) -> list[str]:
     node's CPU count as --cores, which bounds the CPUs one group job asks for (SLURM holds
     a job asking for more CPUs than any node has forever)."""
     return [
-        "--profile", PROFILE,
-        "--cores", str(cluster.cpus),
-        "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "2",
+        "--profile",
+        PROFILE,
+        "--cores",
+        str(cluster.cpus),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
     ]
 
 
@@ -78,7 +87,11 @@ def start_snakemake(workdir: Path, *args: str, limit: int = LIMIT_S, env: dict |
     log = open(workdir / "snakemake.out", "w")
     proc = subprocess.Popen(
         ["timeout", "-k", "30", str(limit), tool("snakemake"), *args],
-        cwd=workdir, env=env or run_env(), stdout=log, stderr=subprocess.STDOUT, text=True,
+        cwd=workdir,
+        env=env or run_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # its own process group: kill() below ends Snakemake's whole tree
     )
     log.close()
@@ -144,9 +157,13 @@ class Monitor(threading.Thread):
             if job["jobid"] in self.known:
                 continue
             self.seen[job["jobid"]] = job
-            if (self.cancel and self.cancelled is None and job["state"] == "RUNNING"
-                    and not job["comment"].startswith(self.spare)
-                    and seconds(job["elapsed"]) >= self.min_elapsed):
+            if (
+                self.cancel
+                and self.cancelled is None
+                and job["state"] == "RUNNING"
+                and not job["comment"].startswith(self.spare)
+                and seconds(job["elapsed"]) >= self.min_elapsed
+            ):
                 if self.cluster.cmd("scancel", job["jobid"], check=False).returncode == 0:
                     self.cancelled = job
 
@@ -171,8 +188,9 @@ def cluster(tmp_path_factory, snapshot):
         pytest.skip(reason)
     slurm_cluster.ensure_installed()
     # one spare CPU for the time-limit test's sleeping job, which runs beside the main run
-    c = slurm_cluster.SlurmCluster(tmp_path_factory.mktemp("slurm"), partitions=profile_partitions(snapshot),
-                                   spare_cpus=1)
+    c = slurm_cluster.SlurmCluster(
+        tmp_path_factory.mktemp("slurm"), partitions=profile_partitions(snapshot), spare_cpus=1
+    )
     try:
         c.start()
         yield c
@@ -225,8 +243,11 @@ def runs(request, cluster, snapshot, tmp_path_factory):
         monitor.start()
         slow_dir = slow_workflow(base / "slow", snapshot)
         procs.append(slow := start_snakemake(slow_dir, *slurm_flags(cluster), "--snakefile", "Snakefile"))
-        procs.append(slurm := start_snakemake(slurm_dir, *slurm_flags(cluster), "--configfile", TEST_CONFIG,
-                                              "--", *SLURM_TARGETS))
+        procs.append(
+            slurm := start_snakemake(
+                slurm_dir, *slurm_flags(cluster), "--configfile", TEST_CONFIG, "--", *SLURM_TARGETS
+            )
+        )
         s_rc, s_out, s_time = finish(slurm, slurm_dir)
         t_rc, t_out, _ = finish(slow, slow_dir)
         jobs = monitor.finish()
@@ -241,13 +262,23 @@ def runs(request, cluster, snapshot, tmp_path_factory):
             kill(proc)
     slow_jobs = [j for j in jobs if j["comment"].startswith(monitor.spare)]
     jobs = [j for j in jobs if not j["comment"].startswith(monitor.spare)]
-    print(f"\nlocal run {l_time:.0f} s, {job_count(l_out)}; SLURM run {s_time:.0f} s, "
-          f"{len(jobs)} SLURM jobs: {[(j['comment'], j['state']) for j in jobs]}; "
-          f"time-limit jobs: {slow_jobs}")
-    return dict(local_dir=local_dir, slurm_dir=slurm_dir, local_rc=l_rc, local_out=l_out,
-                slurm_rc=s_rc, slurm_out=s_out, jobs=jobs, cancelled=monitor.cancelled,
-                slow=dict(dir=slow_dir, rc=t_rc, out=t_out, jobs=slow_jobs),
-                cluster_logs=cluster.logs())
+    print(
+        f"\nlocal run {l_time:.0f} s, {job_count(l_out)}; SLURM run {s_time:.0f} s, "
+        f"{len(jobs)} SLURM jobs: {[(j['comment'], j['state']) for j in jobs]}; "
+        f"time-limit jobs: {slow_jobs}"
+    )
+    return dict(
+        local_dir=local_dir,
+        slurm_dir=slurm_dir,
+        local_rc=l_rc,
+        local_out=l_out,
+        slurm_rc=s_rc,
+        slurm_out=s_out,
+        jobs=jobs,
+        cancelled=monitor.cancelled,
+        slow=dict(dir=slow_dir, rc=t_rc, out=t_out, jobs=slow_jobs),
+        cluster_logs=cluster.logs(),
+    )
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -313,9 +344,14 @@ def test_too_little_memory_is_retried_with_more(cluster, runs, tmp_path):
     monitor = Monitor(cluster)
     monitor.start()
     proc = start_snakemake(
-        work, *slurm_flags(cluster), "--configfile", TEST_CONFIG,
-        "--set-resources", f"kernel_sweep:{small_first}",
-        "--", target,
+        work,
+        *slurm_flags(cluster),
+        "--configfile",
+        TEST_CONFIG,
+        "--set-resources",
+        f"kernel_sweep:{small_first}",
+        "--",
+        target,
     )
     try:
         rc, out, _ = finish(proc, work)
@@ -351,7 +387,7 @@ def slow_workflow(dest: Path, snapshot: Path) -> Path:
     # per_attempt exactly as the workflow defines it
     common = (snapshot / "workflow" / "rules" / "common.smk").read_text()
     start = common.index("def per_attempt(")
-    (dest / "common_helpers.smk").write_text(common[start:common.index("\n\n\n", start)] + "\n")
+    (dest / "common_helpers.smk").write_text(common[start : common.index("\n\n\n", start)] + "\n")
     return dest
 
 
@@ -371,9 +407,32 @@ def test_time_limit_is_retried_with_more_time(runs):
 
 def _path_without_slurm(tmp: Path) -> str:
     """A PATH with every command of this machine's PATH except SLURM's."""
-    slurm_cmds = {"sbatch", "srun", "salloc", "squeue", "sacct", "sacctmgr", "scancel", "scontrol",
-                  "sinfo", "sshare", "sstat", "sprio", "sreport", "sattach", "sbcast", "scrontab",
-                  "sdiag", "strigger", "sview", "smap", "sjstat", "seff", "slurmd", "slurmctld"}
+    slurm_cmds = {
+        "sbatch",
+        "srun",
+        "salloc",
+        "squeue",
+        "sacct",
+        "sacctmgr",
+        "scancel",
+        "scontrol",
+        "sinfo",
+        "sshare",
+        "sstat",
+        "sprio",
+        "sreport",
+        "sattach",
+        "sbcast",
+        "scrontab",
+        "sdiag",
+        "strigger",
+        "sview",
+        "smap",
+        "sjstat",
+        "seff",
+        "slurmd",
+        "slurmctld",
+    }
     shadow = tmp / "bin"
     shadow.mkdir()
     for d in run_env()["PATH"].split(os.pathsep):
@@ -393,9 +452,23 @@ def test_paper_dry_run_without_slurm(tmp_path):
     assert shutil.which("sbatch", path=env["PATH"]) is None
     assert shutil.which("sinfo", path=env["PATH"]) is None
     proc = subprocess.run(
-        ["timeout", "-k", "10", "300", tool("snakemake"), "-n", "--configfile", "config/paper.yaml",
-         "--profile", PROFILE],
-        cwd=work, env=env, capture_output=True, text=True, timeout=360,
+        [
+            "timeout",
+            "-k",
+            "10",
+            "300",
+            tool("snakemake"),
+            "-n",
+            "--configfile",
+            "config/paper.yaml",
+            "--profile",
+            PROFILE,
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=360,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -410,8 +483,10 @@ def test_paper_dry_run_without_slurm(tmp_path):
 
     def kernel_res(block):
         wc = dict(kv.split("=") for kv in re.search(r"wildcards: (.*)", block).group(1).split(", "))
-        res = {**paper["kernels"]["resources"],
-               **paper["resources"].get(f"kernel_sweep[{wc['arch']},{wc['activation']}]", {})}
+        res = {
+            **paper["kernels"]["resources"],
+            **paper["resources"].get(f"kernel_sweep[{wc['arch']},{wc['activation']}]", {}),
+        }
         return (f"mem_mb={res['mem_mb']},", f"runtime={res['runtime']},")
 
     expected = {

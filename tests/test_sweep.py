@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntk_phases.numerics import streaming
 from ntk_phases.analytic import sweep
+from ntk_phases.numerics import streaming
 
 TIMES = [1.0, 8.0, 64.0, 4096.0]
 
@@ -36,13 +36,26 @@ def reference(data, arch, activation, sw2, sb2, depths):
 def streamed(data, arch, activation, sw2, sb2, depths, plan=None):
     x_train, y_train, x_test, y_test = data
     res = sweep.stream_metrics(
-        x_train, y_train, x_test, y_test, arch, activation, sw2, sb2, depths, TIMES,
-        memory_mb=500, tanh_deg=32, plan=plan,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        arch,
+        activation,
+        sw2,
+        sb2,
+        depths,
+        TIMES,
+        memory_mb=500,
+        tanh_deg=32,
+        plan=plan,
     )
     values = {k: v for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")}
     return pd.concat(
-        [pd.DataFrame(streaming.tidy_rows({k: v[i] for k, v in values.items()}, s, sb2, res["depths"], TIMES))
-         for i, s in enumerate(res["sigma_w2"])],
+        [
+            pd.DataFrame(streaming.tidy_rows({k: v[i] for k, v in values.items()}, s, sb2, res["depths"], TIMES))
+            for i, s in enumerate(res["sigma_w2"])
+        ],
         ignore_index=True,
     )
 

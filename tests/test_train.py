@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_phases.finite import train as T
 from ntk_phases.data import class_centred_targets, one_hot
+from ntk_phases.finite import train as T
 from ntk_phases.finite.models import make_model
 from ntk_phases.numerics import predictions
 
@@ -44,16 +44,17 @@ def _lambda_max(arch, depth, sw2, sb2, x=X):
     sw, sb = math.sqrt(sw2), math.sqrt(sb2)
     layers = [stax.Flatten()] if arch == "fcn" else []
     for _ in range(depth):
-        layers += [stax.Dense(1, sw, sb) if arch == "fcn"
-                   else stax.Conv(1, (3, 3), padding="CIRCULAR", W_std=sw, b_std=sb), stax.Erf()]
+        layers += [
+            stax.Dense(1, sw, sb) if arch == "fcn" else stax.Conv(1, (3, 3), padding="CIRCULAR", W_std=sw, b_std=sb),
+            stax.Erf(),
+        ]
     layers += [stax.GlobalAvgPool() if arch == "cnn_p" else stax.Flatten(), stax.Dense(1, sw, sb)]
     theta = np.asarray(stax.serial(*layers)[2](x, x, "ntk"), np.float64)
     return float(np.linalg.eigvalsh(theta)[-1])
 
 
 def _lr(arch, depth, sw2s, sb2, factor=0.5):
-    return np.array([predictions.eta_from_lambda_max(_lambda_max(arch, depth, s, sb2), factor)
-                     for s in sw2s])
+    return np.array([predictions.eta_from_lambda_max(_lambda_max(arch, depth, s, sb2), factor) for s in sw2s])
 
 
 def _same(a, b):
@@ -116,8 +117,23 @@ def test_loss_decreases_full_batch(arch, caplog):
     (depth, width), sw2 = ((2, 128) if arch == "fcn" else (1, 16)), [1.5]
     lr = _lr(arch, depth, sw2, 0.1)
     with caplog.at_level(logging.INFO, logger="ntk_phases.finite.train"):
-        rows = T.train_block(arch, "erf", depth, width, sw2, 0.1, [0], lr, X, Y, XT, YT, 60,
-                             log_every=30, extra_columns={"dataset": "toy"})
+        rows = T.train_block(
+            arch,
+            "erf",
+            depth,
+            width,
+            sw2,
+            0.1,
+            [0],
+            lr,
+            X,
+            Y,
+            XT,
+            YT,
+            60,
+            log_every=30,
+            extra_columns={"dataset": "toy"},
+        )
     loss = _metric(rows, "train_loss")
     acc = _metric(rows, "train_acc")
     assert all(r["status"] == "ok" and r["dataset"] == "toy" for r in rows)
@@ -144,15 +160,13 @@ def test_full_batch_step_is_the_function_space_ntk_step():
     lr = 0.5 * 2 / np.linalg.eigvalsh(theta)[-1]
     r0 = (np.asarray(f(p0, x), np.float64) - class_centred_targets(one_hot(y, N_CLASSES))).reshape(-1)
     steps = [0, 1, 3, 10, 30]
-    rows = T.train_block(arch, "erf", depth, width, [sw2], sb2, [0], lr, x, y, XT, YT, 30,
-                         record_steps=steps)
+    rows = T.train_block(arch, "erf", depth, width, [sw2], sb2, [0], lr, x, y, XT, YT, 30, record_steps=steps)
     got = _metric(rows, "train_loss")
     step_op = np.eye(len(r0)) - lr * theta
     want = [0.5 / n * np.sum((np.linalg.matrix_power(step_op, t) @ r0) ** 2) for t in steps]
     np.testing.assert_allclose(got, want, rtol=0.05)
     # and a mean-over-examples normalization (η/N per step) would be far off
-    slow = [0.5 / n * np.sum((np.linalg.matrix_power(np.eye(len(r0)) - lr / n * theta, t) @ r0)
-                             ** 2) for t in steps]
+    slow = [0.5 / n * np.sum((np.linalg.matrix_power(np.eye(len(r0)) - lr / n * theta, t) @ r0) ** 2) for t in steps]
     assert abs(got[-1] / slow[-1] - 1) > 0.5
 
 
@@ -168,12 +182,10 @@ def test_diverging_model_is_isolated():
     finite = []
 
     def check(step, state, rows):
-        finite.append(all(bool(jnp.all(jnp.isfinite(v)))
-                          for v in jax.tree_util.tree_leaves(state["params"])))
+        finite.append(all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree_util.tree_leaves(state["params"])))
 
     good = T.train_block(*BLOCK, sw2, 0.05, [0], lr, X, Y, XT, YT, 40, **kw)
-    mixed = T.train_block(*BLOCK, sw2 + [4.0], 0.05, [0], np.append(lr, 1e4),
-                          X, Y, XT, YT, 40, callback=check, **kw)
+    mixed = T.train_block(*BLOCK, sw2 + [4.0], 0.05, [0], np.append(lr, 1e4), X, Y, XT, YT, 40, callback=check, **kw)
     bad = [r for r in mixed if r["sigma_w2"] == 4.0]
     assert [r["status"] for r in bad] == ["ok", "diverged", "diverged", "diverged"]
     assert all(math.isnan(r["train_loss"]) and math.isnan(r["test_acc"]) for r in bad[1:])
@@ -195,13 +207,11 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 
     ckpt = tmp_path / "block.ckpt"
     with pytest.raises(T.TrainingInterrupted) as stop:
-        T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20,
-                      stop_after_step=33, **kw)
+        T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20, stop_after_step=33, **kw)
     assert (stop.value.step, stop.value.checkpoint_step) == (33, 20)
     assert T.load_checkpoint(ckpt)["step"] == 20
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
-    resumed = T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt,
-                            checkpoint_every=20, **kw)
+    resumed = T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20, **kw)
     _assert_rows_identical(full, resumed)
 
     # a wall-time stop writes a checkpoint where it stops; resuming is exact as well
@@ -209,13 +219,13 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
     with pytest.raises(T.TrainingInterrupted) as stop:
         T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt2, max_seconds=0.0, **kw)
     assert stop.value.checkpoint_step == stop.value.step < 60
-    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 60,
-                                               checkpoint_path=ckpt2, **kw))
+    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt2, **kw))
 
     # a finished checkpoint is returned as is; another configuration is refused
     assert T.load_checkpoint(ckpt)["step"] == 60
-    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt,
-                                               checkpoint_every=20, **kw))
+    _assert_rows_identical(
+        full, T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20, **kw)
+    )
     with pytest.raises(ValueError, match="learning_rate"):
         T.train_block(*args, lr * 2, X, Y, XT, YT, 60, checkpoint_path=ckpt, **kw)
 
@@ -241,13 +251,15 @@ def test_finished_checkpoint_without_state_returns_its_rows(tmp_path, monkeypatc
     lr = np.array([0.01, 0.01])
     kw = dict(BLOCK_KW, n_record=6)
     ckpt = tmp_path / "done.ckpt"
-    full = T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20,
-                         final_state=False, **kw)
+    full = T.train_block(
+        *args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20, final_state=False, **kw
+    )
     payload = T.load_checkpoint(ckpt)
     assert payload["step"] == 40 and payload["state_leaves"] is None
     monkeypatch.setattr(T.Block, "init_state", lambda self: pytest.fail("state was built"))
-    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt,
-                                               checkpoint_every=20, **kw))
+    _assert_rows_identical(
+        full, T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20, **kw)
+    )
     with pytest.raises(ValueError, match="n_steps"):  # still refused for another run
         T.train_block(*args, lr, X, Y, XT, YT, 41, checkpoint_path=ckpt, **kw)
 
@@ -259,13 +271,13 @@ def test_vmapped_block_equals_separate_models(arch, model_batch_size):
     depth, width, sw2, seeds = 1, 8, [1.2, 2.0], [0, 5]
     lr = _lr(arch, depth, sw2, 0.1)
     kw = dict(batch_size=16, n_record=6)
-    block = T.train_block(arch, "erf", depth, width, sw2, 0.1, seeds, lr, X, Y, XT, YT, 30,
-                          model_batch_size=model_batch_size, **kw)
+    block = T.train_block(
+        arch, "erf", depth, width, sw2, 0.1, seeds, lr, X, Y, XT, YT, 30, model_batch_size=model_batch_size, **kw
+    )
     assert len({(r["sigma_w2"], r["seed"]) for r in block}) == 4
     for i, s2 in enumerate(sw2):
         for seed in seeds:
-            alone = T.train_block(arch, "erf", depth, width, [s2], 0.1, [seed], lr[i],
-                                  X, Y, XT, YT, 30, **kw)
+            alone = T.train_block(arch, "erf", depth, width, [s2], 0.1, [seed], lr[i], X, Y, XT, YT, 30, **kw)
             mine = [r for r in block if r["sigma_w2"] == s2 and r["seed"] == seed]
             assert len(mine) == len(alone)
             for a, b in zip(alone, mine):

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT, copy_workflow, snakemake
+
 from ntk_phases import data, io
 
 N_TRAIN, N_TEST, K = 40, 24, 3
@@ -39,12 +39,30 @@ def write(tmp_path: Path, arrs: dict, name: str = "user.npz") -> Path:
 def run_main(tmp_path: Path, path: Path | str, *extra: str) -> tuple[int, Path, Path]:
     out = tmp_path / "results" / "r" / "data"
     npz, js = out / "npz.npz", out / "npz.json"
-    rc = data.main(["--dataset", "npz", "--path", str(path), "--n-train", "20", "--n-test", "10",
-                    "--seed", "1", *extra, "--out-npz", str(npz), "--out-json", str(js)])
+    rc = data.main(
+        [
+            "--dataset",
+            "npz",
+            "--path",
+            str(path),
+            "--n-train",
+            "20",
+            "--n-test",
+            "10",
+            "--seed",
+            "1",
+            *extra,
+            "--out-npz",
+            str(npz),
+            "--out-json",
+            str(js),
+        ]
+    )
     return rc, npz, js
 
 
 # --- positive ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("layout", ["nhwc", "flat"])
 @pytest.mark.parametrize("labels", ["int", "onehot"])
@@ -72,7 +90,11 @@ def test_user_file_prepares_like_the_other_datasets(tmp_path, layout, labels):
     axes = tuple(range(got["x_train"].ndim - 1))
     z = raw["x_train"][itr].astype(np.float64)
     z = (z - z.mean(axis=axes)) / z.std(axis=axes)
-    np.testing.assert_allclose(got["x_train"], z * (np.sqrt(n0) / np.linalg.norm(z.reshape(20, -1), axis=1)).reshape((-1,) + (1,) * len(feat)), rtol=1e-10)
+    np.testing.assert_allclose(
+        got["x_train"],
+        z * (np.sqrt(n0) / np.linalg.norm(z.reshape(20, -1), axis=1)).reshape((-1,) + (1,) * len(feat)),
+        rtol=1e-10,
+    )
     # one-hot labels of the drawn examples
     y_int = raw["y_train"].argmax(1) if labels == "onehot" else raw["y_train"]
     assert got["y_train"].shape == (20, K) and set(np.unique(got["y_train"])) == {0.0, 1.0}
@@ -124,6 +146,7 @@ def test_same_seed_same_arrays_and_n_classes_key(tmp_path):
 
 # --- refused files -------------------------------------------------------------------
 
+
 def _set(**changes):
     def make(a):
         a = dict(a)
@@ -133,6 +156,7 @@ def _set(**changes):
             else:
                 a[k] = v(a[k]) if callable(v) else v
         return a
+
     return make
 
 
@@ -153,6 +177,7 @@ def _item(value, i=2):
         y = y.astype(np.float64).copy()
         y[i] = value
         return y
+
     return f
 
 
@@ -166,46 +191,153 @@ BAD = {
     # id: (layout, labels, change of the arrays, extra CLI args, words the message must hold)
     "missing-key": ("nhwc", "int", _set(y_test=None), [], ["missing array(s) y_test", "x_train"]),
     "missing-two-keys": ("flat", "int", _set(x_test=None, y_test=None), [], ["missing array(s) x_test, y_test"]),
-    "length-train": ("nhwc", "int", _set(y_train=lambda y: y[:-1]), [], ["y_train has 39 labels", "x_train has 40", "must match"]),
-    "length-test": ("flat", "onehot", _set(x_test=lambda x: x[:-2]), [], ["y_test has 24 labels", "x_test has 22", "must match"]),
+    "length-train": (
+        "nhwc",
+        "int",
+        _set(y_train=lambda y: y[:-1]),
+        [],
+        ["y_train has 39 labels", "x_train has 40", "must match"],
+    ),
+    "length-test": (
+        "flat",
+        "onehot",
+        _set(x_test=lambda x: x[:-2]),
+        [],
+        ["y_test has 24 labels", "x_test has 22", "must match"],
+    ),
     "nan-x": ("nhwc", "int", _set(x_train=_nan), [], ["x_train", "NaN or infinite", "x_train[3]"]),
     "inf-x": ("flat", "int", _set(x_test=_inf), [], ["x_test", "NaN or infinite", "x_test[5]"]),
     "negative-label": ("nhwc", "int", _set(y_train=_item(-1)), [], ["y_train", "negative label", "y_train[2] = -1"]),
     "non-integer-label": ("flat", "int", _set(y_test=_item(1.5)), [], ["y_test", "non-integer label", "1.5"]),
     "nan-label": ("flat", "int", _set(y_train=_item(np.nan)), [], ["y_train", "non-integer label"]),
-    "label-out-of-one-hot-range": ("nhwc", "onehot", _set(y_train=np.arange(N_TRAIN) % 4), [],
-                                   ["y_train", "out of range 0..2", "one-hot labels: 3 classes"]),
-    "label-out-of-n-classes": ("flat", "int", _set(y_test=_item(7)), ["--n-classes", "3"],
-                               ["y_test", "out of range 0..2", "dataset.n_classes"]),
+    "label-out-of-one-hot-range": (
+        "nhwc",
+        "onehot",
+        _set(y_train=np.arange(N_TRAIN) % 4),
+        [],
+        ["y_train", "out of range 0..2", "one-hot labels: 3 classes"],
+    ),
+    "label-out-of-n-classes": (
+        "flat",
+        "int",
+        _set(y_test=_item(7)),
+        ["--n-classes", "3"],
+        ["y_test", "out of range 0..2", "dataset.n_classes"],
+    ),
     "one-hot-two-ones": ("nhwc", "onehot", _set(y_train=_two_ones), [], ["y_train", "not one-hot", "y_train[4]"]),
     "one-hot-soft": ("flat", "onehot", _set(y_test=lambda y: y * 0.5), [], ["y_test", "not one-hot"]),
-    "one-hot-zero-row": ("flat", "onehot", _set(y_test=lambda y: np.vstack([np.zeros((1, 3)), y[1:]])), [],
-                         ["y_test", "not one-hot", "y_test[0]"]),
-    "one-hot-widths-differ": ("nhwc", "onehot", _set(y_test=lambda y: np.hstack([y, np.zeros((len(y), 1))])), [],
-                              ["y_train is one-hot over 3", "y_test over 4"]),
+    "one-hot-zero-row": (
+        "flat",
+        "onehot",
+        _set(y_test=lambda y: np.vstack([np.zeros((1, 3)), y[1:]])),
+        [],
+        ["y_test", "not one-hot", "y_test[0]"],
+    ),
+    "one-hot-widths-differ": (
+        "nhwc",
+        "onehot",
+        _set(y_test=lambda y: np.hstack([y, np.zeros((len(y), 1))])),
+        [],
+        ["y_train is one-hot over 3", "y_test over 4"],
+    ),
     "one-hot-vs-n-classes": ("nhwc", "onehot", _set(), ["--n-classes", "4"], ["3 columns", "dataset.n_classes = 4"]),
-    "one-class": ("flat", "int", _set(y_train=np.zeros(N_TRAIN, int), y_test=np.zeros(N_TEST, int)), [],
-                  ["1 class", "at least 2"]),
-    "label-too-large": ("flat", "int", _set(y_test=_item(10**9)), [], ["largest label is 1000000000", "64 examples",
-                                                                       "dataset.n_classes"]),
+    "one-class": (
+        "flat",
+        "int",
+        _set(y_train=np.zeros(N_TRAIN, int), y_test=np.zeros(N_TEST, int)),
+        [],
+        ["1 class", "at least 2"],
+    ),
+    "label-too-large": (
+        "flat",
+        "int",
+        _set(y_test=_item(10**9)),
+        [],
+        ["largest label is 1000000000", "64 examples", "dataset.n_classes"],
+    ),
     # an input equal to the training mean is zero after standardization: it has no norm
-    "constant-input": ("flat", "int", _set(x_train=lambda x: np.vstack([np.zeros((2, 24)), x[:19].round(), -x[:19].round()])),
-                       ["--n-train", str(N_TRAIN)], ["constant after standardization"]),
+    "constant-input": (
+        "flat",
+        "int",
+        _set(x_train=lambda x: np.vstack([np.zeros((2, 24)), x[:19].round(), -x[:19].round()])),
+        ["--n-train", str(N_TRAIN)],
+        ["constant after standardization"],
+    ),
     "string-labels": ("flat", "int", _set(y_train=np.array(["a"] * N_TRAIN)), [], ["y_train", "dtype", "integers"]),
     "x-1d": ("flat", "int", _set(x_train=lambda x: x[:, 0]), [], ["x_train", "(40,)", "1-D", "(N, H, W, C)", "(N, d)"]),
     "x-3d": ("nhwc", "int", _set(x_test=lambda x: x[..., 0]), [], ["x_test", "3-D", "x[..., None]"]),
     "x-5d": ("nhwc", "int", _set(x_train=lambda x: x[..., None]), [], ["x_train", "5-D"]),
-    "y-3d": ("nhwc", "onehot", _set(y_train=lambda y: y[..., None, None]), [], ["y_train", "(40, 3, 1, 1)", "one-hot (N, K)"]),
-    "features-differ-flat": ("flat", "int", _set(x_test=lambda x: x[:, :20]), [], ["x_train inputs have shape (24,)", "x_test", "(20,)"]),
-    "features-differ-nhwc": ("nhwc", "int", _set(x_test=lambda x: x.reshape(len(x), 3, 4, 2)), [], ["(4, 3, 2)", "(3, 4, 2)", "must agree"]),
+    "y-3d": (
+        "nhwc",
+        "onehot",
+        _set(y_train=lambda y: y[..., None, None]),
+        [],
+        ["y_train", "(40, 3, 1, 1)", "one-hot (N, K)"],
+    ),
+    "features-differ-flat": (
+        "flat",
+        "int",
+        _set(x_test=lambda x: x[:, :20]),
+        [],
+        ["x_train inputs have shape (24,)", "x_test", "(20,)"],
+    ),
+    "features-differ-nhwc": (
+        "nhwc",
+        "int",
+        _set(x_test=lambda x: x.reshape(len(x), 3, 4, 2)),
+        [],
+        ["(4, 3, 2)", "(3, 4, 2)", "must agree"],
+    ),
     "features-rank-differ": ("nhwc", "int", _set(x_test=lambda x: x.reshape(len(x), -1)), [], ["(4, 3, 2)", "(24,)"]),
-    "complex-x": ("flat", "int", _set(x_train=lambda x: x.astype(np.complex64)), [], ["x_train", "dtype complex64", "real numbers"]),
-    "object-array": ("flat", "int", _set(y_test=np.array([1, "a"] * (N_TEST // 2), dtype=object)), [], ["y_test", "pickle"]),
-    "empty-x": ("flat", "int", _set(x_test=lambda x: x[:0], y_test=lambda y: y[:0]), ["--n-test", "1"], ["x_test is empty"]),
-    "image-shape-mismatch": ("flat", "int", _set(), ["--image-shape", "5", "5", "1"], ["24 features", "dataset.image_shape = [5, 5, 1]"]),
-    "image-shape-vs-nhwc": ("nhwc", "int", _set(), ["--image-shape", "3", "4", "2"], ["(4, 3, 2)", "dataset.image_shape = [3, 4, 2]"]),
-    "n-train-too-large": ("nhwc", "int", _set(), ["--n-train", "41"], ["dataset.n_train = 41", "40 examples of x_train"]),
-    "n-test-too-large": ("flat", "onehot", _set(), ["--n-test", "25"], ["dataset.n_test = 25", "24 examples of x_test"]),
+    "complex-x": (
+        "flat",
+        "int",
+        _set(x_train=lambda x: x.astype(np.complex64)),
+        [],
+        ["x_train", "dtype complex64", "real numbers"],
+    ),
+    "object-array": (
+        "flat",
+        "int",
+        _set(y_test=np.array([1, "a"] * (N_TEST // 2), dtype=object)),
+        [],
+        ["y_test", "pickle"],
+    ),
+    "empty-x": (
+        "flat",
+        "int",
+        _set(x_test=lambda x: x[:0], y_test=lambda y: y[:0]),
+        ["--n-test", "1"],
+        ["x_test is empty"],
+    ),
+    "image-shape-mismatch": (
+        "flat",
+        "int",
+        _set(),
+        ["--image-shape", "5", "5", "1"],
+        ["24 features", "dataset.image_shape = [5, 5, 1]"],
+    ),
+    "image-shape-vs-nhwc": (
+        "nhwc",
+        "int",
+        _set(),
+        ["--image-shape", "3", "4", "2"],
+        ["(4, 3, 2)", "dataset.image_shape = [3, 4, 2]"],
+    ),
+    "n-train-too-large": (
+        "nhwc",
+        "int",
+        _set(),
+        ["--n-train", "41"],
+        ["dataset.n_train = 41", "40 examples of x_train"],
+    ),
+    "n-test-too-large": (
+        "flat",
+        "onehot",
+        _set(),
+        ["--n-test", "25"],
+        ["dataset.n_test = 25", "24 examples of x_test"],
+    ),
 }
 
 
@@ -278,12 +410,15 @@ def test_schema_requires_dataset_path_for_npz():
 
 # --- the Snakemake rule --------------------------------------------------------------
 
+
 def test_rule_prepares_the_user_file_and_reruns_when_it_changes(tmp_path):
     (tmp_path / "wf").mkdir()
     work = copy_workflow(tmp_path / "wf")
     user = write(tmp_path, arrays("flat", "onehot"), "mine.npz")
     cfg = work / "npz.yaml"
-    cfg.write_text(yaml.safe_dump({"run": "u", "dataset": {"name": "npz", "path": str(user), "n_train": 20, "n_test": 10}}))
+    cfg.write_text(
+        yaml.safe_dump({"run": "u", "dataset": {"name": "npz", "path": str(user), "n_train": 20, "n_test": 10}})
+    )
     target = "results/u/data/npz.npz"
     proc = snakemake(work, target, "--cores", "1", "--configfile", str(cfg), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

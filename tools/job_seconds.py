@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     log = Path(argv[0]) if argv else max(Path(".snakemake/log").glob("*.log"), key=lambda p: p.stat().st_mtime)
     by_rule, wall = job_seconds(log)
     rows = sorted(by_rule.items(), key=lambda kv: -sum(kv[1]))
-    print(f"| rule | jobs | job-s |\n|---|---:|---:|")
+    print("| rule | jobs | job-s |\n|---|---:|---:|")
     for rule, secs in rows:
         print(f"| `{rule}` | {len(secs)} | {sum(secs):.0f} |")
     total = sum(sum(s) for s in by_rule.values())

@@ -41,9 +41,7 @@ class Architecture:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "fcn": Architecture(
-        "fcn", hidden="dense", readout="flatten", description="fully connected"
-    ),
+    "fcn": Architecture("fcn", hidden="dense", readout="flatten", description="fully connected"),
     "cnn_f": Architecture(
         "cnn_f",
         hidden="conv",
@@ -61,11 +59,18 @@ ARCHITECTURES: dict[str, Architecture] = {
 #: The architectures of ``convention: notebook`` (the notebook has only FCNs).
 NOTEBOOK_ARCHITECTURES: dict[str, Architecture] = {
     "fcn": Architecture(
-        "fcn", hidden="dense", readout="none", readin="dense",
+        "fcn",
+        hidden="dense",
+        readout="none",
+        readin="dense",
         description="the notebook's FCN: read-in Dense(W_std=1, no bias), l x [Dense, φ], no readout",
     ),
     "fcn_preact": Architecture(
-        "fcn_preact", hidden="dense", readout="none", readin="dense", order="activation_first",
+        "fcn_preact",
+        hidden="dense",
+        readout="none",
+        readin="dense",
+        order="activation_first",
         description="the notebook's F3-F5 FCN: read-in Dense(W_std=1, no bias), l x [φ, Dense], no readout",
     ),
 }
@@ -84,6 +89,4 @@ def get_architecture(name: str, convention: str = "ours") -> Architecture:
         return table[name]
     except KeyError:
         known = ", ".join(sorted(table))
-        raise ValueError(
-            f"unknown architecture {name!r} for convention {convention!r}; known: {known}"
-        ) from None
+        raise ValueError(f"unknown architecture {name!r} for convention {convention!r}; known: {known}") from None

@@ -143,8 +143,7 @@ def split_digits(
     n_test_eff = n_total - n_train if n_test is None else n_test
     if n_train + n_test_eff > n_total:
         raise DatasetError(
-            f"dataset.n_train + dataset.n_test = {n_train} + {n_test_eff} exceeds the "
-            f"{n_total} images of digits"
+            f"dataset.n_train + dataset.n_test = {n_train} + {n_test_eff} exceeds the {n_total} images of digits"
         )
     perm = np.arange(n_total) if first else np.random.default_rng(seed).permutation(n_total)
     tr, te = perm[:n_train], perm[n_train : n_train + n_test_eff]
@@ -177,7 +176,9 @@ def _download_and_prepare(builder, name: str, data_dir: str | None) -> None:
     if not builder.is_prepared():
         log.info(
             "%s is not in %s: downloading (needs a network; offline, the download "
-            "retries for a few minutes before it fails)", name, Path(builder.data_dir).parents[1],
+            "retries for a few minutes before it fails)",
+            name,
+            Path(builder.data_dir).parents[1],
         )
     try:
         builder.download_and_prepare()
@@ -219,9 +220,7 @@ def load_tfds_subset(
         n_total = len(source)
         n = n_total if n is None else n
         if n > n_total:
-            raise DatasetError(
-                f"dataset.{key} = {n} exceeds the {n_total} images of {name}'s {split} split"
-            )
+            raise DatasetError(f"dataset.{key} = {n} exceeds the {n_total} images of {name}'s {split} split")
         idx = np.arange(n) if first else np.sort(rng.choice(n_total, size=n, replace=False))
         records = [source[int(i)] for i in idx]
         x = np.stack([np.asarray(r["image"]) for r in records]).astype(np.float64)
@@ -249,24 +248,23 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
         raise _npz_error(path, f"is not a readable .npz file ({e})") from None
     if not isinstance(f, np.lib.npyio.NpzFile):
         raise _npz_error(
-            path, f"holds a single array of shape {np.shape(f)}, not a .npz archive; "
-            f"save the four arrays with np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)})"
+            path,
+            f"holds a single array of shape {np.shape(f)}, not a .npz archive; "
+            f"save the four arrays with np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)})",
         )
     with f:
         missing = [k for k in NPZ_KEYS if k not in f.files]
         if missing:
             raise _npz_error(
-                path, f"missing array(s) {', '.join(missing)}; it holds {sorted(f.files)}, "
-                f"and needs {', '.join(NPZ_KEYS)}"
+                path,
+                f"missing array(s) {', '.join(missing)}; it holds {sorted(f.files)}, and needs {', '.join(NPZ_KEYS)}",
             )
         out = {}
         for k in NPZ_KEYS:
             try:
                 out[k] = f[k]
             except ValueError as e:  # object arrays need pickle
-                raise _npz_error(
-                    path, f"{k} cannot be read without pickle ({e}); store numeric arrays"
-                ) from None
+                raise _npz_error(path, f"{k} cannot be read without pickle ({e}); store numeric arrays") from None
             except (OSError, zipfile.BadZipFile, EOFError) as e:
                 raise _npz_error(path, f"{k} cannot be read ({e})") from None
     return out
@@ -274,9 +272,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
 
 def _real(a: np.ndarray) -> bool:
     """Real numbers (bool, integers, floats): not strings, objects or complex numbers."""
-    return (np.issubdtype(a.dtype, np.number) or a.dtype == bool) and not np.issubdtype(
-        a.dtype, np.complexfloating
-    )
+    return (np.issubdtype(a.dtype, np.number) or a.dtype == bool) and not np.issubdtype(a.dtype, np.complexfloating)
 
 
 def _labels(path: str, key: str, y: np.ndarray, n: int) -> tuple[np.ndarray, int | None]:
@@ -285,13 +281,9 @@ def _labels(path: str, key: str, y: np.ndarray, n: int) -> tuple[np.ndarray, int
     if y.ndim == 2 and y.shape[1] == 1:  # a column of integer labels
         y = y[:, 0]
     if y.ndim not in (1, 2):
-        raise _npz_error(
-            path, f"{key} has shape {y.shape}; labels are integers (N,) or one-hot (N, K)"
-        )
+        raise _npz_error(path, f"{key} has shape {y.shape}; labels are integers (N,) or one-hot (N, K)")
     if len(y) != n:
-        raise _npz_error(
-            path, f"{key} has {len(y)} labels but x_{key[2:]} has {n} inputs; the lengths must match"
-        )
+        raise _npz_error(path, f"{key} has {len(y)} labels but x_{key[2:]} has {n} inputs; the lengths must match")
     if not _real(y):
         raise _npz_error(path, f"{key} has dtype {y.dtype}; labels must be integers (or one-hot numbers)")
     yf = y.astype(np.float64)
@@ -300,14 +292,16 @@ def _labels(path: str, key: str, y: np.ndarray, n: int) -> tuple[np.ndarray, int
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise _npz_error(
-                path, f"{key} holds {int(bad.sum())} non-integer label(s), e.g. {key}[{i}] = {y[i]}; "
-                "labels are integer classes 0..K-1 (or one-hot rows)"
+                path,
+                f"{key} holds {int(bad.sum())} non-integer label(s), e.g. {key}[{i}] = {y[i]}; "
+                "labels are integer classes 0..K-1 (or one-hot rows)",
             )
         if (yf < 0).any():
             i = int(np.flatnonzero(yf < 0)[0])
             raise _npz_error(
-                path, f"{key} holds {int((yf < 0).sum())} negative label(s), e.g. {key}[{i}] = {y[i]}; "
-                "labels are integer classes 0..K-1"
+                path,
+                f"{key} holds {int((yf < 0).sum())} negative label(s), e.g. {key}[{i}] = {y[i]}; "
+                "labels are integer classes 0..K-1",
             )
         return yf.astype(np.int64), None
     ok_vals = (yf == 0) | (yf == 1)
@@ -315,8 +309,9 @@ def _labels(path: str, key: str, y: np.ndarray, n: int) -> tuple[np.ndarray, int
     if not rows.all():
         i = int(np.flatnonzero(~rows)[0])
         raise _npz_error(
-            path, f"{key} has shape {y.shape} but is not one-hot: {int((~rows).sum())} row(s) "
-            f"are not a single 1 among 0s, e.g. {key}[{i}] = {np.array2string(y[i], threshold=12)}"
+            path,
+            f"{key} has shape {y.shape} but is not one-hot: {int((~rows).sum())} row(s) "
+            f"are not a single 1 among 0s, e.g. {key}[{i}] = {np.array2string(y[i], threshold=12)}",
         )
     return yf.argmax(axis=1).astype(np.int64), int(y.shape[1])
 
@@ -340,24 +335,27 @@ def load_npz(
         if x.ndim not in (2, 4):
             hint = "; for grayscale images add a channel axis, x[..., None]" if x.ndim == 3 else ""
             raise _npz_error(
-                path, f"{key} has shape {x.shape} ({x.ndim}-D); inputs are NHWC images "
-                f"(N, H, W, C) or flat vectors (N, d){hint}"
+                path,
+                f"{key} has shape {x.shape} ({x.ndim}-D); inputs are NHWC images "
+                f"(N, H, W, C) or flat vectors (N, d){hint}",
             )
         if len(x) == 0:
             raise _npz_error(path, f"{key} is empty")
         xs[key] = x.astype(np.float64)
     if xs["x_train"].shape[1:] != xs["x_test"].shape[1:]:
         raise _npz_error(
-            path, f"x_train inputs have shape {xs['x_train'].shape[1:]} but x_test inputs "
-            f"{xs['x_test'].shape[1:]}; they must agree"
+            path,
+            f"x_train inputs have shape {xs['x_train'].shape[1:]} but x_test inputs "
+            f"{xs['x_test'].shape[1:]}; they must agree",
         )
     for key, x in xs.items():
         bad = ~np.isfinite(x)
         if bad.any():
             i = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
             raise _npz_error(
-                path, f"{key} holds {int(bad.sum())} NaN or infinite value(s) "
-                f"(first in input {key}[{i}]); inputs must be finite"
+                path,
+                f"{key} holds {int(bad.sum())} NaN or infinite value(s) "
+                f"(first in input {key}[{i}]); inputs must be finite",
             )
     labels, widths = {}, {}
     for key in ("y_train", "y_test"):
@@ -365,27 +363,27 @@ def load_npz(
     onehot = {w for w in widths.values() if w is not None}
     if len(onehot) > 1:
         raise _npz_error(
-            path, f"y_train is one-hot over {widths['y_train']} classes but y_test over "
-            f"{widths['y_test']}; they must agree"
+            path,
+            f"y_train is one-hot over {widths['y_train']} classes but y_test over {widths['y_test']}; they must agree",
         )
     if n_classes is not None and onehot and n_classes not in onehot:
-        raise _npz_error(
-            path, f"the one-hot labels have {onehot.pop()} columns but dataset.n_classes = {n_classes}"
-        )
+        raise _npz_error(path, f"the one-hot labels have {onehot.pop()} columns but dataset.n_classes = {n_classes}")
     k = n_classes or (onehot.pop() if onehot else int(max(y.max() for y in labels.values())) + 1)
     n_examples = sum(len(y) for y in labels.values())
     if not n_classes and not onehot and k > n_examples:
         raise _npz_error(
-            path, f"the largest label is {k - 1} but the file has {n_examples} examples; labels "
-            "are integer classes 0..K-1 (set dataset.n_classes if there really are more classes)"
+            path,
+            f"the largest label is {k - 1} but the file has {n_examples} examples; labels "
+            "are integer classes 0..K-1 (set dataset.n_classes if there really are more classes)",
         )
     for key, y in labels.items():
         if (y >= k).any():
             i = int(np.flatnonzero(y >= k)[0])
             given = "dataset.n_classes" if n_classes else "the one-hot labels"
             raise _npz_error(
-                path, f"{key} holds {int((y >= k).sum())} label(s) out of range 0..{k - 1} "
-                f"({given}: {k} classes), e.g. {key}[{i}] = {y[i]}"
+                path,
+                f"{key} holds {int((y >= k).sum())} label(s) out of range 0..{k - 1} "
+                f"({given}: {k} classes), e.g. {key}[{i}] = {y[i]}",
             )
     if k < 2:
         raise _npz_error(path, f"the labels have {k} class; at least 2 are needed")
@@ -394,43 +392,52 @@ def load_npz(
         log.warning(
             "dataset.path = %s: class(es) %s of 0..%d have no example (labels are classes "
             "0..K-1; labels counted from 1 leave class 0 empty)",
-            path, np.flatnonzero(counts == 0).tolist(), k - 1,
+            path,
+            np.flatnonzero(counts == 0).tolist(),
+            k - 1,
         )
     if image_shape is not None:
         shape = tuple(int(v) for v in image_shape)
         for key, x in xs.items():
             if x.ndim == 4 and x.shape[1:] != shape:
                 raise _npz_error(
-                    path, f"{key} holds images of shape {x.shape[1:]} but dataset.image_shape = "
-                    f"{list(shape)}"
+                    path, f"{key} holds images of shape {x.shape[1:]} but dataset.image_shape = {list(shape)}"
                 )
             if x.ndim == 2:
                 if x.shape[1] != int(np.prod(shape)):
                     raise _npz_error(
-                        path, f"{key} holds vectors of {x.shape[1]} features, which cannot be "
-                        f"reshaped to dataset.image_shape = {list(shape)} ({int(np.prod(shape))} values)"
+                        path,
+                        f"{key} holds vectors of {x.shape[1]} features, which cannot be "
+                        f"reshaped to dataset.image_shape = {list(shape)} ({int(np.prod(shape))} values)",
                     )
                 xs[key] = x.reshape((len(x),) + shape)  # C order: (h, w, c) with c fastest
     return xs["x_train"], labels["y_train"], xs["x_test"], labels["y_test"], int(k)
 
 
 def subset_npz(
-    path: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-    n_train: int, n_test: int | None, seed: int, first: bool = False,
+    path: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    n_train: int,
+    n_test: int | None,
+    seed: int,
+    first: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded subsets of the file's own train and test sets (drawn as for tfds; ``first``:
     the first n of each)."""
     rng = np.random.default_rng(seed)
     out = []
     for x, y, n, key, split in (
-        (x_train, y_train, n_train, "n_train", "x_train"), (x_test, y_test, n_test, "n_test", "x_test")
+        (x_train, y_train, n_train, "n_train", "x_train"),
+        (x_test, y_test, n_test, "n_test", "x_test"),
     ):
         n_total = len(x)
         n = n_total if n is None else n
         if n > n_total:
             raise DatasetError(
-                f"dataset.{key} = {n} exceeds the {n_total} examples of {split} in "
-                f"dataset.path = {path}"
+                f"dataset.{key} = {n} exceeds the {n_total} examples of {split} in dataset.path = {path}"
             )
         idx = np.arange(n) if first else np.sort(rng.choice(n_total, size=n, replace=False))
         out += [x[idx], y[idx]]
@@ -532,8 +539,11 @@ def prepare(
         xtr, ytr, xte, yte = subset_npz(path, *full[:4], n_train, n_test, seed, first)
         resolved = Path(path).expanduser().resolve()
         spec["source"] = f"npz:{resolved}"
-        extra = {"source_path": str(path), "source_sha256": io.sha256_file(resolved),
-                 "layout": "NHWC" if xtr.ndim == 4 else "flat"}
+        extra = {
+            "source_path": str(path),
+            "source_sha256": io.sha256_file(resolved),
+            "layout": "NHWC" if xtr.ndim == 4 else "flat",
+        }
     else:
         xtr, ytr, xte, yte = load_tfds_subset(name, n_train, n_test, seed, data_dir, download, first)
     try:
@@ -557,8 +567,7 @@ def prepare(
         "n_classes": spec["n_classes"],
         "seed": int(seed),
         "convention": convention,
-        "preprocessing": (PREPROCESSING_NOTEBOOK if first else PREPROCESSING if xtr.ndim == 4
-                          else PREPROCESSING_FLAT),
+        "preprocessing": (PREPROCESSING_NOTEBOOK if first else PREPROCESSING if xtr.ndim == 4 else PREPROCESSING_FLAT),
         "class_counts_train": np.bincount(ytr, minlength=spec["n_classes"]).tolist(),
         "sha256": {k: io.sha256_array(v) for k, v in arrays.items()},
         **extra,
@@ -595,10 +604,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
     p.add_argument("--path", default=None, help="the user's .npz file (--dataset npz)")
-    p.add_argument("--image-shape", type=int, nargs=3, default=None, metavar=("H", "W", "C"),
-                   help="reshape flat vectors of an npz dataset to NHWC images")
-    p.add_argument("--n-classes", type=int, default=None,
-                   help="classes of an npz dataset (default: from its labels)")
+    p.add_argument(
+        "--image-shape",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("H", "W", "C"),
+        help="reshape flat vectors of an npz dataset to NHWC images",
+    )
+    p.add_argument("--n-classes", type=int, default=None, help="classes of an npz dataset (default: from its labels)")
     p.add_argument("--convention", default="ours", choices=["ours", "notebook"])
     p.add_argument("--out-npz", required=True)
     p.add_argument("--out-json", required=True)
@@ -607,8 +621,14 @@ def main(argv: list[str] | None = None) -> int:
     log.info("preparing %s: n_train=%s n_test=%s seed=%s", args.dataset, args.n_train, args.n_test, args.seed)
     try:
         arrays, meta = prepare(
-            args.dataset, args.n_train, args.n_test, args.seed, args.data_dir,
-            path=args.path, image_shape=args.image_shape, n_classes=args.n_classes,
+            args.dataset,
+            args.n_train,
+            args.n_test,
+            args.seed,
+            args.data_dir,
+            path=args.path,
+            image_shape=args.image_shape,
+            n_classes=args.n_classes,
             convention=args.convention,
         )
     except DatasetOffline as e:
@@ -621,7 +641,9 @@ def main(argv: list[str] | None = None) -> int:
         log.warning(
             "dataset.path = %s holds flat vectors of %d features: stored 2-D, for the fcn; "
             "cnn_f, cnn_p and the pooling claim (C5) need NHWC images and fail on them "
-            "(set dataset.image_shape = [H, W, C] to reshape)", args.path, meta["image_shape"][0],
+            "(set dataset.image_shape = [H, W, C] to reshape)",
+            args.path,
+            meta["image_shape"][0],
         )
     save(arrays, meta, args.out_npz, args.out_json)
     log.info("wrote %s (%s)", args.out_npz, json.dumps({k: meta[k] for k in ("n_train", "n_test", "image_shape")}))

@@ -50,8 +50,19 @@ from .numerics.fits import (
 log = logging.getLogger("ntk_phases.freeze_chaos")
 
 CLAIM_COLUMNS = [
-    "claim", "arch", "activation", "quantity", "predicted", "measured", "tolerance",
-    "passed", "sigma_w2", "sigma_b2", "depth_min", "depth_max", "note",
+    "claim",
+    "arch",
+    "activation",
+    "quantity",
+    "predicted",
+    "measured",
+    "tolerance",
+    "passed",
+    "sigma_w2",
+    "sigma_b2",
+    "depth_min",
+    "depth_max",
+    "note",
 ]
 
 # ---------------------------------------------------------------------------
@@ -59,8 +70,9 @@ CLAIM_COLUMNS = [
 # ---------------------------------------------------------------------------
 
 
-def empirical_ntk_mlp(x: np.ndarray, width: int, depth: int, batchnorm: bool, seed: int,
-                      sigma_w2: float = 2.0, sigma_b2: float = 0.1) -> np.ndarray:
+def empirical_ntk_mlp(
+    x: np.ndarray, width: int, depth: int, batchnorm: bool, seed: int, sigma_w2: float = 2.0, sigma_b2: float = 0.1
+) -> np.ndarray:
     """Empirical NTK (N × N) of a random flax MLP on the batch ``x`` (BatchNorm over ``x``):
     :func:`ntk_phases.finite.empirical.empirical_ntk` with float32 contraction."""
     x = jnp.asarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
@@ -81,10 +93,19 @@ def empirical_table(data: dict, cfg: dict):
                 for seed in e["seeds"]:
                     theta = empirical_ntk_mlp(x, int(width), int(depth), bn, int(seed), 2.0, e["sigma_b2"])
                     mu, sd = offdiag_stats(theta)
-                    rows.append({"variant": "relu_batchnorm" if bn else "relu_plain", "batchnorm": bn,
-                                 "width": int(width), "depth": int(depth), "seed": int(seed),
-                                 "sigma_w2": 2.0, "sigma_b2": float(e["sigma_b2"]),
-                                 "rho_mean": float(mu), "rho_std": float(sd)})
+                    rows.append(
+                        {
+                            "variant": "relu_batchnorm" if bn else "relu_plain",
+                            "batchnorm": bn,
+                            "width": int(width),
+                            "depth": int(depth),
+                            "seed": int(seed),
+                            "sigma_w2": 2.0,
+                            "sigma_b2": float(e["sigma_b2"]),
+                            "rho_mean": float(mu),
+                            "rho_std": float(sd),
+                        }
+                    )
         log.info("empirical NTK batchnorm=%s done", bn)
     return pd.DataFrame(rows)
 
@@ -96,10 +117,21 @@ def empirical_table(data: dict, cfg: dict):
 
 def _row(arch, act, quantity, predicted, measured, tol, passed, sw2, sb2, dmin, dmax, note=""):
     measured = float(measured)
-    return {"claim": "C8", "arch": arch, "activation": act, "quantity": quantity, "predicted": float(predicted),
-            "measured": measured, "tolerance": float(tol),
-            "passed": bool(passed) if np.isfinite(measured) else False, "sigma_w2": float(sw2),
-            "sigma_b2": float(sb2), "depth_min": int(dmin), "depth_max": int(dmax), "note": note}
+    return {
+        "claim": "C8",
+        "arch": arch,
+        "activation": act,
+        "quantity": quantity,
+        "predicted": float(predicted),
+        "measured": measured,
+        "tolerance": float(tol),
+        "passed": bool(passed) if np.isfinite(measured) else False,
+        "sigma_w2": float(sw2),
+        "sigma_b2": float(sb2),
+        "depth_min": int(dmin),
+        "depth_max": int(dmax),
+        "note": note,
+    }
 
 
 # 1 − ρ below this is not resolved in float64: the ReLU derivative kernel depends on
@@ -167,27 +199,64 @@ def variant_claims(g, tol: dict) -> list[dict]:
         # the claims are the limit under the predicted approach law and the rate.
         poly = float(p["pred_poly"])
         lim = extrapolated_limit(depth[w], rho[w], p["pred_rate"], poly)
-        add(f"extrapolated lim rho: fit rho_l = rho_inf - C l^{poly:g} r^l, r predicted (freeze: -> 1)", 1.0, lim,
-            tol["freeze_limit"], abs(lim - 1.0) <= tol["freeze_limit"],
-            extra=f"rho at max depth {dmax} = {rho[-1]:.4g}; tolerance absolute")
+        add(
+            f"extrapolated lim rho: fit rho_l = rho_inf - C l^{poly:g} r^l, r predicted (freeze: -> 1)",
+            1.0,
+            lim,
+            tol["freeze_limit"],
+            abs(lim - 1.0) <= tol["freeze_limit"],
+            extra=f"rho at max depth {dmax} = {rho[-1]:.4g}; tolerance absolute",
+        )
         rate = fitted_rate(depth[w], 1.0 - rho[w], poly, GAP_FLOOR)
-        add(f"per-layer factor r of (1 - rho)/l^{poly:g} (freeze)", p["pred_rate"], rate, tol["rate_rel"],
+        add(
+            f"per-layer factor r of (1 - rho)/l^{poly:g} (freeze)",
+            p["pred_rate"],
+            rate,
+            tol["rate_rel"],
             rate_ok(measured=rate, predicted=p["pred_rate"], tol=tol["rate_rel"]),
-            extra=f"relative tolerance on log r; points with 1 - rho > {GAP_FLOOR:g}")
+            extra=f"relative tolerance on log r; points with 1 - rho > {GAP_FLOOR:g}",
+        )
     elif regime == "freeze":
-        add("normalized offdiag NTK at max depth (freeze: -> 1)", 1.0, rho[-1], tol["freeze_limit"],
-            abs(rho[-1] - 1.0) <= tol["freeze_limit"], dmax, dmax)
+        add(
+            "normalized offdiag NTK at max depth (freeze: -> 1)",
+            1.0,
+            rho[-1],
+            tol["freeze_limit"],
+            abs(rho[-1] - 1.0) <= tol["freeze_limit"],
+            dmax,
+            dmax,
+        )
         rate = fitted_rate(depth[w], 1.0 - rho[w])
-        add("per-layer factor of 1 - rho (freeze; fitted, < 1 expected)", 1.0, rate, 0.0, rate < 1.0,
-            extra="no closed-form rate; passes if the gap shrinks")
+        add(
+            "per-layer factor of 1 - rho (freeze; fitted, < 1 expected)",
+            1.0,
+            rate,
+            0.0,
+            rate < 1.0,
+            extra="no closed-form rate; passes if the gap shrinks",
+        )
     elif regime == "chaos":
-        add("normalized offdiag NTK at max depth (chaos: < 1)", 0.0, rho[-1], tol["chaos_gap"],
-            rho[-1] <= 1.0 - tol["chaos_gap"], dmax, dmax, "passes if rho <= 1 - tolerance")
+        add(
+            "normalized offdiag NTK at max depth (chaos: < 1)",
+            0.0,
+            rho[-1],
+            tol["chaos_gap"],
+            rho[-1] <= 1.0 - tol["chaos_gap"],
+            dmax,
+            dmax,
+            "passes if rho <= 1 - tolerance",
+        )
         if np.isfinite(p["pred_rate"]):
             poly = float(p["pred_poly"])
             rate = fitted_rate(depth[w], rho[w], poly)
-            add(f"per-layer factor of mean rho/l^{poly:g} (chaos)", p["pred_rate"], rate, tol["rate_rel"],
-                rate_ok(measured=rate, predicted=p["pred_rate"], tol=tol["rate_rel"]), extra="relative tolerance on log r")
+            add(
+                f"per-layer factor of mean rho/l^{poly:g} (chaos)",
+                p["pred_rate"],
+                rate,
+                tol["rate_rel"],
+                rate_ok(measured=rate, predicted=p["pred_rate"], tol=tol["rate_rel"]),
+                extra="relative tolerance on log r",
+            )
         if np.isfinite(p["pred_std_rate"]):
             # a drift δ of the kernel diagonal (diag_err, see depth_kernels) perturbs Θ(x, x) by
             # up to ~√δ (the √(1 − c) kink of ReLU-type derivative kernels), so every ρ by
@@ -195,37 +264,79 @@ def variant_claims(g, tol: dict) -> list[dict]:
             err = g["diag_err"].to_numpy() if "diag_err" in g else np.zeros_like(rho)
             clean = w & (rho_std > 10 * np.sqrt(err) * np.abs(rho))
             rate = fitted_rate(depth[clean], rho_std[clean], 1.0)
-            add("per-layer factor of the spread of rho over pairs / l (chaos)", p["pred_std_rate"], rate,
-                tol["rate_rel"], rate_ok(measured=rate, predicted=p["pred_std_rate"], tol=tol["rate_rel"]),
-                int(depth[clean].min(initial=d0)), int(depth[clean].max(initial=d0)),
-                "relative tolerance on log r; depths where the spread exceeds 10 sqrt(diagonal drift) rho")
+            add(
+                "per-layer factor of the spread of rho over pairs / l (chaos)",
+                p["pred_std_rate"],
+                rate,
+                tol["rate_rel"],
+                rate_ok(measured=rate, predicted=p["pred_std_rate"], tol=tol["rate_rel"]),
+                int(depth[clean].min(initial=d0)),
+                int(depth[clean].max(initial=d0)),
+                "relative tolerance on log r; depths where the spread exceeds 10 sqrt(diagonal drift) rho",
+            )
         if np.isfinite(p["pred_exponent"]):
             expo = fitted_exponent(depth[w], rho[w])
-            add("exponent of rho against l (chaos, power law)", p["pred_exponent"], expo, tol["rate_rel"],
-                rel_ok(measured=expo, predicted=p["pred_exponent"], tol=tol["rate_rel"]), extra="relative tolerance")
-            add("l * rho at max depth (chaos, power law)", p["pred_l_rho"], dmax * rho[-1], tol["rate_rel"],
-                rel_ok(measured=dmax * rho[-1], predicted=p["pred_l_rho"], tol=tol["rate_rel"]), dmax, dmax, "relative tolerance")
+            add(
+                "exponent of rho against l (chaos, power law)",
+                p["pred_exponent"],
+                expo,
+                tol["rate_rel"],
+                rel_ok(measured=expo, predicted=p["pred_exponent"], tol=tol["rate_rel"]),
+                extra="relative tolerance",
+            )
+            add(
+                "l * rho at max depth (chaos, power law)",
+                p["pred_l_rho"],
+                dmax * rho[-1],
+                tol["rate_rel"],
+                rel_ok(measured=dmax * rho[-1], predicted=p["pred_l_rho"], tol=tol["rate_rel"]),
+                dmax,
+                dmax,
+                "relative tolerance",
+            )
         if not np.isfinite(p["pred_rate"]) and not np.isfinite(p["pred_exponent"]):
             rate = fitted_rate(depth[w], rho[w])
-            add("per-layer factor of rho (chaos; fitted, < 1 expected)", 1.0, rate, 0.0, rate < 1.0,
-                extra="no closed-form rate; passes if the gap shrinks")
+            add(
+                "per-layer factor of rho (chaos; fitted, < 1 expected)",
+                1.0,
+                rate,
+                0.0,
+                rate < 1.0,
+                extra="no closed-form rate; passes if the gap shrinks",
+            )
     elif regime == "critical":
         lim = float(p["pred_limit"])
-        add(f"normalized offdiag NTK at max depth (critical: -> {lim:.4g}, not 1)", lim, rho[-1],
-            tol["edge_limit"], abs(rho[-1] - lim) <= tol["edge_limit"], dmax, dmax,
-            "polynomial approach (beta > 0: ~ l^(-1/2); beta = 0, residual: ~ 1/l); tolerance absolute")
+        add(
+            f"normalized offdiag NTK at max depth (critical: -> {lim:.4g}, not 1)",
+            lim,
+            rho[-1],
+            tol["edge_limit"],
+            abs(rho[-1] - lim) <= tol["edge_limit"],
+            dmax,
+            dmax,
+            "polynomial approach (beta > 0: ~ l^(-1/2); beta = 0, residual: ~ 1/l); tolerance absolute",
+        )
         tau, y = relu_critical_law(g)
         law_slope = slope(tau[w], y[w])
         expo = fitted_exponent(depth[w], 1.0 - g["c_mean"].to_numpy()[w])
-        add("slope of the correlation law (NNGP: (1-c)^(-1/2) linear; (1-c)^(3/2) term of the ReLU map)",
-            p["pred_law_slope"], law_slope, tol["rate_rel"],
+        add(
+            "slope of the correlation law (NNGP: (1-c)^(-1/2) linear; (1-c)^(3/2) term of the ReLU map)",
+            p["pred_law_slope"],
+            law_slope,
+            tol["rate_rel"],
             rel_ok(measured=law_slope, predicted=p["pred_law_slope"], tol=tol["rate_rel"]),
-            extra=f"A = 2 sqrt2/(3 pi); relative tolerance; fitted exponent of 1 - c: {expo:.3g} (-> -2)")
+            extra=f"A = 2 sqrt2/(3 pi); relative tolerance; fitted exponent of 1 - c: {expo:.3g} (-> -2)",
+        )
         if g["block"].iloc[0] == "residual":
             growth = fitted_rate(depth[w], g["nngp_diag"].to_numpy()[w])
-            add("per-block growth factor of the output variance (unscaled residual)", p["pred_growth"], growth,
-                tol["rate_rel"], rel_ok(measured=growth, predicted=p["pred_growth"], tol=tol["rate_rel"]),
-                extra="1 + sigma_w^2/2; relative tolerance")
+            add(
+                "per-block growth factor of the output variance (unscaled residual)",
+                p["pred_growth"],
+                growth,
+                tol["rate_rel"],
+                rel_ok(measured=growth, predicted=p["pred_growth"], tol=tol["rate_rel"]),
+                extra="1 + sigma_w^2/2; relative tolerance",
+            )
     return rows
 
 
@@ -245,10 +356,22 @@ def claims_c8(analytic, empirical, checker, cfg: dict):
         bias = analytic[(analytic["family"] == fam) & (analytic["depth"] == dmax)].sort_values("sigma_b2")
         if len(bias) > 1:
             diffs = np.diff(bias["rho_mean"].to_numpy())
-            rows.append(_row(f"relu_{fam}", "relu", f"min over consecutive beta of d rho ({label}; larger beta -> "
-                             "freeze)", 0.0, diffs.min(), 0.0, diffs.min() > 0, bias["sigma_w2"].iloc[-1],
-                             bias["sigma_b2"].max(), dmax, dmax,
-                             "betas " + ",".join(f"{b:g}" for b in bias["sigma_b2"])))
+            rows.append(
+                _row(
+                    f"relu_{fam}",
+                    "relu",
+                    f"min over consecutive beta of d rho ({label}; larger beta -> freeze)",
+                    0.0,
+                    diffs.min(),
+                    0.0,
+                    diffs.min() > 0,
+                    bias["sigma_w2"].iloc[-1],
+                    bias["sigma_b2"].max(),
+                    dmax,
+                    dmax,
+                    "betas " + ",".join(f"{b:g}" for b in bias["sigma_b2"]),
+                )
+            )
     # normalization toward chaos at fixed depth
     norm = analytic[(analytic["family"] == "norm") & (analytic["depth"] == dmax)].set_index("variant")
     if "relu_plain" in norm.index:
@@ -256,9 +379,22 @@ def claims_c8(analytic, empirical, checker, cfg: dict):
         for v in ("relu_centred", "relu_layernorm", "relu_dropout"):
             if v in norm.index:
                 meas = float(norm.loc[v, "rho_mean"])
-                rows.append(_row(v, norm.loc[v, "activation"], "rho(variant) - rho(plain ReLU) at max depth (< 0)",
-                                 0.0, meas - ref, 0.0, meas < ref, norm.loc[v, "sigma_w2"], norm.loc[v, "sigma_b2"],
-                                 dmax, dmax, f"plain ReLU rho = {ref:.4g}"))
+                rows.append(
+                    _row(
+                        v,
+                        norm.loc[v, "activation"],
+                        "rho(variant) - rho(plain ReLU) at max depth (< 0)",
+                        0.0,
+                        meas - ref,
+                        0.0,
+                        meas < ref,
+                        norm.loc[v, "sigma_w2"],
+                        norm.loc[v, "sigma_b2"],
+                        dmax,
+                        dmax,
+                        f"plain ReLU rho = {ref:.4g}",
+                    )
+                )
     # BatchNorm (empirical): widest width, deepest depth, mean over seeds
     if empirical is not None and len(empirical):
         wmax, dm = empirical["width"].max(), empirical["depth"].max()
@@ -266,9 +402,22 @@ def claims_c8(analytic, empirical, checker, cfg: dict):
         bn = sub[sub["batchnorm"]]["rho_mean"]
         pl = sub[~sub["batchnorm"]]["rho_mean"]
         se = float(np.sqrt(bn.var(ddof=1) / len(bn) + pl.var(ddof=1) / len(pl))) if len(bn) > 1 else np.nan
-        rows.append(_row("relu_batchnorm", "relu", "rho(BatchNorm) - rho(plain), empirical NTK (< 0)", 0.0,
-                         bn.mean() - pl.mean(), se, bn.mean() < pl.mean(), 2.0, sub["sigma_b2"].iloc[0], dm, dm,
-                         f"width {wmax}, {len(bn)} seeds; tolerance = standard error of the difference"))
+        rows.append(
+            _row(
+                "relu_batchnorm",
+                "relu",
+                "rho(BatchNorm) - rho(plain), empirical NTK (< 0)",
+                0.0,
+                bn.mean() - pl.mean(),
+                se,
+                bn.mean() < pl.mean(),
+                2.0,
+                sub["sigma_b2"].iloc[0],
+                dm,
+                dm,
+                f"width {wmax}, {len(bn)} seeds; tolerance = standard error of the difference",
+            )
+        )
     if checker is not None and len(checker):
         rows += checkerboard_claims(checker, tol)
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
@@ -289,23 +438,47 @@ def checkerboard_claims(checker, tol: dict) -> list[dict]:
         last = g.iloc[-1]
         frz = regime == "freeze"
         d = int(last["depth"])
-        diag_note = (f"diagonal even/odd ratio (reported, not claimed) {last['parity_ratio']:.4g}; "
-                     f"interior contrast {last['parity_contrast_interior']:.4g}")
+        diag_note = (
+            f"diagonal even/odd ratio (reported, not claimed) {last['parity_ratio']:.4g}; "
+            f"interior contrast {last['parity_contrast_interior']:.4g}"
+        )
         c, t = float(last["parity_contrast"]), tol["checker"]
-        rows.append(_row(f"deconv_{regime}", last["activation"],
-                         "parity contrast of normalized output-space NTK, max - min of parity-class pair means"
-                         + (" (freeze: checkerboard, > tol)" if frz else " (chaos: flat, <= tol)"),
-                         t if frz else 0.0, c, t, c > t if frz else c <= t, last["sigma_w2"], last["sigma_b2"], d, d,
-                         ("passes if contrast > tolerance; " if frz else "passes if contrast <= tolerance; ")
-                         + diag_note))
+        rows.append(
+            _row(
+                f"deconv_{regime}",
+                last["activation"],
+                "parity contrast of normalized output-space NTK, max - min of parity-class pair means"
+                + (" (freeze: checkerboard, > tol)" if frz else " (chaos: flat, <= tol)"),
+                t if frz else 0.0,
+                c,
+                t,
+                c > t if frz else c <= t,
+                last["sigma_w2"],
+                last["sigma_b2"],
+                d,
+                d,
+                ("passes if contrast > tolerance; " if frz else "passes if contrast <= tolerance; ") + diag_note,
+            )
+        )
         f = float(last["far_corr"])
         t = tol["checker_far_freeze"] if frz else tol["checker_far_chaos"]
-        rows.append(_row(f"deconv_{regime}", last["activation"],
-                         "mean normalized output-space NTK over pixel pairs >= side/2 apart"
-                         + (" (freeze: long-range, >= tol)" if frz else " (chaos: localized, |.| <= tol)"),
-                         1.0 if frz else 0.0, f, t, f >= t if frz else abs(f) <= t, last["sigma_w2"],
-                         last["sigma_b2"], d, d, "passes if far correlation >= tolerance" if frz
-                         else "passes if |far correlation| <= tolerance"))
+        rows.append(
+            _row(
+                f"deconv_{regime}",
+                last["activation"],
+                "mean normalized output-space NTK over pixel pairs >= side/2 apart"
+                + (" (freeze: long-range, >= tol)" if frz else " (chaos: localized, |.| <= tol)"),
+                1.0 if frz else 0.0,
+                f,
+                t,
+                f >= t if frz else abs(f) <= t,
+                last["sigma_w2"],
+                last["sigma_b2"],
+                d,
+                d,
+                "passes if far correlation >= tolerance" if frz else "passes if |far correlation| <= tolerance",
+            )
+        )
     return rows
 
 
@@ -339,17 +512,31 @@ def main(argv: list[str] | None = None) -> int:
     checker, maps = checkerboard_tables(cfg)
     timings["checkerboard_s"] = time.perf_counter() - t0
     claims = claims_c8(analytic, empirical, checker, cfg)
-    for path, frame in ((args.analytic, analytic), (args.empirical, empirical), (args.checkerboard, checker),
-                        (args.claims, claims)):
+    for path, frame in (
+        (args.analytic, analytic),
+        (args.empirical, empirical),
+        (args.checkerboard, checker),
+        (args.claims, claims),
+    ):
         io.write_csv(path, frame)
         io.write_provenance(path, config=cfg, inputs=[args.data], timings=timings)
     with io.atomic_path(args.maps, suffix=".npz") as tmp:
         np.savez(tmp, **maps)
     for _, r in claims.iterrows():
-        log.info("C8 %-16s %-62s predicted %-9.4g measured %-9.4g %s", r["arch"], r["quantity"][:62],
-                 r["predicted"], r["measured"], "PASS" if r["passed"] else "FAIL")
-    log.info("timings %s; %d of %d C8 claims passed", {k: round(v, 1) for k, v in timings.items()},
-             int(claims["passed"].sum()), len(claims))
+        log.info(
+            "C8 %-16s %-62s predicted %-9.4g measured %-9.4g %s",
+            r["arch"],
+            r["quantity"][:62],
+            r["predicted"],
+            r["measured"],
+            "PASS" if r["passed"] else "FAIL",
+        )
+    log.info(
+        "timings %s; %d of %d C8 claims passed",
+        {k: round(v, 1) for k, v in timings.items()},
+        int(claims["passed"].sum()),
+        len(claims),
+    )
     return 0
 
 

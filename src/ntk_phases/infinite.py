@@ -80,20 +80,45 @@ def run_sweep(args: argparse.Namespace) -> None:
     rcond = cfg["rcond"] if cfg["rcond"] is not None else spectral.default_rcond(len(y_train), args.activation)
     log.info(
         "%s/%s sigma_b2=%g sigma_w2=%s depths 0..%d (%d), n_train=%d n_test=%d, memory budget %g MB",
-        args.arch, args.activation, sb2, np.round(sw2, 4).tolist(), max(depths), len(depths),
-        len(d["x_train"]), len(d["x_test"]), cfg["memory_mb"],
+        args.arch,
+        args.activation,
+        sb2,
+        np.round(sw2, 4).tolist(),
+        max(depths),
+        len(depths),
+        len(d["x_train"]),
+        len(d["x_test"]),
+        cfg["memory_mb"],
     )
     t0 = time.perf_counter()
     res = sweep.stream_metrics(
-        d["x_train"], y_train, d["x_test"], d["y_test"], get_architecture(args.arch, convention),
-        args.activation, sw2, sb2, depths, cfg["times"], memory_mb=cfg["memory_mb"],
-        tanh_deg=cfg["tanh_deg"], rcond=rcond, learning_rate=conventions.learning_rate(y_train, convention),
+        d["x_train"],
+        y_train,
+        d["x_test"],
+        d["y_test"],
+        get_architecture(args.arch, convention),
+        args.activation,
+        sw2,
+        sb2,
+        depths,
+        cfg["times"],
+        memory_mb=cfg["memory_mb"],
+        tanh_deg=cfg["tanh_deg"],
+        rcond=rcond,
+        learning_rate=conventions.learning_rate(y_train, convention),
         initial_function=conventions.initial_function(convention),
     )
     frame = pd.concat(
         [
-            pd.DataFrame(streaming.tidy_rows({k: v[i] for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")},
-                                           s, sb2, res["depths"], cfg["times"]))
+            pd.DataFrame(
+                streaming.tidy_rows(
+                    {k: v[i] for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")},
+                    s,
+                    sb2,
+                    res["depths"],
+                    cfg["times"],
+                )
+            )
             for i, s in enumerate(res["sigma_w2"])
         ],
         ignore_index=True,
@@ -101,19 +126,27 @@ def run_sweep(args: argparse.Namespace) -> None:
     leading = {"arch": args.arch, "activation": args.activation, "dataset": args.dataset, "convention": convention}
     for pos, (k, v) in enumerate(leading.items()):
         frame.insert(pos, k, v)
-    frame = frame.merge(theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"]), on="sigma_w2",
-                        how="left", validate="many_to_one")
+    frame = frame.merge(
+        theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"]), on="sigma_w2", how="left", validate="many_to_one"
+    )
     # the examples the kernels saw: tables of different settings can be told apart (F8)
     frame["n_train"], frame["n_test"] = len(d["x_train"]), len(d["x_test"])
     for col in frame.columns:
         may_be_nan = ("xi_1", "xi_star", "test_std_rms") if convention == "notebook" else ("xi_1", "xi_star")
-        if frame[col].dtype.kind == "f" and col not in may_be_nan and not col.startswith("mean_pred_entry") \
-                and frame[col].isna().any():
+        if (
+            frame[col].dtype.kind == "f"
+            and col not in may_be_nan
+            and not col.startswith("mean_pred_entry")
+            and frame[col].isna().any()
+        ):
             raise ValueError(f"NaN in metrics column {col}")
     per_point = frame.drop_duplicates(["sigma_w2", "depth"])
     log.info(
         "%d rows in %.1fs; %d singular kernels of %d; peak RSS %.0f MB",
-        len(frame), time.perf_counter() - t0, int(per_point["singular"].sum()), len(per_point),
+        len(frame),
+        time.perf_counter() - t0,
+        int(per_point["singular"].sum()),
+        len(per_point),
         sweep.peak_rss_mb(),
     )
     io.write_csv(args.out, frame)
@@ -162,8 +195,16 @@ def run_pooling(args: argparse.Namespace) -> None:
                 arch, xtr.shape[1:], max(len(xtr), len(xte)), budget, 1, args.activation, cfg["tanh_deg"]
             )
             kernels = sweep.depth_sweep(
-                xtr, xte, arch, args.activation, [pc["sigma_w2"]], pc["sigma_b2"], depths,
-                test_diag=False, tanh_deg=cfg["tanh_deg"], batch_size=block,
+                xtr,
+                xte,
+                arch,
+                args.activation,
+                [pc["sigma_w2"]],
+                pc["sigma_b2"],
+                depths,
+                test_diag=False,
+                tanh_deg=cfg["tanh_deg"],
+                batch_size=block,
             )
             spec = spectral.spectrum(kernels["ntk_train"][0])
             diag, off = spectral.ntk_diag_offdiag(kernels["ntk_train"][0])
@@ -185,8 +226,7 @@ def run_pooling(args: argparse.Namespace) -> None:
                     }
                 )
             )
-            log.info("%s at %dx%d: %.1fs (blocks of %d examples)", arch, size, size,
-                     time.perf_counter() - t0, block)
+            log.info("%s at %dx%d: %.1fs (blocks of %d examples)", arch, size, size, time.perf_counter() - t0, block)
     io.write_csv(args.out, pd.concat(rows, ignore_index=True))
     io.write_provenance(args.out, config=cfg, inputs=[args.data])
 

@@ -13,10 +13,11 @@ import json
 import os
 import subprocess
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -69,13 +70,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
-def write_csv(path: str | os.PathLike, frame: "Any") -> None:
+def write_csv(path: str | os.PathLike, frame: Any) -> None:
     """Write a pandas DataFrame as CSV (no index), atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 
 
-def save_figure(fig: "Any", paths: list[str | os.PathLike], dpi: int = 150) -> list[Path]:
+def save_figure(fig: Any, paths: list[str | os.PathLike], dpi: int = 150) -> list[Path]:
     """Save a matplotlib figure to each path (format from the suffix), atomically."""
     written = []
     for target in map(Path, paths):
@@ -205,7 +206,7 @@ def provenance(
     """Provenance record: config and its hash, package versions, git revision, input
     checksums, and (inherited through the inputs' sidecars) dataset checksums and seeds."""
     rec: dict[str, Any] = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_revision": git_revision(Path(__file__).parent),
         "packages": package_versions(),
     }

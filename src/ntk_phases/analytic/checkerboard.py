@@ -22,6 +22,7 @@ from .layers import activation_layer
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
 
+
 def deconv_ntk(spec: dict, depth: int, latent: int, channels: int, kernel: int, seed: int = 0) -> np.ndarray:
     """Analytic output-space NTK (H·W × H·W) of a stride-2 transposed-convolution stack.
 
@@ -56,7 +57,7 @@ def parity_ratio(diag_img: np.ndarray, border: int = 0) -> float:
         img = img[border:-border, border:-border]
         # keep the parity of the original grid
         off = border % 2
-        ev, od = img[off::2, off::2], img[1 - off::2, 1 - off::2]
+        ev, od = img[off::2, off::2], img[1 - off :: 2, 1 - off :: 2]
     else:
         ev, od = img[0::2, 0::2], img[1::2, 1::2]
     return float(ev.mean() / od.mean())
@@ -108,10 +109,20 @@ def far_correlation(r: np.ndarray, side: int) -> float:
 def deconv_specs(cfg: dict) -> list[dict]:
     c = cfg["checkerboard"]
     return [
-        {"name": "freeze", "activation": "relu", "block": "plain", "sigma_w2": 2.0,
-         "sigma_b2": float(c["freeze_sigma_b2"])},
-        {"name": "chaos", "activation": "std_relu", "block": "layernorm", "sigma_w2": 1.0,
-         "sigma_b2": float(c["chaos_sigma_b2"])},
+        {
+            "name": "freeze",
+            "activation": "relu",
+            "block": "plain",
+            "sigma_w2": 2.0,
+            "sigma_b2": float(c["freeze_sigma_b2"]),
+        },
+        {
+            "name": "chaos",
+            "activation": "std_relu",
+            "block": "layernorm",
+            "sigma_w2": 1.0,
+            "sigma_b2": float(c["chaos_sigma_b2"]),
+        },
     ]
 
 
@@ -126,15 +137,24 @@ def checkerboard_tables(cfg: dict):
             side = int(c["latent"]) * 2**depth
             diag = np.diagonal(ntk).reshape(side, side)
             r = normalized(ntk)
-            rows.append({"regime": spec["name"], "activation": spec["activation"], "block": spec["block"],
-                         "sigma_w2": spec["sigma_w2"], "sigma_b2": spec["sigma_b2"], "depth": depth,
-                         "side": side, "parity_contrast": parity_contrast(r, side),
-                         "parity_contrast_interior": parity_contrast(r, side, border=2) if side > 6 else np.nan,
-                         "far_corr": far_correlation(r, side),
-                         "mean_corr": float(r[~np.eye(len(r), dtype=bool)].mean()),
-                         "parity_ratio": parity_ratio(diag),
-                         "parity_ratio_interior": parity_ratio(diag, border=2) if side > 6 else np.nan,
-                         "diag_cv": float(diag.std() / diag.mean())})
+            rows.append(
+                {
+                    "regime": spec["name"],
+                    "activation": spec["activation"],
+                    "block": spec["block"],
+                    "sigma_w2": spec["sigma_w2"],
+                    "sigma_b2": spec["sigma_b2"],
+                    "depth": depth,
+                    "side": side,
+                    "parity_contrast": parity_contrast(r, side),
+                    "parity_contrast_interior": parity_contrast(r, side, border=2) if side > 6 else np.nan,
+                    "far_corr": far_correlation(r, side),
+                    "mean_corr": float(r[~np.eye(len(r), dtype=bool)].mean()),
+                    "parity_ratio": parity_ratio(diag),
+                    "parity_ratio_interior": parity_ratio(diag, border=2) if side > 6 else np.nan,
+                    "diag_cv": float(diag.std() / diag.mean()),
+                }
+            )
             if depth == int(c["max_depth"]):
                 p = side // 2 * side + side // 2  # a central pixel
                 maps[f"{spec['name']}_diag"] = diag

@@ -231,7 +231,8 @@ def _compiled(activation: str, readout: str, pin: bool, tile: int):
         def one(args):
             *s, w_i, off = args
             return lax.fori_loop(
-                0, n_layers,
+                0,
+                n_layers,
                 lambda _, st: _hidden(st, w_i, sigma_b, activation, off if pin else None),
                 tuple(s),
             )

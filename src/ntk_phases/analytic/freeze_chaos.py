@@ -37,7 +37,6 @@ from .layers import RELU_MEAN, RELU_STD, activation_layer
 log = logging.getLogger("ntk_phases.freeze_chaos")
 
 
-
 # ---------------------------------------------------------------------------
 # analytic variants
 # ---------------------------------------------------------------------------
@@ -57,30 +56,92 @@ def variant_specs(cfg: dict) -> list[dict]:
     """
     specs = []
     for b in cfg["relu_sigma_b2"]:
-        specs.append({"name": f"relu_b{b:g}", "family": "bias", "activation": "relu", "block": "plain",
-                      "sigma_w2": 2.0, "sigma_b2": float(b), "regime": "critical"})
+        specs.append(
+            {
+                "name": f"relu_b{b:g}",
+                "family": "bias",
+                "activation": "relu",
+                "block": "plain",
+                "sigma_w2": 2.0,
+                "sigma_b2": float(b),
+                "regime": "critical",
+            }
+        )
     for b in cfg.get("relu_vp_sigma_b2", []):
         if not 0 < b < 1:
             raise ValueError(f"relu_vp_sigma_b2 must lie in (0, 1), got {b}")
-        specs.append({"name": f"relu_vp_b{b:g}", "family": "bias_vp", "activation": "relu", "block": "plain",
-                      "sigma_w2": 2.0 * (1.0 - b), "sigma_b2": float(b), "regime": "freeze"})
+        specs.append(
+            {
+                "name": f"relu_vp_b{b:g}",
+                "family": "bias_vp",
+                "activation": "relu",
+                "block": "plain",
+                "sigma_w2": 2.0 * (1.0 - b),
+                "sigma_b2": float(b),
+                "regime": "freeze",
+            }
+        )
     for s in cfg["erf_sigma_w2"]:
-        specs.append({"name": f"erf_w{s:g}", "family": "erf", "activation": "erf", "block": "plain",
-                      "sigma_w2": float(s), "sigma_b2": float(cfg["erf_sigma_b2"]), "regime": None})
+        specs.append(
+            {
+                "name": f"erf_w{s:g}",
+                "family": "erf",
+                "activation": "erf",
+                "block": "plain",
+                "sigma_w2": float(s),
+                "sigma_b2": float(cfg["erf_sigma_b2"]),
+                "regime": None,
+            }
+        )
     b = float(cfg["norm_sigma_b2"])
     if not 0 <= b < 1:
         raise ValueError(f"norm_sigma_b2 must lie in [0, 1) (centred ReLU: σ_w² = 1 − σ_b²), got {b}")
     specs += [
-        {"name": "relu_plain", "family": "norm", "activation": "relu", "block": "plain", "sigma_w2": 2.0,
-         "sigma_b2": b, "regime": "critical"},
-        {"name": "relu_centred", "family": "norm", "activation": "std_relu", "block": "plain",
-         "sigma_w2": 1.0 - b, "sigma_b2": b, "regime": "chaos"},
-        {"name": "relu_layernorm", "family": "norm", "activation": "std_relu", "block": "layernorm",
-         "sigma_w2": 1.0, "sigma_b2": b, "regime": "chaos"},
-        {"name": "relu_dropout", "family": "norm", "activation": "relu", "block": "dropout", "sigma_w2": 2.0,
-         "sigma_b2": b, "regime": "chaos"},
-        {"name": "relu_residual", "family": "norm", "activation": "relu", "block": "residual", "sigma_w2": 2.0,
-         "sigma_b2": b, "regime": "critical"},
+        {
+            "name": "relu_plain",
+            "family": "norm",
+            "activation": "relu",
+            "block": "plain",
+            "sigma_w2": 2.0,
+            "sigma_b2": b,
+            "regime": "critical",
+        },
+        {
+            "name": "relu_centred",
+            "family": "norm",
+            "activation": "std_relu",
+            "block": "plain",
+            "sigma_w2": 1.0 - b,
+            "sigma_b2": b,
+            "regime": "chaos",
+        },
+        {
+            "name": "relu_layernorm",
+            "family": "norm",
+            "activation": "std_relu",
+            "block": "layernorm",
+            "sigma_w2": 1.0,
+            "sigma_b2": b,
+            "regime": "chaos",
+        },
+        {
+            "name": "relu_dropout",
+            "family": "norm",
+            "activation": "relu",
+            "block": "dropout",
+            "sigma_w2": 2.0,
+            "sigma_b2": b,
+            "regime": "chaos",
+        },
+        {
+            "name": "relu_residual",
+            "family": "norm",
+            "activation": "relu",
+            "block": "residual",
+            "sigma_w2": 2.0,
+            "sigma_b2": b,
+            "regime": "critical",
+        },
     ]
     return specs
 
@@ -148,8 +209,7 @@ DIAG_RTOL = 1e-2  # relative error of the kernel diagonal beyond which depths ar
 def reliable_depths(k: dict, rtol: float = DIAG_RTOL) -> np.ndarray:
     """Mask of the depths before the first one whose kernels are non-finite or whose
     diagonal has drifted by more than ``rtol`` (see :func:`depth_kernels`)."""
-    ok = (np.isfinite(k["ntk"]).all(axis=(1, 2)) & np.isfinite(k["nngp"]).all(axis=(1, 2))
-          & (k["diag_err"] <= rtol))
+    ok = np.isfinite(k["ntk"]).all(axis=(1, 2)) & np.isfinite(k["nngp"]).all(axis=(1, 2)) & (k["diag_err"] <= rtol)
     return np.cumprod(ok).astype(bool)
 
 
@@ -181,8 +241,12 @@ def pair_stats(kernel: np.ndarray) -> dict:
     v = r[..., iu[0], iu[1]]
     with np.errstate(divide="ignore"):
         isq = np.mean(1.0 / np.sqrt(np.maximum(1.0 - v, 1e-300)), axis=-1)
-    return {"diag": np.mean(np.diagonal(kernel, axis1=-2, axis2=-1), axis=-1), "corr_mean": v.mean(axis=-1),
-            "corr_std": v.std(axis=-1), "gap_isqrt": isq}
+    return {
+        "diag": np.mean(np.diagonal(kernel, axis1=-2, axis2=-1), axis=-1),
+        "corr_mean": v.mean(axis=-1),
+        "corr_std": v.std(axis=-1),
+        "gap_isqrt": isq,
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -254,8 +318,21 @@ def _mean_field(activation: str, sigma_w2: float, sigma_b2: float) -> dict:
     return {k: float(np.ravel(fp[k])[0]) for k in ("chi_1", "chi_c", "c_star")}
 
 
-PREDICTION_KEYS = ("pred_regime", "pred_limit", "pred_rate", "pred_poly", "pred_std_rate", "pred_exponent",
-                   "pred_l_rho", "pred_law_slope", "pred_growth", "chi_1", "chi_c", "c_star", "pred_note")
+PREDICTION_KEYS = (
+    "pred_regime",
+    "pred_limit",
+    "pred_rate",
+    "pred_poly",
+    "pred_std_rate",
+    "pred_exponent",
+    "pred_l_rho",
+    "pred_law_slope",
+    "pred_growth",
+    "chi_1",
+    "chi_c",
+    "c_star",
+    "pred_note",
+)
 
 
 def _chaos_rates(mf: dict) -> dict:
@@ -266,10 +343,18 @@ def _chaos_rates(mf: dict) -> dict:
     constant part vanishes and the mean itself decays like l (χ_c*/χ₁)^l."""
     chi_1, chi_c, c_star = mf["chi_1"], mf["chi_c"], mf["c_star"]
     if abs(c_star) < 1e-10:
-        return {"pred_rate": chi_c / chi_1, "pred_poly": 1.0, "pred_std_rate": np.nan,
-                "pred_note": "c* = 0: rho ~ l (chi_c*/chi_1)^l"}
-    return {"pred_rate": max(chi_c, 1.0) / chi_1, "pred_poly": 0.0, "pred_std_rate": chi_c / chi_1,
-            "pred_note": "mean rho ~ (max(chi_c*,1)/chi_1)^l; spread ~ l (chi_c*/chi_1)^l"}
+        return {
+            "pred_rate": chi_c / chi_1,
+            "pred_poly": 1.0,
+            "pred_std_rate": np.nan,
+            "pred_note": "c* = 0: rho ~ l (chi_c*/chi_1)^l",
+        }
+    return {
+        "pred_rate": max(chi_c, 1.0) / chi_1,
+        "pred_poly": 0.0,
+        "pred_std_rate": chi_c / chi_1,
+        "pred_note": "mean rho ~ (max(chi_c*,1)/chi_1)^l; spread ~ l (chi_c*/chi_1)^l",
+    }
 
 
 def prediction(spec: dict, dropout_rate: float = 0.1) -> dict:
@@ -312,24 +397,47 @@ def prediction(spec: dict, dropout_rate: float = 0.1) -> dict:
         mf = _mean_field("erf", sw2, sb2)
         out.update(mf)
         if mf["chi_1"] < 1:
-            out.update(pred_regime="freeze", pred_limit=1.0, pred_rate=mf["chi_1"], pred_poly=1.0,
-                       pred_note="smooth phi: 1 - rho ~ l chi_1^l")
+            out.update(
+                pred_regime="freeze",
+                pred_limit=1.0,
+                pred_rate=mf["chi_1"],
+                pred_poly=1.0,
+                pred_note="smooth phi: 1 - rho ~ l chi_1^l",
+            )
         else:
             out.update(pred_regime="chaos", pred_limit=0.0, **_chaos_rates(mf))
     elif act == "relu" and block == "plain" and np.isclose(sw2 + 2 * sb2, 2.0) and sb2 > 0:
         chi_1 = 1.0 - sb2
-        out.update(pred_regime="freeze", pred_limit=1.0, pred_rate=np.sqrt(chi_1), pred_poly=0.0, chi_1=chi_1,
-                   chi_c=chi_1, c_star=1.0, pred_note="ReLU: sqrt(1 - c) term in E phi'phi' -> 1 - rho ~ chi_1^(l/2)")
+        out.update(
+            pred_regime="freeze",
+            pred_limit=1.0,
+            pred_rate=np.sqrt(chi_1),
+            pred_poly=0.0,
+            chi_1=chi_1,
+            chi_c=chi_1,
+            c_star=1.0,
+            pred_note="ReLU: sqrt(1 - c) term in E phi'phi' -> 1 - rho ~ chi_1^(l/2)",
+        )
     elif act == "relu" and block == "plain" and sw2 == 2.0:
-        out.update(pred_regime="critical", pred_limit=0.25 if sb2 == 0 else 4.0 / 7.0, pred_law_slope=RELU_A,
-                   chi_1=1.0,
-                   pred_note=("beta = 0: rho -> 1/4" if sb2 == 0 else "beta > 0: rho -> 4/7 (not 1)")
-                   + "; 1 - c ~ 9 pi^2/(" + ("2" if sb2 == 0 else "8") + " l^2)")
+        out.update(
+            pred_regime="critical",
+            pred_limit=0.25 if sb2 == 0 else 4.0 / 7.0,
+            pred_law_slope=RELU_A,
+            chi_1=1.0,
+            pred_note=("beta = 0: rho -> 1/4" if sb2 == 0 else "beta > 0: rho -> 4/7 (not 1)")
+            + "; 1 - c ~ 9 pi^2/("
+            + ("2" if sb2 == 0 else "8")
+            + " l^2)",
+        )
     elif act == "relu" and block == "residual":
         kappa = (sw2 / 2) / (1 + sw2 / 2)
-        out.update(pred_regime="critical", pred_limit=0.25, pred_law_slope=kappa * RELU_A / 2,
-                   pred_growth=1 + sw2 / 2, pred_note="unscaled residual: q x (1 + sigma_w^2/2) per block, "
-                   "(1 - c)^(-1/2) linear in l, rho -> 1/4")
+        out.update(
+            pred_regime="critical",
+            pred_limit=0.25,
+            pred_law_slope=kappa * RELU_A / 2,
+            pred_growth=1 + sw2 / 2,
+            pred_note="unscaled residual: q x (1 + sigma_w^2/2) per block, (1 - c)^(-1/2) linear in l, rho -> 1/4",
+        )
     elif act == "std_relu" and block in ("plain", "layernorm"):
         if block == "plain" and not np.isclose(sw2 + sb2, 1.0):
             return out  # q drifts off q* = 1, where φ is standardized: no fixed-point theory
@@ -341,8 +449,15 @@ def prediction(spec: dict, dropout_rate: float = 0.1) -> dict:
             out["pred_note"] = f"q* = 1, effective sigma_b^2 = {b_eff:.4g}; " + out["pred_note"]
     elif act == "relu" and block == "dropout" and sw2 == 2.0:
         mf = dropout_mean_field(1.0 - dropout_rate)
-        out.update(pred_regime="chaos", pred_limit=0.0, pred_exponent=-1.0, pred_l_rho=mf["l_rho"],
-                   chi_c=mf["chi_c"], c_star=mf["c_star"], pred_note="rho ~ c*/((1 - chi_c*) l)")
+        out.update(
+            pred_regime="chaos",
+            pred_limit=0.0,
+            pred_exponent=-1.0,
+            pred_l_rho=mf["l_rho"],
+            chi_c=mf["chi_c"],
+            c_star=mf["c_star"],
+            pred_note="rho ~ c*/((1 - chi_c*) l)",
+        )
     return out
 
 
@@ -359,28 +474,61 @@ def analytic_table(data: dict, cfg: dict):
         k = depth_kernels(x, spec, depths, cfg["dropout_rate"])
         ok = reliable_depths(k)
         if not ok.all():
-            log.warning("%s: kernels beyond depth %d dropped (diagonal drift %.2g > %g or non-finite)",
-                        spec["name"], k["depths"][ok].max(initial=0), k["diag_err"][~ok][0], DIAG_RTOL)
+            log.warning(
+                "%s: kernels beyond depth %d dropped (diagonal drift %.2g > %g or non-finite)",
+                spec["name"],
+                k["depths"][ok].max(initial=0),
+                k["diag_err"][~ok][0],
+                DIAG_RTOL,
+            )
         if not ok.any():
             continue
         ntk, nngp = k["ntk"][ok], k["nngp"][ok]
         rho = pair_stats(ntk[:, :n, :n])
         corr = pair_stats(nngp[:, :n, :n])
         met = streaming.kernel_metrics(
-            ntk[:, :n, :n], ntk[:, n:, :n], nngp[:, :n, :n], nngp[:, n:, :n],
-            np.diagonal(nngp[:, n:, n:], axis1=-2, axis2=-1), y_train, y_test, [float(cfg["time"])],
+            ntk[:, :n, :n],
+            ntk[:, n:, :n],
+            nngp[:, :n, :n],
+            nngp[:, n:, :n],
+            np.diagonal(nngp[:, n:, n:], axis1=-2, axis2=-1),
+            y_train,
+            y_test,
+            [float(cfg["time"])],
         )
-        rows.append(pd.DataFrame({
-            "variant": spec["name"], "family": spec["family"], "activation": spec["activation"],
-            "block": spec["block"], "sigma_w2": spec["sigma_w2"], "sigma_b2": spec["sigma_b2"],
-            "regime": spec["regime"] or "", "depth": k["depths"][ok], "diag_err": k["diag_err"][ok],
-            "rho_mean": rho["corr_mean"],
-            "rho_std": rho["corr_std"], "ntk_diag": rho["diag"], "nngp_diag": corr["diag"],
-            "c_mean": corr["corr_mean"], "c_gap_isqrt": corr["gap_isqrt"],
-            "kappa": met["kappa"], "singular": met["singular"], "mean_pred_rms": met["mean_pred_rms"],
-            "test_acc": met["test_acc"][..., 0], "t": float(cfg["time"]),
-            **prediction(spec, cfg["dropout_rate"]),
-        }))
-        log.info("%s: depths 1..%d in %.1fs; rho %.3f -> %.3f", spec["name"], k["depths"][ok].max(),
-                 time.perf_counter() - t0, rho["corr_mean"][0], rho["corr_mean"][-1])
+        rows.append(
+            pd.DataFrame(
+                {
+                    "variant": spec["name"],
+                    "family": spec["family"],
+                    "activation": spec["activation"],
+                    "block": spec["block"],
+                    "sigma_w2": spec["sigma_w2"],
+                    "sigma_b2": spec["sigma_b2"],
+                    "regime": spec["regime"] or "",
+                    "depth": k["depths"][ok],
+                    "diag_err": k["diag_err"][ok],
+                    "rho_mean": rho["corr_mean"],
+                    "rho_std": rho["corr_std"],
+                    "ntk_diag": rho["diag"],
+                    "nngp_diag": corr["diag"],
+                    "c_mean": corr["corr_mean"],
+                    "c_gap_isqrt": corr["gap_isqrt"],
+                    "kappa": met["kappa"],
+                    "singular": met["singular"],
+                    "mean_pred_rms": met["mean_pred_rms"],
+                    "test_acc": met["test_acc"][..., 0],
+                    "t": float(cfg["time"]),
+                    **prediction(spec, cfg["dropout_rate"]),
+                }
+            )
+        )
+        log.info(
+            "%s: depths 1..%d in %.1fs; rho %.3f -> %.3f",
+            spec["name"],
+            k["depths"][ok].max(),
+            time.perf_counter() - t0,
+            rho["corr_mean"][0],
+            rho["corr_mean"][-1],
+        )
     return pd.concat(rows, ignore_index=True)

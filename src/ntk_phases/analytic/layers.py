@@ -135,7 +135,9 @@ def gaussian_moments(fn, var: float = 1.0, kink: float = 0.0) -> tuple[float, fl
 
     def moment(power):
         def f(z):
-            return float(np.asarray(fn(np.asarray(z)))) ** power * np.exp(-0.5 * (z / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+            return (
+                float(np.asarray(fn(np.asarray(z)))) ** power * np.exp(-0.5 * (z / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+            )
 
         return sum(integrate.quad(f, a, b, epsabs=1e-13, epsrel=1e-12)[0] for a, b in ((-np.inf, kink), (kink, np.inf)))
 
@@ -307,9 +309,7 @@ def build_layer_kernel_fns(
     """
     a = _as_arch(arch)
     if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}"
-        )
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
     diagonal_spatial = not (a.hidden == "conv" and a.readout == "pool")
     return LayerKernelFns(a, activation, int(tanh_deg), diagonal_spatial)
 

@@ -325,9 +325,7 @@ def grid(spec: dict) -> np.ndarray:
 def depth_scale_table(activation: str, cfg: dict) -> Any:
     """ξ_c, ξ₁, ξ* (and χ's) against σ_w² at one σ_b²: the F2 depth-scale panel."""
     c = cfg["depth_scales"]
-    return phase_table(
-        activation, grid(c["sigma_w2"]), [c["sigma_b2"]], cfg["quadrature_degree"], cfg["newton_iters"]
-    )
+    return phase_table(activation, grid(c["sigma_w2"]), [c["sigma_b2"]], cfg["quadrature_degree"], cfg["newton_iters"])
 
 
 def correlation_table(activation: str, cfg: dict) -> Any:

@@ -53,9 +53,7 @@ def _check_inputs(x: Any, name: str, arch: Architecture) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains non-finite values")
     if arch.hidden == "conv" and x.ndim != 4:
-        raise ValueError(
-            f"{name} must be NHWC (4-D) for {arch.name}, got shape {x.shape}"
-        )
+        raise ValueError(f"{name} must be NHWC (4-D) for {arch.name}, got shape {x.shape}")
     if x.ndim < 2:
         raise ValueError(f"{name} must have a leading batch axis, got shape {x.shape}")
     if x.shape[0] == 0:
@@ -66,9 +64,7 @@ def _check_inputs(x: Any, name: str, arch: Architecture) -> np.ndarray:
 def _check_sigmas(sigma_w2: Any, sigma_b2: Any) -> tuple[np.ndarray, float]:
     sw2 = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
     if sw2.ndim != 1:
-        raise ValueError(
-            f"sigma_w2 must be a scalar or 1-D array, got shape {sw2.shape}"
-        )
+        raise ValueError(f"sigma_w2 must be a scalar or 1-D array, got shape {sw2.shape}")
     if not np.all(np.isfinite(sw2)) or np.any(sw2 <= 0):
         raise ValueError("sigma_w2 must be finite and > 0")
     sb2 = float(sigma_b2)
@@ -131,9 +127,7 @@ def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int):
         k = fns.hidden(k, sigma_w, sigma_b)
         return _pin_diagonal(k) if pin else k
 
-    broadcast_v = jax.jit(
-        jax.vmap(broadcast, in_axes=(None, 0, None)), static_argnums=2
-    )
+    broadcast_v = jax.jit(jax.vmap(broadcast, in_axes=(None, 0, None)), static_argnums=2)
     # The previous layer's Kernel is dead after each step: donate its buffers.
     hidden_v = jax.jit(
         jax.vmap(hidden, in_axes=(0, 0, None, None)),
@@ -248,9 +242,7 @@ def depth_sweep(
     if x_test is not None:
         x_test = _check_inputs(x_test, "x_test", a)
         if x_test.shape[1:] != x_train.shape[1:]:
-            raise ValueError(
-                f"x_test shape {x_test.shape} does not match x_train {x_train.shape}"
-            )
+            raise ValueError(f"x_test shape {x_test.shape} does not match x_train {x_train.shape}")
     sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
     dd = _check_depths(depths)
     sw_all, sb = np.sqrt(sw2), float(np.sqrt(sb2))
@@ -283,13 +275,9 @@ def depth_sweep(
                 if prefix is not None:
                     out[f"{key}_{prefix}"][s_sl, di, sl1, sl2] = val
                     if mirror:
-                        out[f"{key}_{prefix}"][s_sl, di, sl2, sl1] = np.swapaxes(
-                            val, -1, -2
-                        )
+                        out[f"{key}_{prefix}"][s_sl, di, sl2, sl1] = np.swapaxes(val, -1, -2)
                 if test_diag:
-                    out[f"{key}_test_diag"][s_sl, di, sl1] = np.diagonal(
-                        val, axis1=-2, axis2=-1
-                    )
+                    out[f"{key}_test_diag"][s_sl, di, sl1] = np.diagonal(val, axis1=-2, axis2=-1)
 
     for s_sl in s_blocks:
         # train × train: lower block triangle, mirrored. Blocks on the diagonal
@@ -324,8 +312,7 @@ def depth_sweep(
     for key, val in out.items():
         if val.dtype.kind == "f" and not np.all(np.isfinite(val)):
             raise ValueError(
-                f"non-finite values in {key} (overflow at large depth/σ_w²?); "
-                "reduce the depth range or σ_w² grid"
+                f"non-finite values in {key} (overflow at large depth/σ_w²?); reduce the depth range or σ_w² grid"
             )
     return out
 
@@ -383,9 +370,7 @@ def batch_size_for_budget(
     tanh_deg: int = DEFAULT_TANH_DEG,
 ) -> int:
     """Largest ``batch_size`` whose :func:`estimate_block_bytes` fits a budget (>= 1)."""
-    per_pair = estimate_block_bytes(
-        arch, input_shape, 1, 1, n_sigma, activation, tanh_deg
-    )
+    per_pair = estimate_block_bytes(arch, input_shape, 1, 1, n_sigma, activation, tanh_deg)
     b = int(np.floor(np.sqrt(max(budget_bytes, 0) / per_pair)))
     return int(min(max(b, 1), n_examples))
 
@@ -443,9 +428,7 @@ def plan_batches(
             f"{n_sigma} σ_w² values × {n_depths} depths × {n_train}² examples need "
             f"{stored / 2**20:.0f} MB; raise kernels.memory_mb or lower sigma_chunk"
         )
-    train_block = batch_size_for_budget(
-        arch, input_shape, n_train, free / 2, n_sigma, activation, tanh_deg
-    )
+    train_block = batch_size_for_budget(arch, input_shape, n_train, free / 2, n_sigma, activation, tanh_deg)
     per_row = (
         estimate_block_bytes(arch, input_shape, 1, train_block, n_sigma, activation, tanh_deg)
         + (2 * n_sigma * n_depths + _REDUCE_LIVE * n_times) * n_train * 8
@@ -476,9 +459,7 @@ def _test_kernels(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, t
     s, d, b, n = len(sw), len(depths), len(x_rows), len(x_train)
     nngp, ntk, diag = np.empty((s, d, b, n)), np.empty((s, d, b, n)), np.empty((s, d, b))
     for sl in _slices(n, train_block):
-        for di, k, t, cov1 in sweep_block(
-            arch, activation, tanh_deg, x_rows, x_train[sl], sw, sb, depths
-        ):
+        for di, k, t, cov1 in sweep_block(arch, activation, tanh_deg, x_rows, x_train[sl], sw, sb, depths):
             nngp[:, di, :, sl], ntk[:, di, :, sl], diag[:, di] = k, t, cov1
     return nngp, ntk, diag
 
@@ -487,13 +468,13 @@ def _check_test_kernels(nngp, ntk, diag) -> None:
     for name, val in (("nngp", nngp), ("ntk", ntk), ("K(x, x)", diag)):
         if not np.all(np.isfinite(val)):
             raise ValueError(
-                f"non-finite test {name} kernels (overflow at large depth/σ_w²?); "
-                "reduce the depth range or σ_w² grid"
+                f"non-finite test {name} kernels (overflow at large depth/σ_w²?); reduce the depth range or σ_w² grid"
             )
 
 
-def _stream_batch(arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, states, sums,
-                  y_rows, first, n_quad) -> float:
+def _stream_batch(
+    arch, activation, tanh_deg, x_rows, x_train, sw, sb, depths, states, sums, y_rows, first, n_quad
+) -> float:
     """Test rows × the whole train set through all layers, each depth's readout kernels
     reduced by :func:`streaming.point_sums` into ``sums`` as it arrives; returns the seconds
     spent waiting for kernels."""
@@ -567,26 +548,40 @@ def stream_metrics(
     log.info(
         "batches: train blocks of %d, test batches of %d (%d batches); budget %.0f MB, "
         "train kernels kept across depths %.0f MB",
-        plan.train_block, _balanced_slices(m, plan.test_batch)[0].stop, -(-m // plan.test_batch),
+        plan.train_block,
+        _balanced_slices(m, plan.test_batch)[0].stop,
+        -(-m // plan.test_batch),
         plan.budget_bytes / 2**20,
         plan.stored_bytes / 2**20,
     )
     t0 = time.perf_counter()
     train = depth_sweep(
-        x_train, None, arch, activation, sw2, sigma_b2, dd,
-        batch_size=plan.train_block, tanh_deg=tanh_deg,
+        x_train,
+        None,
+        arch,
+        activation,
+        sw2,
+        sigma_b2,
+        dd,
+        batch_size=plan.train_block,
+        tanh_deg=tanh_deg,
     )
     per_depth, states = [], []
     for di in range(dd.size):
         values, state = streaming.train_metrics(
-            train["ntk_train"][:, di], train["nngp_train"][:, di], y_train, tt,
-            learning_rate=learning_rate, rcond=rcond, n_quad=n_quad, moments=initial_function,
+            train["ntk_train"][:, di],
+            train["nngp_train"][:, di],
+            y_train,
+            tt,
+            learning_rate=learning_rate,
+            rcond=rcond,
+            n_quad=n_quad,
+            moments=initial_function,
         )
         per_depth.append(values)
         states.append(state)
     del train
-    log.info("train x train: %d depths in %.1fs; peak RSS %.0f MB", dd.size,
-             time.perf_counter() - t0, peak_rss_mb())
+    log.info("train x train: %d depths in %.1fs; peak RSS %.0f MB", dd.size, time.perf_counter() - t0, peak_rss_mb())
 
     sw, sb = np.sqrt(sw2), float(np.sqrt(sigma_b2))
     sums: list[dict | None] = [None] * dd.size
@@ -596,8 +591,19 @@ def stream_metrics(
             # one train block: reduce each depth as soon as its kernels arrive (the same
             # numbers as below, without holding every depth's kernels of the batch)
             t_kernels = _stream_batch(
-                arch, activation, int(tanh_deg), x_test[rows], x_train, sw, sb, dd, states,
-                sums, y_test[rows], rows.start, n_quad,
+                arch,
+                activation,
+                int(tanh_deg),
+                x_test[rows],
+                x_train,
+                sw,
+                sb,
+                dd,
+                states,
+                sums,
+                y_test[rows],
+                rows.start,
+                n_quad,
             )
             t2 = t1 + t_kernels
         else:
@@ -608,14 +614,27 @@ def stream_metrics(
             t2 = time.perf_counter()
             for di in range(dd.size):
                 batch = streaming.point_sums(
-                    states[di], ntk[:, di], nngp[:, di], diag[:, di], y_test[rows],
-                    first=rows.start, n_quad=n_quad,
+                    states[di],
+                    ntk[:, di],
+                    nngp[:, di],
+                    diag[:, di],
+                    y_test[rows],
+                    first=rows.start,
+                    n_quad=n_quad,
                 )
                 sums[di] = streaming.add_sums(sums[di], batch)
             del nngp, ntk, diag
         t3 = time.perf_counter()
-        log.info("test batch %d (points %d-%d of %d): kernels %.1fs, metrics %.1fs; peak RSS %.0f MB",
-                 bi + 1, rows.start, rows.stop - 1, m, t2 - t1, t3 - t2, peak_rss_mb())
+        log.info(
+            "test batch %d (points %d-%d of %d): kernels %.1fs, metrics %.1fs; peak RSS %.0f MB",
+            bi + 1,
+            rows.start,
+            rows.stop - 1,
+            m,
+            t2 - t1,
+            t3 - t2,
+            peak_rss_mb(),
+        )
 
     out: dict[str, Any] = {"sigma_w2": sw2, "depths": dd, "plan": plan}
     finished = [{**per_depth[di], **streaming.finish_sums(sums[di])} for di in range(dd.size)]

@@ -22,9 +22,13 @@ from .schema import COLUMNS, conform, schema_violations
 log = logging.getLogger("ntk_phases.claims")
 
 
-def claims_table(tables: dict[tuple[str, str], pd.DataFrame], pooling: pd.DataFrame | None,
-                 cfg: dict, finite: list[tuple[pd.DataFrame, pd.DataFrame]] | None = None,
-                 chance: float = 0.1) -> pd.DataFrame:
+def claims_table(
+    tables: dict[tuple[str, str], pd.DataFrame],
+    pooling: pd.DataFrame | None,
+    cfg: dict,
+    finite: list[tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+    chance: float = 0.1,
+) -> pd.DataFrame:
     """C1-C5 and C9 rows from the infinite-width tables keyed by (arch, activation), the
     C5 pooling table and the trained grids ``finite`` (``(table, overlay)`` pairs)."""
     rows = c1_c5_claims(tables, pooling, cfg) + c9_claims(tables, finite or [], chance)
@@ -35,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Claims C1-C5, C9 from the tables; other stages' claims appended")
     p.add_argument("--tables", nargs="+", required=True)
     p.add_argument("--pooling", default=None)
-    p.add_argument("--finite-grid", nargs="*", default=[],
-                   help="C9: trained grids (metrics/finite_<arch>_<act>.csv)")
-    p.add_argument("--finite-overlays", nargs="*", default=[],
-                   help="C9: one depth-scale table per --finite-grid table, same order")
+    p.add_argument("--finite-grid", nargs="*", default=[], help="C9: trained grids (metrics/finite_<arch>_<act>.csv)")
+    p.add_argument(
+        "--finite-overlays", nargs="*", default=[], help="C9: one depth-scale table per --finite-grid table, same order"
+    )
     p.add_argument("--data-json", default=None, help="the dataset's metadata (n_classes: chance)")
     p.add_argument("--extra", nargs="*", default=[], help="claim tables of other stages to append")
     p.add_argument("--config-json", required=True)
@@ -64,12 +68,26 @@ def main(argv: list[str] | None = None) -> int:
     for v in schema_violations(out):
         log.error("claims schema: %s", v)
     io.write_csv(args.out, out)
-    inputs = (args.tables + ([args.pooling] if args.pooling else []) + args.finite_grid
-              + args.finite_overlays + ([args.data_json] if args.data_json else []) + args.extra)
+    inputs = (
+        args.tables
+        + ([args.pooling] if args.pooling else [])
+        + args.finite_grid
+        + args.finite_overlays
+        + ([args.data_json] if args.data_json else [])
+        + args.extra
+    )
     io.write_provenance(args.out, config=cfg, inputs=inputs)
     for _, r in out.iterrows():
-        log.info("%s %-6s %-5s %-70s predicted %-10.4g measured %-10.4g %s", r["claim"], r["arch"], r["activation"],
-                 r["quantity"][:70], r["predicted"], r["measured"], "PASS" if r["passed"] else "FAIL")
+        log.info(
+            "%s %-6s %-5s %-70s predicted %-10.4g measured %-10.4g %s",
+            r["claim"],
+            r["arch"],
+            r["activation"],
+            r["quantity"][:70],
+            r["predicted"],
+            r["measured"],
+            "PASS" if r["passed"] else "FAIL",
+        )
     log.info("%d of %d claims passed", int(out["passed"].sum()), len(out))
     return 0
 

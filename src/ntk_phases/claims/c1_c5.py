@@ -36,13 +36,24 @@ def nearest_sigma(frame: pd.DataFrame, sigma_w2: float) -> pd.DataFrame:
     return sub[sub["sigma_w2"] == s].sort_values("depth").reset_index(drop=True)
 
 
-def _row(claim, arch, act, quantity, predicted, measured, tol, passed, pts, window, note="",
-         condition=REL):
+def _row(claim, arch, act, quantity, predicted, measured, tol, passed, pts, window, note="", condition=REL):
     """A C1-C5 row at the configuration of ``pts`` over the depth ``window``."""
-    return claim_row(claim, arch, act, quantity, predicted, measured, tol, passed, condition,
-                     sigma_w2=float(pts["sigma_w2"].iloc[0]), sigma_b2=float(pts["sigma_b2"].iloc[0]),
-                     depth_min=int(window[0]) if len(window) else -1,
-                     depth_max=int(window[-1]) if len(window) else -1, note=note)
+    return claim_row(
+        claim,
+        arch,
+        act,
+        quantity,
+        predicted,
+        measured,
+        tol,
+        passed,
+        condition,
+        sigma_w2=float(pts["sigma_w2"].iloc[0]),
+        sigma_b2=float(pts["sigma_b2"].iloc[0]),
+        depth_min=int(window[0]) if len(window) else -1,
+        depth_max=int(window[-1]) if len(window) else -1,
+        note=note,
+    )
 
 
 def chaotic_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list[dict]:
@@ -55,22 +66,72 @@ def chaotic_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     rows = []
     w = d[deep]
     rate = log_slope(w, pts.loc[deep, "ntk_diag"].to_numpy())
-    rows.append(_row("C1", arch, act, "growth factor of ntk_diag per layer (chi_1)", chi1,
-                     rate, 0.01, rel_ok(measured=rate, predicted=chi1, tol=0.01), pts, w))
+    rows.append(
+        _row(
+            "C1",
+            arch,
+            act,
+            "growth factor of ntk_diag per layer (chi_1)",
+            chi1,
+            rate,
+            0.01,
+            rel_ok(measured=rate, predicted=chi1, tol=0.01),
+            pts,
+            w,
+        )
+    )
     limit = q * c / (1 - chic)
     meas = float(pts["ntk_offdiag"].iloc[-1])
-    rows.append(_row("C1", arch, act, "ntk_offdiag limit q*c*/(1-chi_c*)", limit, meas, 0.01,
-                     rel_ok(measured=meas, predicted=limit, tol=0.01), pts, d[-1:], "at the deepest depth"))
+    rows.append(
+        _row(
+            "C1",
+            arch,
+            act,
+            "ntk_offdiag limit q*c*/(1-chi_c*)",
+            limit,
+            meas,
+            0.01,
+            rel_ok(measured=meas, predicted=limit, tol=0.01),
+            pts,
+            d[-1:],
+            "at the deepest depth",
+        )
+    )
     km1 = pts["kappa"].to_numpy() - 1
     ok = deep & (km1 > 1e-12)
     rate = log_slope(d[ok], km1[ok])
-    rows.append(_row("C1", arch, act, "decay factor of kappa-1 per layer (1/chi_1)", 1 / chi1, rate, 0.02,
-                     rel_ok(measured=rate, predicted=1 / chi1, tol=0.02), pts, d[ok], "kappa -> 1"))
+    rows.append(
+        _row(
+            "C1",
+            arch,
+            act,
+            "decay factor of kappa-1 per layer (1/chi_1)",
+            1 / chi1,
+            rate,
+            0.02,
+            rel_ok(measured=rate, predicted=1 / chi1, tol=0.02),
+            pts,
+            d[ok],
+            "kappa -> 1",
+        )
+    )
     mp = pts["mean_pred_rms"].to_numpy()
     ok = deep & (d > 0) & (mp > 1e-300)
     rate = log_slope(d[ok], mp[ok] / d[ok])
-    rows.append(_row("C1", arch, act, "decay factor of mean_pred_rms/l per layer (chi_c*/chi_1)",
-                     chic / chi1, rate, 0.05, rel_ok(measured=rate, predicted=chic / chi1, tol=0.05), pts, d[ok]))
+    rows.append(
+        _row(
+            "C1",
+            arch,
+            act,
+            "decay factor of mean_pred_rms/l per layer (chi_c*/chi_1)",
+            chic / chi1,
+            rate,
+            0.05,
+            rel_ok(measured=rate, predicted=chic / chi1, tol=0.05),
+            pts,
+            d[ok],
+        )
+    )
     return rows
 
 
@@ -95,10 +156,20 @@ def spectrum_forms(act: str) -> dict[str, Any]:
     Smooth φ (the notebook's overlays): λ_min ∝ l χ₁^l, κ ∝ 1/(l χ₁^l). ReLU: λ_min ∝
     χ₁^(l/2), κ ∝ χ₁^(−l/2) (the √(1 − c) term; no polynomial factor is predicted)."""
     if act in NONSMOOTH:
-        return {"rate": "sqrt_chi_1", "poly": 0, "name": "sqrt(chi_1): relu",
-                "lambda_min": r"$\propto\chi_1^{l/2}$", "kappa": r"$\propto\chi_1^{-l/2}$"}
-    return {"rate": "chi_1", "poly": 1, "name": "chi_1",
-            "lambda_min": r"$\propto l\,\chi_1^{l}$", "kappa": r"$\propto 1/(l\,\chi_1^{l})$"}
+        return {
+            "rate": "sqrt_chi_1",
+            "poly": 0,
+            "name": "sqrt(chi_1): relu",
+            "lambda_min": r"$\propto\chi_1^{l/2}$",
+            "kappa": r"$\propto\chi_1^{-l/2}$",
+        }
+    return {
+        "rate": "chi_1",
+        "poly": 1,
+        "name": "chi_1",
+        "lambda_min": r"$\propto l\,\chi_1^{l}$",
+        "kappa": r"$\propto 1/(l\,\chi_1^{l})$",
+    }
 
 
 def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list[dict]:
@@ -112,22 +183,72 @@ def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     d = pts["depth"].to_numpy()
     rows = []
     meas = float(pts["ntk_diag"].iloc[-1])
-    rows.append(_row("C2", arch, act, "ntk_diag limit p* = q*/(1-chi_1)", p_star, meas, 1e-3,
-                     rel_ok(measured=meas, predicted=p_star, tol=1e-3), pts, d[-1:], "at the deepest depth"))
+    rows.append(
+        _row(
+            "C2",
+            arch,
+            act,
+            "ntk_diag limit p* = q*/(1-chi_1)",
+            p_star,
+            meas,
+            1e-3,
+            rel_ok(measured=meas, predicted=p_star, tol=1e-3),
+            pts,
+            d[-1:],
+            "at the deepest depth",
+        )
+    )
     gap = np.abs(pts["ntk_diag"].to_numpy() - p_star)
     ok = (d >= max(3, 2 * xi)) & (gap > 100 * floor * p_star)
     if nonsmooth:
         rate = log_slope(d[ok], gap[ok] / d[ok])
-        rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*|/l per layer (chi_1; double root)",
-                         chi1, rate, 0.02, rel_ok(measured=rate, predicted=chi1, tol=0.02), pts, d[ok],
-                         f"|ntk_diag - p*| alone: {log_slope(d[ok], gap[ok]):.4f}"))
+        rows.append(
+            _row(
+                "C2",
+                arch,
+                act,
+                "decay factor of |ntk_diag - p*|/l per layer (chi_1; double root)",
+                chi1,
+                rate,
+                0.02,
+                rel_ok(measured=rate, predicted=chi1, tol=0.02),
+                pts,
+                d[ok],
+                f"|ntk_diag - p*| alone: {log_slope(d[ok], gap[ok]):.4f}",
+            )
+        )
     else:
         rate = log_slope(d[ok], gap[ok])
-        rows.append(_row("C2", arch, act, "decay factor of |ntk_diag - p*| per layer (chi_1)", chi1, rate, 0.02,
-                         rel_ok(measured=rate, predicted=chi1, tol=0.02), pts, d[ok]))
+        rows.append(
+            _row(
+                "C2",
+                arch,
+                act,
+                "decay factor of |ntk_diag - p*| per layer (chi_1)",
+                chi1,
+                rate,
+                0.02,
+                rel_ok(measured=rate, predicted=chi1, tol=0.02),
+                pts,
+                d[ok],
+            )
+        )
     meas = float(pts["lambda_max"].iloc[-1])
-    rows.append(_row("C2", arch, act, "lambda_max limit m p*", n_train * p_star, meas, 0.01,
-                     rel_ok(measured=meas, predicted=n_train * p_star, tol=0.01), pts, d[-1:], f"m = {n_train}"))
+    rows.append(
+        _row(
+            "C2",
+            arch,
+            act,
+            "lambda_max limit m p*",
+            n_train * p_star,
+            meas,
+            0.01,
+            rel_ok(measured=meas, predicted=n_train * p_star, tol=0.01),
+            pts,
+            d[-1:],
+            f"m = {n_train}",
+        )
+    )
     fine = (
         (d >= max(3, 2 * xi))
         & ~pts["singular"].to_numpy().astype(bool)
@@ -141,16 +262,38 @@ def ordered_claims(pts: pd.DataFrame, arch: str, act: str, n_train: int) -> list
     times = "*l" if poly else ""
     rate = log_slope(d[fine], pts.loc[fine, "lambda_min"].to_numpy() / lf)
     plain = log_slope(d[fine], pts.loc[fine, "lambda_min"].to_numpy())
-    rows.append(_row("C2", arch, act, f"decay factor of lambda_min{per} per layer ({name}; "
-                     f"lambda_min ~ {'l ' if poly else ''}rate^l)",
-                     lam, rate, 0.15, rel_ok(measured=rate, predicted=lam, tol=0.15), pts, d[fine],
-                     f"non-singular depths; lambda_min alone: {plain:.4f}" if poly else "non-singular depths"))
+    rows.append(
+        _row(
+            "C2",
+            arch,
+            act,
+            f"decay factor of lambda_min{per} per layer ({name}; lambda_min ~ {'l ' if poly else ''}rate^l)",
+            lam,
+            rate,
+            0.15,
+            rel_ok(measured=rate, predicted=lam, tol=0.15),
+            pts,
+            d[fine],
+            f"non-singular depths; lambda_min alone: {plain:.4f}" if poly else "non-singular depths",
+        )
+    )
     rate = log_slope(d[fine], pts.loc[fine, "kappa"].to_numpy() * lf)
     plain = log_slope(d[fine], pts.loc[fine, "kappa"].to_numpy())
-    rows.append(_row("C2", arch, act, f"growth factor of kappa{times} per layer (1/{name}; "
-                     f"kappa ~ 1/({'l ' if poly else ''}rate^l))",
-                     1 / lam, rate, 0.15, rel_ok(measured=rate, predicted=1 / lam, tol=0.15), pts, d[fine],
-                     f"non-singular depths; kappa alone: {plain:.4f}" if poly else "non-singular depths"))
+    rows.append(
+        _row(
+            "C2",
+            arch,
+            act,
+            f"growth factor of kappa{times} per layer (1/{name}; kappa ~ 1/({'l ' if poly else ''}rate^l))",
+            1 / lam,
+            rate,
+            0.15,
+            rel_ok(measured=rate, predicted=1 / lam, tol=0.15),
+            pts,
+            d[fine],
+            f"non-singular depths; kappa alone: {plain:.4f}" if poly else "non-singular depths",
+        )
+    )
     return rows
 
 
@@ -175,10 +318,23 @@ def critical_claims(pp: pd.DataFrame, arch: str, act: str) -> list[dict]:
         # barely changes (less than 10x) over the whole window, where both fits are noise.
         span = float(np.log(y[ok].max() / y[ok].min()))
         passed = (r_pow < r_exp) or (span < np.log(10))
-        rows.append(_row("C3", arch, act, f"{label}: rms residual of power-law fit / exponential fit",
-                         1.0, r_pow / max(r_exp, 1e-300), None, passed, pts, d[ok],
-                         f"chi_1 = {pts['chi_1'].iloc[0]:.4f}; power-law exponent {expo:.3f}; "
-                         f"max/min over the window {np.exp(span):.3g}", condition=CRITICAL))
+        rows.append(
+            _row(
+                "C3",
+                arch,
+                act,
+                f"{label}: rms residual of power-law fit / exponential fit",
+                1.0,
+                r_pow / max(r_exp, 1e-300),
+                None,
+                passed,
+                pts,
+                d[ok],
+                f"chi_1 = {pts['chi_1'].iloc[0]:.4f}; power-law exponent {expo:.3f}; "
+                f"max/min over the window {np.exp(span):.3g}",
+                condition=CRITICAL,
+            )
+        )
     return rows
 
 
@@ -186,8 +342,10 @@ def cnn_f_claims(fcn_pts: pd.DataFrame, cnn_pts: pd.DataFrame, act: str) -> list
     """C4: CNN-F's chaotic rates equal the FCN's (same σ_w², σ_b²)."""
     rows = []
     xi = fcn_pts["xi_star"].iloc[0]
-    for col, label, tol in (("ntk_diag", "growth factor of ntk_diag", 0.02),
-                            ("mean_pred_rms", "decay factor of mean_pred_rms/l", 0.10)):
+    for col, label, tol in (
+        ("ntk_diag", "growth factor of ntk_diag", 0.02),
+        ("mean_pred_rms", "decay factor of mean_pred_rms/l", 0.10),
+    ):
         rates = []
         for pts in (fcn_pts, cnn_pts):
             d = pts["depth"].to_numpy()
@@ -197,8 +355,21 @@ def cnn_f_claims(fcn_pts: pd.DataFrame, cnn_pts: pd.DataFrame, act: str) -> list
                 y = y / np.maximum(d, 1)
             rates.append((log_slope(d[ok], y[ok]), d[ok]))
         (fr, _), (cr, w) = rates
-        rows.append(_row("C4", "cnn_f", act, f"{label}: cnn_f vs fcn", fr, cr, tol, rel_ok(measured=cr, predicted=fr, tol=tol),
-                         cnn_pts, w, "predicted = the FCN's fitted rate"))
+        rows.append(
+            _row(
+                "C4",
+                "cnn_f",
+                act,
+                f"{label}: cnn_f vs fcn",
+                fr,
+                cr,
+                tol,
+                rel_ok(measured=cr, predicted=fr, tol=tol),
+                cnn_pts,
+                w,
+                "predicted = the FCN's fitted rate",
+            )
+        )
     return rows
 
 
@@ -212,21 +383,45 @@ def pooling_claims(pool: pd.DataFrame) -> list[dict]:
     pts = pool.iloc[:1]
     rows = []
     for dval, r in ratio.items():
-        rows.append(_row("C5", "cnn_p", act, f"mean_pred_rms cnn_p/cnn_f at d = {dval}", 1.0, r, None,
-                         r > 1, pts, [deepest], "pooling slows the collapse of P(Theta)Y", condition=ABOVE))
+        rows.append(
+            _row(
+                "C5",
+                "cnn_p",
+                act,
+                f"mean_pred_rms cnn_p/cnn_f at d = {dval}",
+                1.0,
+                r,
+                None,
+                r > 1,
+                pts,
+                [deepest],
+                "pooling slows the collapse of P(Theta)Y",
+                condition=ABOVE,
+            )
+        )
     # the exponent needs two image sizes with a finite ratio (one size: no slope at all)
     fit = ratio[np.isfinite(ratio) & (ratio > 0)]
-    slope = (fit_power_law(fit.index.to_numpy(float), fit.to_numpy())[0]
-             if len(fit) >= 2 else float("nan"))
-    rows.append(_row("C5", "cnn_p", act, "fitted exponent of (cnn_p/cnn_f ratio) against d",
-                     None, slope, None, bool(np.isfinite(slope)), pts, [deepest],
-                     "scaling measured, not assumed (SPEC C5); d = "
-                     + ", ".join(f"{v:g}" for v in ratio.index), condition=REPORTED))
+    slope = fit_power_law(fit.index.to_numpy(float), fit.to_numpy())[0] if len(fit) >= 2 else float("nan")
+    rows.append(
+        _row(
+            "C5",
+            "cnn_p",
+            act,
+            "fitted exponent of (cnn_p/cnn_f ratio) against d",
+            None,
+            slope,
+            None,
+            bool(np.isfinite(slope)),
+            pts,
+            [deepest],
+            "scaling measured, not assumed (SPEC C5); d = " + ", ".join(f"{v:g}" for v in ratio.index),
+            condition=REPORTED,
+        )
+    )
     return rows
 
 
-def c1_c5_claims(tables: dict[tuple[str, str], pd.DataFrame], pooling: pd.DataFrame | None,
-                 cfg: dict) -> list[dict]:
+def c1_c5_claims(tables: dict[tuple[str, str], pd.DataFrame], pooling: pd.DataFrame | None, cfg: dict) -> list[dict]:
     """C1-C4 rows of every FCN table keyed by (arch, activation) (C4 where the CNN-F table
     of its activation is there too), then C5's of the pooling table (if any)."""
     rows: list[dict] = []
@@ -239,8 +434,13 @@ def c1_c5_claims(tables: dict[tuple[str, str], pd.DataFrame], pooling: pd.DataFr
         if chaotic["phase"].iloc[0] == "chaotic":
             rows += chaotic_claims(chaotic, arch, act, n_train)
         else:
-            log.warning("%s/%s: no chaotic point near sigma_w2=%s (phase %s); C1 skipped", arch, act,
-                        cfg["claims"]["chaotic_sigma_w2"], chaotic["phase"].iloc[0])
+            log.warning(
+                "%s/%s: no chaotic point near sigma_w2=%s (phase %s); C1 skipped",
+                arch,
+                act,
+                cfg["claims"]["chaotic_sigma_w2"],
+                chaotic["phase"].iloc[0],
+            )
         ordered = nearest_sigma(pp, cfg["claims"]["ordered_sigma_w2"])
         if ordered["phase"].iloc[0] == "ordered":
             rows += ordered_claims(ordered, arch, act, n_train)

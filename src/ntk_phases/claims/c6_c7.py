@@ -42,22 +42,61 @@ def claims_c6(mem: pd.DataFrame, cfg: dict, n_classes: int) -> list[dict]:
     tr, n_tr, all_tr = at(chaotic, "train_acc")
     te, _, _ = at(chaotic, "test_acc")
     te_o, n_o, all_o = at(ordered, "test_acc")
-    tr_min, margin, gap = (float(cfg["train_acc_min"]), float(cfg["chance_margin"]),
-                           float(cfg["ordered_min_gap"]))
+    tr_min, margin, gap = (float(cfg["train_acc_min"]), float(cfg["chance_margin"]), float(cfg["ordered_min_gap"]))
     step = int(last["step"].iloc[0])
 
     def row(sw2, quantity, pred, meas, tol, passed, condition, n_ok, n_all):
-        return claim_row("C6", arch, act, quantity, pred, meas, tol, passed, condition,
-                         sigma_w2=sw2, sigma_b2=sb2, depth_min=depth, depth_max=depth,
-                         note=f"width {width}; step {step}; mean over {n_ok} of {n_all} seeds (ok)")
+        return claim_row(
+            "C6",
+            arch,
+            act,
+            quantity,
+            pred,
+            meas,
+            tol,
+            passed,
+            condition,
+            sigma_w2=sw2,
+            sigma_b2=sb2,
+            depth_min=depth,
+            depth_max=depth,
+            note=f"width {width}; step {step}; mean over {n_ok} of {n_all} seeds (ok)",
+        )
 
     return [
-        row(chaotic, f"chaotic sigma_w2={chaotic:g}: train_acc at step {step}", 1.0, tr, 1.0 - tr_min,
-            tr >= tr_min, "measured >= predicted - tolerance", n_tr, all_tr),
-        row(chaotic, f"chaotic sigma_w2={chaotic:g}: test_acc at step {step}", chance, te, margin,
-            abs(te - chance) <= margin, "|measured - predicted| <= tolerance", n_tr, all_tr),
-        row(ordered, f"ordered sigma_w2={ordered:g}: test_acc at step {step}", chance, te_o, gap,
-            te_o - chance >= gap, "measured - predicted >= tolerance", n_o, all_o),
+        row(
+            chaotic,
+            f"chaotic sigma_w2={chaotic:g}: train_acc at step {step}",
+            1.0,
+            tr,
+            1.0 - tr_min,
+            tr >= tr_min,
+            "measured >= predicted - tolerance",
+            n_tr,
+            all_tr,
+        ),
+        row(
+            chaotic,
+            f"chaotic sigma_w2={chaotic:g}: test_acc at step {step}",
+            chance,
+            te,
+            margin,
+            abs(te - chance) <= margin,
+            "|measured - predicted| <= tolerance",
+            n_tr,
+            all_tr,
+        ),
+        row(
+            ordered,
+            f"ordered sigma_w2={ordered:g}: test_acc at step {step}",
+            chance,
+            te_o,
+            gap,
+            te_o - chance >= gap,
+            "measured - predicted >= tolerance",
+            n_o,
+            all_o,
+        ),
     ]
 
 
@@ -73,20 +112,34 @@ def claims_c7(summary: pd.DataFrame, cfg: dict) -> list[dict]:
     depth = int(_setting(summary, cfg, "depth"))
     pred, tol = float(cfg["slope"]), float(cfg["slope_tolerance"])
     rows = []
-    for col, what in (("relative_distance", "final test outputs vs infinite-width prediction "
-                                           "(same f0), relative distance"),
-                      ("ntk_rel_error", "empirical vs analytic NTK at init, relative error")):
+    for col, what in (
+        ("relative_distance", "final test outputs vs infinite-width prediction (same f0), relative distance"),
+        ("ntk_rel_error", "empirical vs analytic NTK at init, relative error"),
+    ):
         if len(per) >= 2 and np.all(per[col] > 0):
             slope, _ = fits.fit_power_law(per["width"], per[col])
         else:
             slope = float("nan")
         falls = bool(np.all(np.diff(per[col].to_numpy()) < 0)) if len(per) >= 2 else False
-        rows.append(claim_row(
-            "C7", arch, act,
-            f"{what}: slope of log against log width (widths {per['width'].min()}-{per['width'].max()})",
-            pred, slope, tol, bool(slope < 0 and abs(slope - pred) <= tol),
-            "measured < 0 and |measured - predicted| <= tolerance",
-            sigma_w2=sw2, sigma_b2=sb2, depth_min=depth, depth_max=depth,
-            note=(f"widths {', '.join(str(int(w)) for w in per['width'])}; mean over seeds per width"
-                  + ("" if falls else "; not monotone in width"))))
+        rows.append(
+            claim_row(
+                "C7",
+                arch,
+                act,
+                f"{what}: slope of log against log width (widths {per['width'].min()}-{per['width'].max()})",
+                pred,
+                slope,
+                tol,
+                bool(slope < 0 and abs(slope - pred) <= tol),
+                "measured < 0 and |measured - predicted| <= tolerance",
+                sigma_w2=sw2,
+                sigma_b2=sb2,
+                depth_min=depth,
+                depth_max=depth,
+                note=(
+                    f"widths {', '.join(str(int(w)) for w in per['width'])}; mean over seeds per width"
+                    + ("" if falls else "; not monotone in width")
+                ),
+            )
+        )
     return rows

@@ -78,8 +78,12 @@ def phase_boundary(depth, acc, chance: float, min_gap: float = C9_MIN_GAP, resol
     d, a, ok = d[o], a[o], ok[o]
     if (d >= 1).any():
         d, a, ok = d[d >= 1], a[d >= 1], ok[d >= 1]
-    out = {"l_boundary": float("nan"), "status": "no_gap", "shallow": float(a[0]) if len(a) else np.nan,
-           "threshold": float("nan")}
+    out = {
+        "l_boundary": float("nan"),
+        "status": "no_gap",
+        "shallow": float(a[0]) if len(a) else np.nan,
+        "threshold": float("nan"),
+    }
     if not len(a) or not np.isfinite(a[0]) or a[0] - chance < min_gap:
         return out
     thr = chance + 0.5 * (a[0] - chance)
@@ -102,9 +106,14 @@ def phase_boundary(depth, acc, chance: float, min_gap: float = C9_MIN_GAP, resol
     return out
 
 
-def depth_scale_law(frame: pd.DataFrame, phase: str, acc_col: str, chance: float,
-                    min_gap: float = C9_MIN_GAP, exclude_singular: bool = False
-                    ) -> tuple[pd.DataFrame, dict]:
+def depth_scale_law(
+    frame: pd.DataFrame,
+    phase: str,
+    acc_col: str,
+    chance: float,
+    min_gap: float = C9_MIN_GAP,
+    exclude_singular: bool = False,
+) -> tuple[pd.DataFrame, dict]:
     """C9 for one phase of one grid: ``frame`` holds one accuracy per (σ_w², depth) (one
     σ_b², one time) and the depth scales (``xi_1``, ``xi_star``, ``phase`` per σ_w²).
     Returns the boundary per σ_w² of that phase (with finite ξ > 0: σ_w², ξ,
@@ -184,8 +193,9 @@ def depth_scales_at(overlay: pd.DataFrame, sigma_w2) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["sigma_w2", "xi_1", "xi_star", "phase"])
 
 
-def depth_scale_fits(frame: pd.DataFrame, columns: dict[str, str], chance: float,
-                     exclude_singular: bool = False) -> dict:
+def depth_scale_fits(
+    frame: pd.DataFrame, columns: dict[str, str], chance: float, exclude_singular: bool = False
+) -> dict:
     """``phase -> (boundaries, fit)`` for the phases of ``frame`` that have σ_w² values
     with a finite depth scale; ``columns``: phase -> accuracy column. Figures draw these
     (the same numbers as the C9 rows: see :func:`law_fits`)."""
@@ -202,8 +212,9 @@ def depth_scale_fits(frame: pd.DataFrame, columns: dict[str, str], chance: float
 def law_fits(frame: pd.DataFrame, predictor: str, chance: float) -> dict:
     """:func:`depth_scale_fits` of one predictor (``mean``, ``network``) as C9 measures
     it (singular depths excluded for the mean predictor): what F6, F6_mean, F7 draw."""
-    return depth_scale_fits(frame, predictor_columns(predictor), chance,
-                            exclude_singular=predictor in C9_SINGULAR_EXCLUDED)
+    return depth_scale_fits(
+        frame, predictor_columns(predictor), chance, exclude_singular=predictor in C9_SINGULAR_EXCLUDED
+    )
 
 
 def predictor_columns(predictor: str) -> dict[str, str]:
@@ -213,20 +224,25 @@ def predictor_columns(predictor: str) -> dict[str, str]:
 
 
 def _c9_note(fit: dict, xi_name: str, depth_max: float, extra: str) -> str:
-    counts = (f"excluded: {fit['censored']} censored (boundary beyond the deepest depth "
-              f"{depth_max:g}), {fit['singular']} beyond the first singular Theta (numerical there), "
-              f"{fit['no_gap']} with no gap over chance, {fit['diverged']} diverged")
+    counts = (
+        f"excluded: {fit['censored']} censored (boundary beyond the deepest depth "
+        f"{depth_max:g}), {fit['singular']} beyond the first singular Theta (numerical there), "
+        f"{fit['no_gap']} with no gap over chance, {fit['diverged']} diverged"
+    )
     if fit["resolved"] < C9_MIN_POINTS:
-        return (f"{NOT_MEASURED}: {fit['resolved']} resolved sigma_w2 value(s), fewer than "
-                f"{C9_MIN_POINTS}; {counts}; {extra}")
-    return (f"R2 = {fit['r2']:.3f}; l_boundary/{xi_name} over sigma_w2: mean {fit['ratio_mean']:.3g}, "
-            f"cv {fit['ratio_cv']:.3f} (min {fit['ratio_min']:.3g}, max {fit['ratio_max']:.3g}); "
-            f"{fit['resolved']} points, sigma_w2 {fit['sigma_w2_min']:.3g}-{fit['sigma_w2_max']:.3g}; "
-            f"{counts}; {extra}")
+        return (
+            f"{NOT_MEASURED}: {fit['resolved']} resolved sigma_w2 value(s), fewer than "
+            f"{C9_MIN_POINTS}; {counts}; {extra}"
+        )
+    return (
+        f"R2 = {fit['r2']:.3f}; l_boundary/{xi_name} over sigma_w2: mean {fit['ratio_mean']:.3g}, "
+        f"cv {fit['ratio_cv']:.3f} (min {fit['ratio_min']:.3g}, max {fit['ratio_max']:.3g}); "
+        f"{fit['resolved']} points, sigma_w2 {fit['sigma_w2_min']:.3g}-{fit['sigma_w2_max']:.3g}; "
+        f"{counts}; {extra}"
+    )
 
 
-def c9_rows(frame: pd.DataFrame, *, arch: str, act: str, predictor: str, chance: float,
-            what: str) -> list[dict]:
+def c9_rows(frame: pd.DataFrame, *, arch: str, act: str, predictor: str, chance: float, what: str) -> list[dict]:
     """C9 rows of one grid (``frame`` as for :func:`depth_scale_law`) and predictor, one
     per phase present: a of l_boundary = a ξ against 8, passed when R² ≥ 0.9 and a
     within a factor :data:`C9_FACTOR` of 8 (:func:`law_fits`); ``what``: the setting
@@ -239,23 +255,42 @@ def c9_rows(frame: pd.DataFrame, *, arch: str, act: str, predictor: str, chance:
         xi_name = {"xi_1": "xi_1", "xi_star": "xi*"}[xi_col]
         col = columns[phase]
         measured = fit["a"] if fit["resolved"] >= C9_MIN_POINTS else np.nan
-        passed = bool(np.isfinite(measured) and fit["r2"] >= C9_R2_MIN
-                      and C9_PREDICTED / C9_FACTOR <= measured <= C9_PREDICTED * C9_FACTOR)
-        extra = (f"boundary: deepest depth with {col} > chance + (shallow - chance)/2, chance "
-                 f"{chance:g}; sigma_w2 grid {bounds['sigma_w2'].min():.3g}-{bounds['sigma_w2'].max():.3g} "
-                 f"({len(bounds)} {phase} values)")
+        passed = bool(
+            np.isfinite(measured)
+            and fit["r2"] >= C9_R2_MIN
+            and C9_PREDICTED / C9_FACTOR <= measured <= C9_PREDICTED * C9_FACTOR
+        )
+        extra = (
+            f"boundary: deepest depth with {col} > chance + (shallow - chance)/2, chance "
+            f"{chance:g}; sigma_w2 grid {bounds['sigma_w2'].min():.3g}-{bounds['sigma_w2'].max():.3g} "
+            f"({len(bounds)} {phase} values)"
+        )
         if predictor in C9_SINGULAR_EXCLUDED:
             extra += "; depths where Theta is singular excluded"
-        rows.append(claim_row(
-            "C9", arch, act, f"{phase}: a in l_boundary = a*{xi_name}, {what}: {col}",
-            C9_PREDICTED, measured, C9_FACTOR, passed, C9_CONDITION, sigma_w2=None,
-            sigma_b2=float(frame["sigma_b2"].iloc[0]), depth_min=int(depth_min), depth_max=int(depth_max),
-            note=_c9_note(fit, xi_name, depth_max, extra)))
+        rows.append(
+            claim_row(
+                "C9",
+                arch,
+                act,
+                f"{phase}: a in l_boundary = a*{xi_name}, {what}: {col}",
+                C9_PREDICTED,
+                measured,
+                C9_FACTOR,
+                passed,
+                C9_CONDITION,
+                sigma_w2=None,
+                sigma_b2=float(frame["sigma_b2"].iloc[0]),
+                depth_min=int(depth_min),
+                depth_max=int(depth_max),
+                note=_c9_note(fit, xi_name, depth_max, extra),
+            )
+        )
     return rows
 
 
-def c9_claims(tables: dict[tuple[str, str], pd.DataFrame],
-              finite: list[tuple[pd.DataFrame, pd.DataFrame]], chance: float) -> list[dict]:
+def c9_claims(
+    tables: dict[tuple[str, str], pd.DataFrame], finite: list[tuple[pd.DataFrame, pd.DataFrame]], chance: float
+) -> list[dict]:
     """C9 for every infinite-width table (each σ_b², mean predictor and true network, at
     the last t) and every trained grid (``(table, overlay)``, at the last step)."""
     rows = []
@@ -268,12 +303,19 @@ def c9_claims(tables: dict[tuple[str, str], pd.DataFrame],
                 if not all(c in frame for c in cols.values()):
                     log.warning("%s/%s: no %s columns; C9 (%s) skipped", arch, act, cols, pred)
                     continue
-                rows += c9_rows(frame, arch=arch, act=act, predictor=pred, chance=chance,
-                                what=f"infinite width, {words}, t = {t:g}")
+                rows += c9_rows(
+                    frame, arch=arch, act=act, predictor=pred, chance=chance, what=f"infinite width, {words}, t = {t:g}"
+                )
     for table, overlay in finite:
         arch, act = str(table["arch"].iloc[0]), str(table["activation"].iloc[0])
         frame = finite_law_frame(table, overlay)
         width, step, seeds = int(table["width"].iloc[0]), int(table["step"].max()), table["seed"].nunique()
-        rows += c9_rows(frame, arch=arch, act=act, predictor="network", chance=chance,
-                        what=f"finite width {width}, trained, step {step}, mean over {seeds} seed(s)")
+        rows += c9_rows(
+            frame,
+            arch=arch,
+            act=act,
+            predictor="network",
+            chance=chance,
+            what=f"finite width {width}, trained, step {step}, mean over {seeds} seed(s)",
+        )
     return rows

@@ -8,7 +8,8 @@ rule under which ``passed`` is decided as a function.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,22 +28,20 @@ NOT_MEASURED = "not measured"
 SCHEMA: dict[str, str] = {
     "claim": "claim ID, C1-C9 (SPEC §1)",
     "arch": "architecture (fcn, cnn_f, cnn_p), or the network variant a C8 row is about "
-            "(relu_layernorm, deconv_freeze, ...)",
+    "(relu_layernorm, deconv_freeze, ...)",
     "quantity": "what was measured, in words",
     "predicted": "the prediction: mean-field theory, the paper, or the notebook",
     "measured": "the value fitted from, or read off, the tables",
-    "tolerance": "the number `condition` uses (relative, absolute, or a factor: the "
-                 "condition says which)",
+    "tolerance": "the number `condition` uses (relative, absolute, or a factor: the condition says which)",
     "passed": "whether `condition` holds (False whenever measured is not finite)",
     "activation": "nonlinearity (erf, tanh, relu)",
-    "condition": "the rule under which `passed` was decided, a formula in predicted, "
-                 "measured and tolerance",
+    "condition": "the rule under which `passed` was decided, a formula in predicted, measured and tolerance",
     "sigma_w2": "σ_w² of the configuration measured",
     "sigma_b2": "σ_b² of the configuration measured",
     "depth_min": "shallowest depth of the window or grid used (= depth_max for one depth)",
     "depth_max": "deepest depth of the window or grid used",
     "note": "what else the row needs to be read: other settings (width, m, t) and "
-            "sub-results (C9: R², spread of l_boundary/ξ, points, censored points)",
+    "sub-results (C9: R², spread of l_boundary/ξ, points, censored points)",
 }
 COLUMNS = list(SCHEMA)
 
@@ -51,33 +50,52 @@ ACROSS_SIGMA_W2 = {"C9"}
 
 
 def _empty(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip()) or (
-        isinstance(v, (float, np.floating)) and not np.isfinite(v))
+    return (
+        v is None
+        or (isinstance(v, str) and not v.strip())
+        or (isinstance(v, (float, np.floating)) and not np.isfinite(v))
+    )
 
 
 #: The only cells that may be empty: column -> (when, the test of a row that says so).
 #: Every other cell of every row is filled.
 NOT_APPLICABLE: dict[str, tuple[str, Callable[[dict], bool]]] = {
-    "predicted": ("a reported quantity without a prediction (condition = REPORTED), or a "
-                  "prediction that is itself fitted and could not be (C4's FCN rate): passed "
-                  "is False and note starts with 'not measured'",
-                  lambda r: r["condition"] == REPORTED
-                  or (not bool(r["passed"]) and str(r["note"]).startswith(NOT_MEASURED))),
-    "measured": ("nothing could be measured: passed is False and note starts with "
-                 "'not measured', saying why",
-                 lambda r: not bool(r["passed"]) and str(r["note"]).startswith(NOT_MEASURED)),
-    "tolerance": ("a condition that uses no tolerance (a strict inequality, or reported)",
-                  lambda r: "tolerance" not in str(r["condition"])),
-    "sigma_w2": ("a law fitted across σ_w² (C9); note gives the σ_w² range",
-                 lambda r: r["claim"] in ACROSS_SIGMA_W2),
+    "predicted": (
+        "a reported quantity without a prediction (condition = REPORTED), or a "
+        "prediction that is itself fitted and could not be (C4's FCN rate): passed "
+        "is False and note starts with 'not measured'",
+        lambda r: r["condition"] == REPORTED or (not bool(r["passed"]) and str(r["note"]).startswith(NOT_MEASURED)),
+    ),
+    "measured": (
+        "nothing could be measured: passed is False and note starts with 'not measured', saying why",
+        lambda r: not bool(r["passed"]) and str(r["note"]).startswith(NOT_MEASURED),
+    ),
+    "tolerance": (
+        "a condition that uses no tolerance (a strict inequality, or reported)",
+        lambda r: "tolerance" not in str(r["condition"]),
+    ),
+    "sigma_w2": ("a law fitted across σ_w² (C9); note gives the σ_w² range", lambda r: r["claim"] in ACROSS_SIGMA_W2),
     "note": ("no remark", lambda r: True),
 }
 
 
-def claim_row(claim: str, arch: str, activation: str, quantity: str, predicted: float,
-              measured: float, tolerance: float | None, passed: bool, condition: str, *,
-              sigma_w2: float | None, sigma_b2: float, depth_min: int, depth_max: int,
-              note: str = "") -> dict:
+def claim_row(
+    claim: str,
+    arch: str,
+    activation: str,
+    quantity: str,
+    predicted: float,
+    measured: float,
+    tolerance: float | None,
+    passed: bool,
+    condition: str,
+    *,
+    sigma_w2: float | None,
+    sigma_b2: float,
+    depth_min: int,
+    depth_max: int,
+    note: str = "",
+) -> dict:
     """One row of :data:`SCHEMA`. ``passed`` is forced False where ``measured`` is not
     finite, or where a prediction is needed (any condition but REPORTED) and is not
     finite; the note then starts with 'not measured' (prepended if absent)."""
@@ -90,15 +108,23 @@ def claim_row(claim: str, arch: str, activation: str, quantity: str, predicted: 
         if not np.isfinite(measured):
             note = f"{NOT_MEASURED}: no finite value (too few points in the window?)" + (f"; {note}" if note else "")
         elif unpredicted:
-            note = f"{NOT_MEASURED}: no finite prediction (too few points in its window?)" + (f"; {note}" if note else "")
+            note = f"{NOT_MEASURED}: no finite prediction (too few points in its window?)" + (
+                f"; {note}" if note else ""
+            )
     return {
-        "claim": claim, "arch": arch, "quantity": quantity,
+        "claim": claim,
+        "arch": arch,
+        "quantity": quantity,
         "predicted": predicted,
         "measured": measured,
         "tolerance": float("nan") if tolerance is None else float(tolerance),
-        "passed": ok, "activation": activation, "condition": condition,
+        "passed": ok,
+        "activation": activation,
+        "condition": condition,
         "sigma_w2": float("nan") if sigma_w2 is None else float(sigma_w2),
-        "sigma_b2": float(sigma_b2), "depth_min": int(depth_min), "depth_max": int(depth_max),
+        "sigma_b2": float(sigma_b2),
+        "depth_min": int(depth_min),
+        "depth_max": int(depth_max),
         "note": note,
     }
 
@@ -114,8 +140,7 @@ def schema_violations(frame: pd.DataFrame) -> list[str]:
     for i, r in enumerate(frame.to_dict("records")):
         for col in COLUMNS:
             if _empty(r[col]) and not (col in NOT_APPLICABLE and NOT_APPLICABLE[col][1](r)):
-                out.append(f"row {i} ({r['claim']} {r['arch']} {str(r['quantity'])[:50]!r}): "
-                           f"{col} empty")
+                out.append(f"row {i} ({r['claim']} {r['arch']} {str(r['quantity'])[:50]!r}): {col} empty")
         if bool(r["passed"]) and _empty(r["measured"]):
             out.append(f"row {i} ({r['claim']}): passed without a measurement")
     return out
@@ -175,8 +200,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     out["condition"] = out["condition"].astype(object)
     missing = out["condition"].isna() | out["condition"].astype(str).str.strip().eq("")
     c8 = missing & out["claim"].eq("C8")
-    out.loc[c8, "condition"] = [c8_condition(q, n) for q, n in
-                                zip(out.loc[c8, "quantity"], out.loc[c8, "note"])]
+    out.loc[c8, "condition"] = [c8_condition(q, n) for q, n in zip(out.loc[c8, "quantity"], out.loc[c8, "note"])]
     out["condition"] = out["condition"].replace("", np.nan)
     measured = pd.to_numeric(out["measured"], errors="coerce")
     out["passed"] = out["passed"].astype(bool) & np.isfinite(measured)

@@ -57,8 +57,9 @@ def plot(scales: dict[str, pd.DataFrame], corr: dict[str, pd.DataFrame]):
             color = f"C{j % 10}"
             gap = np.abs(g["c"] - g["c_star"])
             pred = np.abs(g["c_pred_linear"] - g["c_star"])
-            ax.plot(g["depth"], gap, color=color, lw=1.8,
-                    label=rf"$\sigma_w^2={sw:g}$ ({g['phase'].iloc[0]}), $c^0={c0:g}$")
+            ax.plot(
+                g["depth"], gap, color=color, lw=1.8, label=rf"$\sigma_w^2={sw:g}$ ({g['phase'].iloc[0]}), $c^0={c0:g}$"
+            )
             ax.plot(g["depth"], pred, color=color, **style.THEORY_LINE)
         ax.set_yscale("log")
         ax.set_ylim(bottom=1e-14)

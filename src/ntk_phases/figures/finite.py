@@ -60,9 +60,12 @@ def heat(frame: pd.DataFrame, step: int, col: str):
     depths = np.sort(frame["depth"].unique())
     mean = ok.pivot_table(index="depth", columns="sigma_w2", values=col, aggfunc="mean")
     mean = mean.reindex(index=depths, columns=sw)
-    div = at.assign(d=at["status"].eq("diverged")).pivot_table(
-        index="depth", columns="sigma_w2", values="d", aggfunc="sum"
-    ).reindex(index=depths, columns=sw).fillna(0)
+    div = (
+        at.assign(d=at["status"].eq("diverged"))
+        .pivot_table(index="depth", columns="sigma_w2", values="d", aggfunc="sum")
+        .reindex(index=depths, columns=sw)
+        .fillna(0)
+    )
     return sw, depths, mean.to_numpy(), div.to_numpy()
 
 
@@ -79,7 +82,7 @@ def _overlay(ax, ov: pd.DataFrame, depth_max: float):
     idx = np.flatnonzero((chi[:-1] - 1) * (chi[1:] - 1) <= 0)
     if len(idx):
         i = idx[0]
-        crit = float(np.interp(1.0, chi[i:i + 2], sw[i:i + 2]))
+        crit = float(np.interp(1.0, chi[i : i + 2], sw[i : i + 2]))
         ax.axvline(crit, color="0.5", lw=1.0, ls=":", label=r"$\chi_1 = 1$")
     ax.set_ylim(0, depth_max)
 
@@ -91,33 +94,46 @@ def accuracy_cmap():
     return plt.get_cmap("viridis").with_extremes(bad="0.75")
 
 
-def draw_heat(ax, frame: pd.DataFrame, overlay: pd.DataFrame, step: int, col: str, cmap,
-              fits: dict | None = None, markers: str | None = None, fit_legend: bool = False):
+def draw_heat(
+    ax,
+    frame: pd.DataFrame,
+    overlay: pd.DataFrame,
+    step: int,
+    col: str,
+    cmap,
+    fits: dict | None = None,
+    markers: str | None = None,
+    fit_legend: bool = False,
+):
     """One trained-grid panel (F7, F8's finite row): the mean over ok seeds of ``col`` at
     ``step`` over (σ_w², depth), a red × on cells with diverged seeds, and the mean-field
     8ξ₁ / 8ξ* depths and χ₁ = 1 from ``overlay``; ``fits`` (F7): the C9 law a·ξ
     measured on the grid (:func:`ntk_phases.claims.c9.depth_scale_fits`), ``markers``: the
     phase whose measured boundaries to mark. Returns the mesh (for a colour bar)."""
     sw, depths, z, div = heat(frame, step, col)
-    mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1,
-                         shading="flat")
-    for (i, k) in zip(*np.nonzero(div)):
+    mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1, shading="flat")
+    for i, k in zip(*np.nonzero(div)):
         ax.text(sw[k], depths[i], "×", ha="center", va="center", color="red", fontsize=9)
     _overlay(ax, overlay, _edges(depths)[-1])
     if fits:
         from .infinite import draw_fits
 
         step_max = int(frame["step"].max())
-        draw_fits(ax, fits, float(depths.max()), markers=markers, label=fit_legend,
-                  what={"ordered": f"train, step {step_max}", "chaotic": f"test, step {step_max}"})
+        draw_fits(
+            ax,
+            fits,
+            float(depths.max()),
+            markers=markers,
+            label=fit_legend,
+            what={"ordered": f"train, step {step_max}", "chaotic": f"test, step {step_max}"},
+        )
     ax.set_xlim(_edges(sw)[0], _edges(sw)[-1])
     ax.set_xlabel(style.SYMBOLS["sigma_w2"])
     ax.set_ylabel(style.SYMBOLS["depth"])
     return mesh
 
 
-def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: list[int],
-            chance: float = 0.1):
+def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: list[int], chance: float = 0.1):
     """Train/test accuracy of each trained grid at ``steps``, with the mean-field 8ξ and
     the C9 law a·ξ measured on the grid at its last step (the claims table's numbers:
     :func:`ntk_phases.claims.c9.depth_scale_fits` on the same tables)."""
@@ -129,8 +145,7 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
         blocks.append((frame, ov, nearest_steps(frame["step"].unique(), steps)))
     n_cols = max(len(s) for _, _, s in blocks)
     n_rows = 2 * len(blocks)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols + 1.2, 3.0 * n_rows), squeeze=False)
     cmap = accuracy_cmap()
     mesh = None
     for b, (frame, ov, st) in enumerate(blocks):
@@ -146,14 +161,18 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
                     ax.axis("off")
                     continue
                 mark = ("ordered" if name == "train" else "chaotic") if st[j] == last else None
-                mesh = draw_heat(ax, frame, ov, st[j], col, cmap, fits=fits, markers=mark,
-                                 fit_legend=(r == 0 and j == 0))
+                mesh = draw_heat(
+                    ax, frame, ov, st[j], col, cmap, fits=fits, markers=mark, fit_legend=(r == 0 and j == 0)
+                )
                 ax.set_title(f"{arch}/{act} {name} accuracy, step {st[j]}", fontsize=10)
                 if r == 0 and j == 0:
                     ax.legend(fontsize=6.5, loc="upper left", facecolor="0.6", framealpha=0.85)
         axes[2 * b, 0].annotate(
             f"width {width}, " + rf"$\sigma_b^2={sb2:g}$" + f", mean of {n_seeds} seeds",
-            xy=(0, 1.18), xycoords="axes fraction", fontsize=9)
+            xy=(0, 1.18),
+            xycoords="axes fraction",
+            fontsize=9,
+        )
     cb = fig.colorbar(mesh, ax=axes, shrink=0.8, pad=0.01)
     cb.set_label("accuracy (grey: all seeds diverged; × diverged seeds)")
     return fig
@@ -173,13 +192,13 @@ def plot_f9(frame: pd.DataFrame, chance: float, sizes: str = ""):
         for ax, col in zip(axes, ("train_acc", "test_acc", "train_loss")):
             mean, lo, hi = g[col].mean(), g[col].min(), g[col].max()
             x = mean.index.to_numpy()
-            ax.plot(x, mean.to_numpy(), color=color, lw=2, marker="o", ms=3,
-                    label=rf"{phase}: $\sigma_w^2={sw:g}$")
+            ax.plot(x, mean.to_numpy(), color=color, lw=2, marker="o", ms=3, label=rf"{phase}: $\sigma_w^2={sw:g}$")
             ax.fill_between(x, lo.to_numpy(), hi.to_numpy(), color=color, alpha=0.2, lw=0)
     depth, arch, act = int(frame["depth"].iloc[0]), frame["arch"].iloc[0], frame["activation"].iloc[0]
     sb2, width = float(frame["sigma_b2"].iloc[0]), int(frame["width"].iloc[0])
-    for ax, col, title in zip(axes, ("train_acc", "test_acc", "train_loss"),
-                              ("train accuracy", "test accuracy", "train loss")):
+    for ax, col, title in zip(
+        axes, ("train_acc", "test_acc", "train_loss"), ("train accuracy", "test accuracy", "train loss")
+    ):
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("gradient-descent step $t$ (full batch)")
         ax.set_title(title)
@@ -192,13 +211,21 @@ def plot_f9(frame: pd.DataFrame, chance: float, sizes: str = ""):
             ax.set_ylabel(r"$\frac{1}{2n}\sum_i \|f(x_i)-y_i\|^2$")
         ax.legend(fontsize=8, loc="best")
     n_seeds = frame["seed"].nunique()
-    fig.suptitle(f"Memorization: {arch}/{act}, depth {depth}, width {width}, "
-                 rf"$\sigma_b^2={sb2:g}$, {sizes}{n_seeds} seeds (band: min-max)", fontsize=11)
+    fig.suptitle(
+        f"Memorization: {arch}/{act}, depth {depth}, width {width}, "
+        rf"$\sigma_b^2={sb2:g}$, {sizes}{n_seeds} seeds (band: min-max)",
+        fontsize=11,
+    )
     return fig
 
 
-def plot_f10(table: pd.DataFrame, infinite: pd.DataFrame, summary: pd.DataFrame,
-             outputs: pd.DataFrame, claims: pd.DataFrame | None):
+def plot_f10(
+    table: pd.DataFrame,
+    infinite: pd.DataFrame,
+    summary: pd.DataFrame,
+    outputs: pd.DataFrame,
+    claims: pd.DataFrame | None,
+):
     import matplotlib.pyplot as plt
     from matplotlib import colors
 
@@ -209,9 +236,11 @@ def plot_f10(table: pd.DataFrame, infinite: pd.DataFrame, summary: pd.DataFrame,
     cmap = plt.get_cmap("viridis")
     ok = table[table["status"].eq("ok")]
     inf = infinite.sort_values("step")
-    for ax, col, title in ((axes[0, 0], "train_loss", "train loss"),
-                           (axes[0, 1], "test_loss", "test loss"),
-                           (axes[1, 2], "test_acc", "test accuracy")):
+    for ax, col, title in (
+        (axes[0, 0], "train_loss", "train loss"),
+        (axes[0, 1], "test_loss", "test loss"),
+        (axes[1, 2], "test_acc", "test accuracy"),
+    ):
         for w in widths:
             g = ok[ok["width"] == w].groupby("step")[col]
             m, lo, hi = g.mean(), g.min(), g.max()
@@ -235,11 +264,18 @@ def plot_f10(table: pd.DataFrame, infinite: pd.DataFrame, summary: pd.DataFrame,
             key = "relative_distance" if "distance" in r["quantity"] else "ntk_rel_error"
             fitted[key] = (float(r["measured"]), float(r["predicted"]), bool(r["passed"]))
     for ax, col, ylabel, title in (
-        (axes[1, 0], "relative_distance",
-         r"$\|f_t - f_t^{\mathrm{lin}}\| \,/\, \|f_t^{\mathrm{lin}} - f_0\|$ (test)",
-         "distance to the infinite-width prediction"),
-        (axes[1, 1], "ntk_rel_error", r"$\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$ at init",
-         "empirical vs analytic NTK"),
+        (
+            axes[1, 0],
+            "relative_distance",
+            r"$\|f_t - f_t^{\mathrm{lin}}\| \,/\, \|f_t^{\mathrm{lin}} - f_0\|$ (test)",
+            "distance to the infinite-width prediction",
+        ),
+        (
+            axes[1, 1],
+            "ntk_rel_error",
+            r"$\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$ at init",
+            "empirical vs analytic NTK",
+        ),
     ):
         s = summary[~summary["diverged"].astype(bool)]
         ax.scatter(s["width"], s[col], s=14, color="0.5", alpha=0.7, label="each seed")
@@ -248,18 +284,15 @@ def plot_f10(table: pd.DataFrame, infinite: pd.DataFrame, summary: pd.DataFrame,
         w = np.asarray(per.index, float)
         if len(w) >= 2 and np.all(per.to_numpy() > 0):
             slope, icpt = np.polyfit(np.log(w), np.log(per.to_numpy()), 1)
-            ax.plot(w, np.exp(icpt) * w ** slope, color="C1", lw=1.5,
-                    label=f"fit: slope {slope:.2f}")
+            ax.plot(w, np.exp(icpt) * w**slope, color="C1", lw=1.5, label=f"fit: slope {slope:.2f}")
             pred = fitted.get(col, (None, -0.5, None))[1]
             anchor = per.to_numpy()[0] * (w / w[0]) ** pred
-            ax.plot(w, anchor, color="k", label=rf"$\propto$ width$^{{{pred:g}}}$",
-                    **style.THEORY_LINE)
+            ax.plot(w, anchor, color="k", label=rf"$\propto$ width$^{{{pred:g}}}$", **style.THEORY_LINE)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("width $n$")
         ax.set_ylabel(ylabel)
-        ax.set_title(title + (f" (C7 {'pass' if fitted[col][2] else 'FAIL'})"
-                              if col in fitted else ""))
+        ax.set_title(title + (f" (C7 {'pass' if fitted[col][2] else 'FAIL'})" if col in fitted else ""))
         ax.legend(fontsize=7)
 
     ax = axes[0, 2]
@@ -269,11 +302,18 @@ def plot_f10(table: pd.DataFrame, infinite: pd.DataFrame, summary: pd.DataFrame,
     offs = np.linspace(-0.3, 0.3, len(widths)) if len(widths) > 1 else [0.0]
     for off, w in zip(offs, widths):
         g = fin[fin["width"] == w].sort_values("point")
-        ax.errorbar(g["point"] + off, g["mean"], yerr=g["std"], fmt="o", ms=3, capsize=2,
-                    color=cmap(norm(w)), label=f"width {w}")
+        ax.errorbar(
+            g["point"] + off,
+            g["mean"],
+            yerr=g["std"],
+            fmt="o",
+            ms=3,
+            capsize=2,
+            color=cmap(norm(w)),
+            label=f"width {w}",
+        )
     for p, m, sd in zip(pts, infn["mean"], infn["std"]):
-        ax.hlines([m - sd, m, m + sd], p - 0.4, p + 0.4, color="k", lw=[0.8, 1.6, 0.8],
-                  linestyles="dashed")
+        ax.hlines([m - sd, m, m + sd], p - 0.4, p + 0.4, color="k", lw=[0.8, 1.6, 0.8], linestyles="dashed")
     ax.plot([], [], color="k", label=r"NTK mean $\pm$ std", **style.THEORY_LINE)
     ax.set_xticks(pts)
     ax.set_xlabel("test point")
@@ -282,10 +322,13 @@ def plot_f10(table: pd.DataFrame, infinite: pd.DataFrame, summary: pd.DataFrame,
     ax.set_title(f"outputs at step {step}: mean $\\pm$ std over seeds")
     ax.legend(fontsize=7, ncol=2)
     r = table.iloc[0]
-    fig.suptitle(f"Finite vs infinite width: {r['arch']}/{r['activation']}, depth {int(r['depth'])}, "
-                 rf"$\sigma_w^2={r['sigma_w2']:g}$, $\sigma_b^2={r['sigma_b2']:g}$, "
-                 f"{table['seed'].nunique()} seeds, full-batch GD at "
-                 rf"$\eta={r['learning_rate']:.3g}$", fontsize=11)
+    fig.suptitle(
+        f"Finite vs infinite width: {r['arch']}/{r['activation']}, depth {int(r['depth'])}, "
+        rf"$\sigma_w^2={r['sigma_w2']:g}$, $\sigma_b^2={r['sigma_b2']:g}$, "
+        f"{table['seed'].nunique()} seeds, full-batch GD at "
+        rf"$\eta={r['learning_rate']:.3g}$",
+        fontsize=11,
+    )
     return fig
 
 
@@ -318,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs += args.overlays
     elif args.figure == "F9":
         meta = json.loads(Path(args.data_json).read_text()) if args.data_json else {}
-        sizes = (f"{meta['n_train']} train / {meta['n_test']} test {meta['dataset']}, "
-                 if meta else "")
+        sizes = f"{meta['n_train']} train / {meta['n_test']} test {meta['dataset']}, " if meta else ""
         fig = plot_f9(tables[0], 1.0 / meta.get("n_classes", 10), sizes)
         inputs += [args.data_json] if args.data_json else []
     else:

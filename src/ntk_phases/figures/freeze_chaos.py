@@ -32,8 +32,9 @@ def _family_colours(frame: pd.DataFrame, family: str, key: str, cmap: str):
 
 def _band(ax, g, colour, label, **kw):
     ax.plot(g["depth"], g["rho_mean"], color=colour, label=label, **kw)
-    ax.fill_between(g["depth"], g["rho_mean"] - g["rho_std"], g["rho_mean"] + g["rho_std"], color=colour,
-                    alpha=0.12, linewidth=0)
+    ax.fill_between(
+        g["depth"], g["rho_mean"] - g["rho_std"], g["rho_mean"] + g["rho_std"], color=colour, alpha=0.12, linewidth=0
+    )
 
 
 def _theory(ax, g, colour):
@@ -76,22 +77,26 @@ def _column_style(analytic: pd.DataFrame, empirical: pd.DataFrame | None):
         norm = mpl.colors.Normalize(betas.min(), betas.max() if betas.max() > betas.min() else betas.min() + 1)
         cmap = mpl.colormaps["viridis"]
         for (family, b), g in analytic[fam].groupby(["family", "sigma_b2"]):
-            style_of[g["variant"].iloc[0]] = {"color": cmap(norm(b)),
-                                              "linestyle": "-" if family == "bias" else "-."}
-        keys["bias"] = {"mappable": mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
-                        "label": r"bias variance $\beta=\sigma_b^2$",
-                        "handles": [mpl.lines.Line2D([], [], color="k", ls="-",
-                                                     label=r"$\sigma_w^2=2$ (critical, $\chi_1=1$)"),
-                                    mpl.lines.Line2D([], [], color="k", ls="-.",
-                                                     label=r"$\sigma_w^2=2(1-\beta)$ (freeze)")]}
+            style_of[g["variant"].iloc[0]] = {"color": cmap(norm(b)), "linestyle": "-" if family == "bias" else "-."}
+        keys["bias"] = {
+            "mappable": mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
+            "label": r"bias variance $\beta=\sigma_b^2$",
+            "handles": [
+                mpl.lines.Line2D([], [], color="k", ls="-", label=r"$\sigma_w^2=2$ (critical, $\chi_1=1$)"),
+                mpl.lines.Line2D([], [], color="k", ls="-.", label=r"$\sigma_w^2=2(1-\beta)$ (freeze)"),
+            ],
+        }
     erf = analytic[analytic["family"] == "erf"]
     if len(erf):
         vals, norm, cmap = _family_colours(analytic, "erf", "sigma_w2", "plasma")
         for sw in vals:
             v = erf.loc[erf["sigma_w2"] == sw, "variant"].iloc[0]
             style_of[v] = {"color": cmap(norm(sw) * 0.85), "linestyle": "-"}
-        keys["erf"] = {"mappable": mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
-                       "label": r"$\sigma_w^2$ (erf)", "handles": []}
+        keys["erf"] = {
+            "mappable": mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
+            "label": r"$\sigma_w^2$ (erf)",
+            "handles": [],
+        }
     handles = []
     for v in analytic.loc[analytic["family"] == "norm", "variant"].drop_duplicates():
         style_of[v] = {"color": NORM_COLOURS.get(v, "grey"), "linestyle": "-"}
@@ -113,8 +118,7 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
         a_top = axes[0, j]
         for v, g in sub.groupby("variant", sort=False):
             st = style_of[v]
-            _band(a_top, g, st["color"], v.replace("relu_", "") if col == "norm" else None,
-                  linestyle=st["linestyle"])
+            _band(a_top, g, st["color"], v.replace("relu_", "") if col == "norm" else None, linestyle=st["linestyle"])
             if col == "erf":
                 _theory(a_top, g, st["color"])
             for i, (ycol, _, _, logy) in enumerate(F12_ROWS, start=1):
@@ -123,8 +127,13 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
         if col == "bias":
             for lim in (0.25, 4 / 7):  # critical limits of ρ at σ_w² = 2 (β = 0, β > 0)
                 a_top.axhline(lim, color="grey", **{**style.THEORY_LINE, "linewidth": 1.0})
-            a_top.plot([], [], color="grey", **{**style.THEORY_LINE, "linewidth": 1.0},
-                       label=r"$\sigma_w^2=2$ limits: 1/4 ($\beta=0$), 4/7 ($\beta>0$)")
+            a_top.plot(
+                [],
+                [],
+                color="grey",
+                **{**style.THEORY_LINE, "linewidth": 1.0},
+                label=r"$\sigma_w^2=2$ limits: 1/4 ($\beta=0$), 4/7 ($\beta>0$)",
+            )
             a_top.set_title("ReLU: bias pushes toward freeze")
         elif col == "erf":
             sb = sub["sigma_b2"]
@@ -135,9 +144,17 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
                 for bn, g in empirical[empirical["width"] == wmax].groupby("batchnorm"):
                     s = g.groupby("depth")["rho_mean"].agg(["mean", "std"]).reset_index()
                     c = NORM_COLOURS["relu_batchnorm"] if bn else "dimgrey"
-                    a_top.errorbar(s["depth"], s["mean"], yerr=s["std"].fillna(0), color=c, marker="o", ms=4,
-                                   capsize=2, linestyle=":",
-                                   label=f"{'batchnorm' if bn else 'plain'} (empirical, width {wmax})")
+                    a_top.errorbar(
+                        s["depth"],
+                        s["mean"],
+                        yerr=s["std"].fillna(0),
+                        color=c,
+                        marker="o",
+                        ms=4,
+                        capsize=2,
+                        linestyle=":",
+                        label=f"{'batchnorm' if bn else 'plain'} (empirical, width {wmax})",
+                    )
             a_top.set_title("ReLU variants: normalization pushes to chaos")
         a_top.set_ylim(-0.1, 1.05)
         key = keys.get(col, {"mappable": None, "handles": []})
@@ -164,8 +181,10 @@ def figure_f12(analytic: pd.DataFrame, empirical: pd.DataFrame):
                 ax.set_ylabel(ylabel if ycol != "test_acc" else f"{ylabel} at t = {t:g}")
         axes[-1, j].set_xlabel(style.SYMBOLS["depth"])
     axes[0, 0].set_ylabel(r"normalized NTK $\Theta(x,x')/\sqrt{\Theta(x,x)\Theta(x',x')}$")
-    fig.suptitle("F12: freeze and chaos: normalized NTK (top) and trainability, mean predictor, "
-                 "generalization (below) against depth; one colour key per column")
+    fig.suptitle(
+        "F12: freeze and chaos: normalized NTK (top) and trainability, mean predictor, "
+        "generalization (below) against depth; one colour key per column"
+    )
     return fig
 
 
@@ -187,8 +206,10 @@ def figure_f13(checker: pd.DataFrame, maps: dict, claims: pd.DataFrame | None = 
     gs_maps = outer[0].subgridspec(max(len(regimes), 1), 2)
     for i, reg in enumerate(regimes):
         g = checker[checker["regime"] == reg].iloc[0]
-        lab = (rf"{reg}: {'ReLU' if g['activation'] == 'relu' else 'LayerNorm + centred ReLU'},"
-               rf" $\sigma_w^2={g['sigma_w2']:g}, \sigma_b^2={g['sigma_b2']:g}$")
+        lab = (
+            rf"{reg}: {'ReLU' if g['activation'] == 'relu' else 'LayerNorm + centred ReLU'},"
+            rf" $\sigma_w^2={g['sigma_w2']:g}, \sigma_b^2={g['sigma_b2']:g}$"
+        )
         ax = fig.add_subplot(gs_maps[i, 0])
         im = ax.imshow(maps[f"{reg}_diag"], cmap="magma")
         fig.colorbar(im, ax=ax, label=r"$\Theta_{pp}$ (output pixel $p$)", shrink=0.8)
@@ -212,7 +233,7 @@ def figure_f13(checker: pd.DataFrame, maps: dict, claims: pd.DataFrame | None = 
         a_d.plot(g["depth"], g["parity_ratio"], "o-", color=c, alpha=0.6, label=reg)
         t = _tolerance(claims, reg, "side/2")
         if np.isfinite(t):
-            for y in ((t,) if reg == "freeze" else (t, -t)):
+            for y in (t,) if reg == "freeze" else (t, -t):
                 a_f.axhline(y, color=c, linewidth=0.9, linestyle="--")
     t = _tolerance(claims, "freeze", "parity contrast")
     if np.isfinite(t):

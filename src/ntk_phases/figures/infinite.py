@@ -71,20 +71,32 @@ def _shade_singular(ax, pts: pd.DataFrame, text: bool = True) -> np.ndarray:
     of the rows of ``pts`` (in depth order) whose Θ is not singular."""
     p = pts.sort_values("depth")
     for k, (a, b) in enumerate(singular_runs(p)):
-        ax.axvspan(a, b, color="0.85", zorder=0, lw=0,
-                   label=r"$\Theta^l$ singular: modes below the eigenvalue cutoff dropped (numerical)"
-                   if k == 0 else None)
+        ax.axvspan(
+            a,
+            b,
+            color="0.85",
+            zorder=0,
+            lw=0,
+            label=r"$\Theta^l$ singular: modes below the eigenvalue cutoff dropped (numerical)" if k == 0 else None,
+        )
         if text and b - a > 0.15 * (p["depth"].max() - p["depth"].min()):
-            ax.text(0.5 * (a + b), 0.5, "singular " + r"$\Theta^l$" + ":\nnot resolved",
-                    transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8, color="0.35")
+            ax.text(
+                0.5 * (a + b),
+                0.5,
+                "singular " + r"$\Theta^l$" + ":\nnot resolved",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="0.35",
+            )
     if "singular" not in p:
         return np.ones(len(p), bool)
     return ~p["singular"].astype(bool).to_numpy()
 
 
 #: the fully connected networks of both conventions, whose tables F3-F5 draw
-FCN_NETWORKS = {a.name: a for a in (*ARCHITECTURES.values(), *NOTEBOOK_ARCHITECTURES.values())
-                if a.hidden == "dense"}
+FCN_NETWORKS = {a.name: a for a in (*ARCHITECTURES.values(), *NOTEBOOK_ARCHITECTURES.values()) if a.hidden == "dense"}
 
 
 def fcn_tables(tables: dict) -> dict[str, pd.DataFrame]:
@@ -117,15 +129,24 @@ def _points(frame: pd.DataFrame, cfg: dict):
 
 def _label(pts: pd.DataFrame, phase: str) -> str:
     r = pts.iloc[0]
-    return (rf"{phase}: $\sigma_w^2={r['sigma_w2']:.3g}$, $\sigma_b^2={r['sigma_b2']:.3g}$, "
-            rf"$\chi_1={r['chi_1']:.3f}$")
+    return (
+        rf"{phase}: $\sigma_w^2={r['sigma_w2']:.3g}$, $\sigma_b^2={r['sigma_b2']:.3g}$, "
+        rf"$\chi_1={r['chi_1']:.3f}$"
+    )
 
 
 def _mark_singular(ax, pts, col):
     sing = pts["singular"].astype(bool)
     if sing.any():
-        ax.scatter(pts.loc[sing, "depth"], pts.loc[sing, col], facecolors="none", edgecolors="k", s=25,
-                   label="singular (at the noise floor)", zorder=5)
+        ax.scatter(
+            pts.loc[sing, "depth"],
+            pts.loc[sing, col],
+            facecolors="none",
+            edgecolors="k",
+            s=25,
+            label="singular (at the noise floor)",
+            zorder=5,
+        )
 
 
 def f3(tables: dict, cfg: dict):
@@ -142,10 +163,12 @@ def f3(tables: dict, cfg: dict):
             r = ch.iloc[0]
             ax.plot(d, ch["ntk_diag"], "C3-", lw=2, label=r"$\Theta^l_{aa}$")
             ax.plot(d, ch["ntk_offdiag"], "C0-", lw=2, label=r"$\Theta^l_{ab}$")
-            ax.plot(d, _anchored(d, ch["ntk_diag"].iloc[-1], d[-1], r["chi_1"]), "C3", **DASH,
-                    label=r"$\propto\chi_1^l$")
-            ax.axhline(r["q_star"] * r["c_star"] / (1 - r["chi_c"]), color="C0", **DASH,
-                       label=r"$q^*c^*/(1-\chi_{c^*})$")
+            ax.plot(
+                d, _anchored(d, ch["ntk_diag"].iloc[-1], d[-1], r["chi_1"]), "C3", **DASH, label=r"$\propto\chi_1^l$"
+            )
+            ax.axhline(
+                r["q_star"] * r["c_star"] / (1 - r["chi_c"]), color="C0", **DASH, label=r"$q^*c^*/(1-\chi_{c^*})$"
+            )
             ax.set_yscale("log")
             ax.set_title(_label(ch, "chaotic"), fontsize=9)
         else:
@@ -158,7 +181,10 @@ def f3(tables: dict, cfg: dict):
         ax.axhline(p_star, color="k", **DASH, label=r"$p^* = q^*/(1-\chi_1)$")
         ax.set_title(_label(od, "ordered"), fontsize=9)
         ax = axes[i, 2]
-        for col, c, lab in (("ntk_diag", "C3", r"$|\Theta^l_{aa}-p^*|$"), ("ntk_offdiag", "C0", r"$|\Theta^l_{ab}-p^*|$")):
+        for col, c, lab in (
+            ("ntk_diag", "C3", r"$|\Theta^l_{aa}-p^*|$"),
+            ("ntk_offdiag", "C0", r"$|\Theta^l_{ab}-p^*|$"),
+        ):
             gap = np.abs(od[col].to_numpy() - p_star)
             ok = gap > 1e-12 * p_star
             ax.plot(d[ok], gap[ok], color=c, lw=2, label=lab)
@@ -191,9 +217,14 @@ def f4(tables: dict, cfg: dict):
             ax = axes[i, j]
             if pts["phase"].iloc[0] != phase:
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, f"{act}: no {phase} point (phase at "
-                        + rf"$\sigma_w^2={pts['sigma_w2'].iloc[0]:g}$: {pts['phase'].iloc[0]})",
-                        ha="center", transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{act}: no {phase} point (phase at "
+                    + rf"$\sigma_w^2={pts['sigma_w2'].iloc[0]:g}$: {pts['phase'].iloc[0]})",
+                    ha="center",
+                    transform=ax.transAxes,
+                )
                 continue
             r = pts.iloc[0]
             ax.plot(d, pts["lambda_max"], "C3-", lw=2, label=r"$\lambda_{max}$")
@@ -203,10 +234,14 @@ def f4(tables: dict, cfg: dict):
             _mark_singular(ax, pts, "lambda_min")
             k = len(d) // 2
             if phase == "chaotic":
-                ax.plot(d, _anchored(d, pts["lambda_min"].iloc[k], d[k], r["chi_1"]), "C0", **DASH,
-                        label=r"$\propto\chi_1^l$ (C1)")
-                ax.plot(d, _anchored(d, kap[k], d[k], 1 / r["chi_1"]), "C2", **DASH,
-                        label=r"$\propto\chi_1^{-l}$ (C1)")
+                ax.plot(
+                    d,
+                    _anchored(d, pts["lambda_min"].iloc[k], d[k], r["chi_1"]),
+                    "C0",
+                    **DASH,
+                    label=r"$\propto\chi_1^l$ (C1)",
+                )
+                ax.plot(d, _anchored(d, kap[k], d[k], 1 / r["chi_1"]), "C2", **DASH, label=r"$\propto\chi_1^{-l}$ (C1)")
             else:
                 # the forms C2 tests (claims.c1_c5.spectrum_forms): l χ₁^l and 1/(l χ₁^l) for a
                 # smooth φ (the notebook's), χ₁^(l/2) and χ₁^(−l/2) for ReLU
@@ -216,17 +251,28 @@ def f4(tables: dict, cfg: dict):
                 ax.axhline(m * r["q_star"] / (1 - r["chi_1"]), color="C3", **DASH, label=r"$m\,p^*$ (C2)")
                 fine = np.flatnonzero(~pts["singular"].astype(bool).to_numpy() & (d >= 1))
                 kk = fine[len(fine) // 2] if len(fine) else k
-                ax.plot(d, _anchored(d, pts["lambda_min"].iloc[kk], d[kk], rate, form["poly"]), "C0", **DASH,
-                        label=form["lambda_min"] + " (C2)")
-                ax.plot(d, _anchored(d, kap[kk], d[kk], 1 / rate, -form["poly"]), "C2", **DASH,
-                        label=form["kappa"] + " (C2)")
+                ax.plot(
+                    d,
+                    _anchored(d, pts["lambda_min"].iloc[kk], d[kk], rate, form["poly"]),
+                    "C0",
+                    **DASH,
+                    label=form["lambda_min"] + " (C2)",
+                )
+                ax.plot(
+                    d,
+                    _anchored(d, kap[kk], d[kk], 1 / rate, -form["poly"]),
+                    "C2",
+                    **DASH,
+                    label=form["kappa"] + " (C2)",
+                )
             ax.set_yscale("log")
             ax.set_xlabel(style.SYMBOLS["depth"])
             ax.set_title(f"{act} — " + _label(pts, phase), fontsize=9)
             ax.legend(fontsize=7)
         axes[i, 0].set_ylabel(r"spectrum of $\Theta^l(X,X)$")
-    fig.suptitle(r"F4: NTK spectrum and condition number $\kappa$ against depth (dashed: predictions)"
-                 + network_note(by_act))
+    fig.suptitle(
+        r"F4: NTK spectrum and condition number $\kappa$ against depth (dashed: predictions)" + network_note(by_act)
+    )
     return fig
 
 
@@ -259,34 +305,67 @@ def f5(tables: dict, cfg: dict):
             ax.plot(d, y, "C3-", lw=2, label=r"rms of $P(\Theta^l)Y$")
             good = np.flatnonzero(ok & (d >= 1))
             k = good[len(good) // 2]
-            ax.plot(d[d >= 1], _anchored(d[d >= 1], y[k], d[k], r["chi_c"] / r["chi_1"], poly=1), "C3",
-                    **DASH, label=r"$\propto l\,(\chi_{c^*}/\chi_1)^l$ (C1)")
+            ax.plot(
+                d[d >= 1],
+                _anchored(d[d >= 1], y[k], d[k], r["chi_c"] / r["chi_1"], poly=1),
+                "C3",
+                **DASH,
+                label=r"$\propto l\,(\chi_{c^*}/\chi_1)^l$ (C1)",
+            )
             ax.set_yscale("log")
             ax.set_ylabel(r"rms of $P(\Theta^l)Y$ over test points and classes")
             ax.set_title(f"{act} — " + _label(ch, "chaotic") + "\nthe prediction loses the input", fontsize=9)
             ax.legend(fontsize=7)
         else:
             ax.set_axis_off()
-            ax.text(0.5, 0.5, f"{act}: no chaotic point (phase at " + rf"$\sigma_w^2={ch['sigma_w2'].iloc[0]:g}$"
-                    + f": {ch['phase'].iloc[0]})", ha="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                f"{act}: no chaotic point (phase at "
+                + rf"$\sigma_w^2={ch['sigma_w2'].iloc[0]:g}$"
+                + f": {ch['phase'].iloc[0]})",
+                ha="center",
+                transform=ax.transAxes,
+            )
         ax = axes[i, 1]
         if od["phase"].iloc[0] != "ordered":
             ax.set_axis_off()
-            ax.text(0.5, 0.5, f"{act}: no ordered point (phase at " + rf"$\sigma_w^2={od['sigma_w2'].iloc[0]:g}$"
-                    + f": {od['phase'].iloc[0]})", ha="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                f"{act}: no ordered point (phase at "
+                + rf"$\sigma_w^2={od['sigma_w2'].iloc[0]:g}$"
+                + f": {od['phase'].iloc[0]})",
+                ha="center",
+                transform=ax.transAxes,
+            )
             continue
         ok = _shade_singular(ax, od)
         d = od["depth"].to_numpy(float)
         cols = mean_pred_entries(od)
         if cols:
             for c, col in enumerate(cols):
-                ax.plot(d, np.where(ok, od[col].to_numpy(), np.nan), color=f"C{c}", lw=2, marker=".", ms=3,
-                        label=f"test point {col.rsplit('_', 1)[1]}, true class")
+                ax.plot(
+                    d,
+                    np.where(ok, od[col].to_numpy(), np.nan),
+                    color=f"C{c}",
+                    lw=2,
+                    marker=".",
+                    ms=3,
+                    label=f"test point {col.rsplit('_', 1)[1]}, true class",
+                )
             ax.set_ylabel(r"single entries of $P(\Theta^l)Y$")
             what = "single entries settle to data-dependent constants (C2)"
         else:  # tables without the single entries: the rms, also on a linear scale
-            ax.plot(d, np.where(ok, od["mean_pred_rms"].to_numpy(), np.nan), "C0-", lw=2, marker=".", ms=3,
-                    label=r"rms of $P(\Theta^l)Y$ (table has no single entries)")
+            ax.plot(
+                d,
+                np.where(ok, od["mean_pred_rms"].to_numpy(), np.nan),
+                "C0-",
+                lw=2,
+                marker=".",
+                ms=3,
+                label=r"rms of $P(\Theta^l)Y$ (table has no single entries)",
+            )
             ax.set_ylabel(r"rms of $P(\Theta^l)Y$ over test points and classes")
             what = "tends to a data-dependent limit (C2)"
         ax.axhline(0, color="0.6", lw=0.8)
@@ -295,8 +374,10 @@ def f5(tables: dict, cfg: dict):
         ax.legend(fontsize=7, loc="best")
         for ax in axes[i]:
             ax.set_xlabel(style.SYMBOLS["depth"])
-    fig.suptitle(r"F5: mean predictor $P(\Theta^l)Y=\Theta^l(X_{test},X)\,\Theta^l(X,X)^{-1}Y$ "
-                 r"against depth (grey: $\Theta^l$ singular, not drawn)" + network_note(by_act))
+    fig.suptitle(
+        r"F5: mean predictor $P(\Theta^l)Y=\Theta^l(X_{test},X)\,\Theta^l(X,X)^{-1}Y$ "
+        r"against depth (grey: $\Theta^l$ singular, not drawn)" + network_note(by_act)
+    )
     return fig
 
 
@@ -306,18 +387,17 @@ def _xi_overlay(ax, sub: pd.DataFrame, dmax: float, labels: bool = True):
     for c, lab in (("xi_1", r"$8\xi_1$"), ("xi_star", r"$8\xi^*$")):
         y = 8 * th[c].to_numpy(float)
         ok = np.isfinite(y)
-        ax.plot(th["sigma_w2"].to_numpy()[ok], np.minimum(y[ok], dmax * 1.02), color="w",
-                marker=".", **DASH)
+        ax.plot(th["sigma_w2"].to_numpy()[ok], np.minimum(y[ok], dmax * 1.02), color="w", marker=".", **DASH)
         # label the overlay only where it is drawn inside the depth range
         inside = np.flatnonzero(ok & (y <= dmax))
         if labels and inside.size:
             j = inside[inside.size // 2]
-            ax.text(th["sigma_w2"].to_numpy()[j], y[j], lab, color="w", fontsize=9,
-                    ha="center", va="bottom")
+            ax.text(th["sigma_w2"].to_numpy()[j], y[j], lab, color="w", fontsize=9, ha="center", va="bottom")
 
 
-def _heatmap(ax, frame: pd.DataFrame, t: float, col: str, show_xi: bool = True,
-             vmax: float = 1.0, contour: bool = False):
+def _heatmap(
+    ax, frame: pd.DataFrame, t: float, col: str, show_xi: bool = True, vmax: float = 1.0, contour: bool = False
+):
     """One (σ_w², depth) accuracy panel at time t (first σ_b²): cells (``pcolormesh``) or,
     as the notebook draws F6, filled contours at 10 levels from 0 to ``vmax``."""
     sub = frame[frame["t"] == t]
@@ -326,11 +406,20 @@ def _heatmap(ax, frame: pd.DataFrame, t: float, col: str, show_xi: bool = True,
     piv = sub.pivot_table(index="depth", columns="sigma_w2", values=col)
     if contour:
         levels = np.linspace(0, vmax, 11)
-        mesh = ax.contourf(piv.columns, piv.index, np.clip(piv.to_numpy(), 0, vmax), levels=levels,
-                           cmap="viridis", vmin=0, vmax=vmax)
+        mesh = ax.contourf(
+            piv.columns, piv.index, np.clip(piv.to_numpy(), 0, vmax), levels=levels, cmap="viridis", vmin=0, vmax=vmax
+        )
     else:
-        mesh = ax.pcolormesh(piv.columns, piv.index, piv.to_numpy(), cmap="viridis", vmin=0, vmax=vmax,
-                             shading="nearest", rasterized=True)
+        mesh = ax.pcolormesh(
+            piv.columns,
+            piv.index,
+            piv.to_numpy(),
+            cmap="viridis",
+            vmin=0,
+            vmax=vmax,
+            shading="nearest",
+            rasterized=True,
+        )
     if show_xi:
         dmax = piv.index.max()
         _xi_overlay(ax, sub, dmax)
@@ -351,12 +440,12 @@ def fit_label(phase: str, fit: dict, what: str = "") -> str:
     extra = (", " + ", ".join(out)) if out else ""
     if fit["resolved"] < c9.C9_MIN_POINTS:
         return rf"no $a\,{xi}$ fit: {fit['resolved']} resolved{extra}" + (f" ({what})" if what else "")
-    return (rf"fit ${fit['a']:.3g}\,{xi}$, $R^2$ {fit['r2']:.2f} ({fit['resolved']} pts{extra})"
-            + (f", {what}" if what else ""))
+    return rf"fit ${fit['a']:.3g}\,{xi}$, $R^2$ {fit['r2']:.2f} ({fit['resolved']} pts{extra})" + (
+        f", {what}" if what else ""
+    )
 
 
-def draw_fits(ax, fits: dict, dmax: float, markers: str | None = None, label: bool = False,
-              what: dict | None = None):
+def draw_fits(ax, fits: dict, dmax: float, markers: str | None = None, label: bool = False, what: dict | None = None):
     """The C9 law a·ξ measured on this grid (``fits``: :func:`claims.c9.law_fits`) as a
     magenta line over each phase's σ_w², clipped at the grid; ``markers``: the phase whose
     measured boundaries to mark (o: resolved; magenta ^: censored, at the deepest depth;
@@ -367,31 +456,55 @@ def draw_fits(ax, fits: dict, dmax: float, markers: str | None = None, label: bo
         if fit["resolved"] >= c9.C9_MIN_POINTS:
             b = bounds.sort_values("sigma_w2")
             ls = "-" if phase == "ordered" else "-."
-            ax.plot(b["sigma_w2"], np.minimum(fit["a"] * b["xi"], dmax * 1.02), color=FIT_COLOUR,
-                    lw=1.8, ls=ls, label=lab)
+            ax.plot(
+                b["sigma_w2"], np.minimum(fit["a"] * b["xi"], dmax * 1.02), color=FIT_COLOUR, lw=1.8, ls=ls, label=lab
+            )
         elif label:
             ax.plot([], [], color=FIT_COLOUR, lw=0, label=lab)
         if markers == phase:
             res = bounds[bounds["status"] == "resolved"]
             cen = bounds[bounds["status"] == "censored"]
-            ax.scatter(res["sigma_w2"], res["l_boundary"], s=22, color=FIT_COLOUR, edgecolors="k",
-                       linewidths=0.6, zorder=6,
-                       label=r"measured $l_{boundary}$" if label else None)
-            ax.scatter(cen["sigma_w2"], np.full(len(cen), dmax), marker="^", s=26, color=FIT_COLOUR,
-                       edgecolors="k", linewidths=0.6, zorder=6, clip_on=False,
-                       label="censored (beyond the grid)" if label and len(cen) else None)
+            ax.scatter(
+                res["sigma_w2"],
+                res["l_boundary"],
+                s=22,
+                color=FIT_COLOUR,
+                edgecolors="k",
+                linewidths=0.6,
+                zorder=6,
+                label=r"measured $l_{boundary}$" if label else None,
+            )
+            ax.scatter(
+                cen["sigma_w2"],
+                np.full(len(cen), dmax),
+                marker="^",
+                s=26,
+                color=FIT_COLOUR,
+                edgecolors="k",
+                linewidths=0.6,
+                zorder=6,
+                clip_on=False,
+                label="censored (beyond the grid)" if label and len(cen) else None,
+            )
             sing = bounds[bounds["status"] == "singular"]
-            ax.scatter(sing["sigma_w2"], sing["l_boundary"], marker="^", s=26, color="0.7",
-                       edgecolors="k", linewidths=0.6, zorder=6,
-                       label=r"beyond a singular $\Theta$ (numerical)" if label and len(sing) else None)
+            ax.scatter(
+                sing["sigma_w2"],
+                sing["l_boundary"],
+                marker="^",
+                s=26,
+                color="0.7",
+                edgecolors="k",
+                linewidths=0.6,
+                zorder=6,
+                label=r"beyond a singular $\Theta$ (numerical)" if label and len(sing) else None,
+            )
 
 
 def _singular_edge(frame: pd.DataFrame) -> pd.DataFrame:
     """Per σ_w² (first σ_b²) the shallowest depth ≥ 1 with a singular Θ (none: left out)."""
     if "singular" not in frame:
         return pd.DataFrame(columns=["sigma_w2", "depth"])
-    sub = frame[(frame["sigma_b2"] == frame["sigma_b2"].min()) & frame["singular"].astype(bool)
-                & (frame["depth"] >= 1)]
+    sub = frame[(frame["sigma_b2"] == frame["sigma_b2"].min()) & frame["singular"].astype(bool) & (frame["depth"] >= 1)]
     return sub.groupby("sigma_w2", as_index=False)["depth"].min()
 
 
@@ -403,8 +516,14 @@ PREDICTOR_WORDS = {
 }
 
 
-def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
-       test_vmax: float = 1.0, convention: str = "ours"):
+def f6(
+    tables: dict,
+    cfg: dict,
+    predictor: str = "network",
+    chance: float = 0.1,
+    test_vmax: float = 1.0,
+    convention: str = "ours",
+):
     """Train/test accuracy over (σ_w², depth) at each t, with the colab's 8ξ and the C9
     law a·ξ measured on the same table (at the last t). ``predictor``: ``network`` (F6:
     columns train_acc/test_acc, cells) or ``mean`` (F6_mean: the mean predictor's
@@ -417,8 +536,14 @@ def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
     acts = sorted({a for (arch, a) in tables if arch == "fcn"})
     times = sorted(tables[("fcn", acts[0])]["t"].unique())
     rows = [(a, split) for a in acts for split in ("train", "test")]
-    fig, axes = plt.subplots(len(rows), len(times), figsize=(3.3 * len(times) + 1.6, 2.9 * len(rows)),
-                             squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(rows),
+        len(times),
+        figsize=(3.3 * len(times) + 1.6, 2.9 * len(rows)),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     meshes = {}
     for i, (act, split) in enumerate(rows):
         frame = tables[("fcn", act)]
@@ -431,9 +556,14 @@ def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
             ax = axes[i, j]
             meshes[split] = _heatmap(ax, frame, t, col, vmax=vmax, contour=mean)
             if sing is not None and len(sing):
-                ax.plot(sing["sigma_w2"], sing["depth"], color="0.85", ls=":", lw=1.6,
-                        label=r"first singular $\Theta^l$ (numerical above)" if (j == 0 and split == "train")
-                        else None)
+                ax.plot(
+                    sing["sigma_w2"],
+                    sing["depth"],
+                    color="0.85",
+                    ls=":",
+                    lw=1.6,
+                    label=r"first singular $\Theta^l$ (numerical above)" if (j == 0 and split == "train") else None,
+                )
             last = j == len(times) - 1
             mark = ("ordered" if split == "train" else "chaotic") if last else None
             draw_fits(ax, fits, dmax, markers=mark, label=(j == 0 and split == "train"))
@@ -449,16 +579,17 @@ def f6(tables: dict, cfg: dict, predictor: str = "network", chance: float = 0.1,
         train_axes = [axes[i, j] for i, (_, s) in enumerate(rows) if s == "train" for j in range(len(times))]
         test_axes = [axes[i, j] for i, (_, s) in enumerate(rows) if s == "test" for j in range(len(times))]
         fig.colorbar(meshes["train"], ax=train_axes, label="train accuracy", shrink=0.8)
-        fig.colorbar(meshes["test"], ax=test_axes, label=f"test accuracy (0-{test_vmax:g}, notebook)",
-                     shrink=0.8)
+        fig.colorbar(meshes["test"], ax=test_axes, label=f"test accuracy (0-{test_vmax:g}, notebook)", shrink=0.8)
     else:
         fig.colorbar(meshes["train"], ax=axes, label="accuracy", shrink=0.6)
     name = "F6_mean" if mean else "F6"
-    fig.suptitle(f"{name}: infinite-width FCN accuracy over ($\\sigma_w^2$, depth) at training time t, "
-                 f"{PREDICTOR_WORDS['notebook' if convention == 'notebook' and not mean else predictor]}\n"
-                 r"white dashed: $8\xi_1$, $8\xi^*$; magenta: $a\,\xi$ fitted to the boundaries measured at "
-                 f"t = {times[-1]:g} (C9: " + r"$a\,\xi_1$ solid, train; $a\,\xi^*$ dash-dot, test; "
-                 r"markers on the last-t panels)")
+    fig.suptitle(
+        f"{name}: infinite-width FCN accuracy over ($\\sigma_w^2$, depth) at training time t, "
+        f"{PREDICTOR_WORDS['notebook' if convention == 'notebook' and not mean else predictor]}\n"
+        r"white dashed: $8\xi_1$, $8\xi^*$; magenta: $a\,\xi$ fitted to the boundaries measured at "
+        f"t = {times[-1]:g} (C9: " + r"$a\,\xi_1$ solid, train; $a\,\xi^*$ dash-dot, test; "
+        r"markers on the last-t panels)"
+    )
     return fig
 
 
@@ -506,8 +637,10 @@ def shared_setting(tables: dict, fallback: dict | None = None) -> dict:
     for field in first:
         values = {k: v[field] for k, v in per_table.items()}
         if len(set(values.values())) > 1:
-            raise ValueError(f"F8's infinite-width tables differ in {field}: "
-                             + "; ".join(f"{a}/{f}: {v}" for (a, f), v in values.items()))
+            raise ValueError(
+                f"F8's infinite-width tables differ in {field}: "
+                + "; ".join(f"{a}/{f}: {v}" for (a, f), v in values.items())
+            )
     return first
 
 
@@ -516,9 +649,11 @@ def setting_text(setting: dict) -> str:
     sw, depths = setting["sigma_w2"], setting["depths"]
     grid = f"σ_w² = {sw[0]:g}–{sw[-1]:g} ({len(sw)} values)" if len(sw) > 1 else f"σ_w² = {sw[0]:g}"
     data = f"{setting['dataset']} " if setting["dataset"] else ""
-    return (f"every architecture on the same {data}examples: n_train = {setting['n_train']}, "
-            f"n_test = {setting['n_test']}; {grid}, σ_b² = {setting['sigma_b2']:g}, "
-            f"depths {depths[0]}–{depths[-1]}")
+    return (
+        f"every architecture on the same {data}examples: n_train = {setting['n_train']}, "
+        f"n_test = {setting['n_test']}; {grid}, σ_b² = {setting['sigma_b2']:g}, "
+        f"depths {depths[0]}–{depths[-1]}"
+    )
 
 
 def _finite_title(frame: pd.DataFrame, arch: str, act: str, step: int, settings: dict) -> str:
@@ -526,9 +661,11 @@ def _finite_title(frame: pd.DataFrame, arch: str, act: str, step: int, settings:
     unit = "width" if arch == "fcn" else "channels"
     n = settings.get("n_train") or "all"
     bs = int(frame["batch_size"].iloc[0]) if "batch_size" in frame else "?"
-    return (f"{arch} / {act}, trained: test accuracy, step {step}\n"
-            f"{unit} {int(frame['width'].iloc[0])}, n_train = {n}, batch {bs}, "
-            f"{frame['seed'].nunique()} seed(s)")
+    return (
+        f"{arch} / {act}, trained: test accuracy, step {step}\n"
+        f"{unit} {int(frame['width'].iloc[0])}, n_train = {n}, batch {bs}, "
+        f"{frame['seed'].nunique()} seed(s)"
+    )
 
 
 def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | None = None):
@@ -542,8 +679,7 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
     finite, overlays = finite or {}, overlays or {}
     setting = shared_setting(tables, cfg.get("comparison"))
     archs, rows = f8_rows(tables, finite)
-    fig, axes = plt.subplots(len(rows), len(archs), figsize=(4.4 * len(archs) + 1, 3.6 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(archs), figsize=(4.4 * len(archs) + 1, 3.6 * len(rows)), squeeze=False)
     cmap = accuracy_cmap()
     mesh, legend = None, True
     for i, (kind, act) in enumerate(rows):
@@ -553,15 +689,25 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
                 ax.set_axis_off()
                 if kind == "finite":  # say why the row has a gap
                     why = "training.architectures.archs" + (";\nF7 trains the FCN grid" if arch == "fcn" else "")
-                    ax.text(0.5, 0.5, f"{arch} / {act}: not trained here\n({why})",
-                            ha="center", va="center", transform=ax.transAxes, fontsize=9)
+                    ax.text(
+                        0.5,
+                        0.5,
+                        f"{arch} / {act}: not trained here\n({why})",
+                        ha="center",
+                        va="center",
+                        transform=ax.transAxes,
+                        fontsize=9,
+                    )
                 continue
             if kind == "infinite":
                 frame = tables[(arch, act)]
                 t = frame["t"].max()
                 mesh = _heatmap(ax, frame, t, "test_acc")
-                ax.set_title(f"{arch} / {act}, infinite width: test accuracy, t = {t:g}\n"
-                             f"(n_train = {setting['n_train']}, n_test = {setting['n_test']})", fontsize=9)
+                ax.set_title(
+                    f"{arch} / {act}, infinite width: test accuracy, t = {t:g}\n"
+                    f"(n_train = {setting['n_train']}, n_test = {setting['n_test']})",
+                    fontsize=9,
+                )
                 ax.set_xlabel(style.SYMBOLS["sigma_w2"])
                 ax.set_ylabel(style.SYMBOLS["depth"])
                 continue
@@ -569,8 +715,7 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
             step = int(frame["step"].max())
             mesh = draw_heat(ax, frame, overlays[(arch, act)], step, "test_acc", cmap)
             ax.set_yticks(np.sort(frame["depth"].unique()))  # the few trained depths
-            ax.set_title(_finite_title(frame, arch, act, step, cfg.get("finite", {}).get(arch, {})),
-                         fontsize=9)
+            ax.set_title(_finite_title(frame, arch, act, step, cfg.get("finite", {}).get(arch, {})), fontsize=9)
             if legend:  # one legend for the overlays of the finite row
                 ax.legend(fontsize=7, loc="upper left", facecolor="0.6", framealpha=0.8)
                 legend = False
@@ -578,8 +723,7 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
     title = "F8: FCN vs CNN-F vs CNN-P, infinite width (dashed: 8ξ₁, 8ξ*)"
     if finite:
         label += " (finite: mean over seeds; grey: all seeds diverged, × some)"
-        title = ("F8: FCN vs CNN-F vs CNN-P — infinite width (top; dashed: 8ξ₁, 8ξ*) and "
-                 "finite width, trained (bottom)")
+        title = "F8: FCN vs CNN-F vs CNN-P — infinite width (top; dashed: 8ξ₁, 8ξ*) and finite width, trained (bottom)"
     if setting:
         title += "\ninfinite width: " + setting_text(setting)
     fig.colorbar(mesh, ax=axes, label=label, shrink=0.7)
@@ -606,14 +750,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure", required=True, choices=sorted(FIGURES))
     p.add_argument("--tables", nargs="+", required=True)
     p.add_argument("--config-json", required=True)
-    p.add_argument("--finite", nargs="*", default=[],
-                   help="F8: trained tables (metrics/finite_architectures_*.csv)")
-    p.add_argument("--overlays", nargs="*", default=[],
-                   help="F8: one depth-scale overlay per --finite table, in the same order")
-    p.add_argument("--data-json", default=None,
-                   help="F6, F6_mean: the dataset's metadata (n_classes sets chance for C9)")
-    p.add_argument("--test-vmax", type=float, default=1.0,
-                   help="F6_mean: top of the test colour scale (notebook, CIFAR-10: 0.35)")
+    p.add_argument("--finite", nargs="*", default=[], help="F8: trained tables (metrics/finite_architectures_*.csv)")
+    p.add_argument(
+        "--overlays", nargs="*", default=[], help="F8: one depth-scale overlay per --finite table, in the same order"
+    )
+    p.add_argument(
+        "--data-json", default=None, help="F6, F6_mean: the dataset's metadata (n_classes sets chance for C9)"
+    )
+    p.add_argument(
+        "--test-vmax", type=float, default=1.0, help="F6_mean: top of the test colour scale (notebook, CIFAR-10: 0.35)"
+    )
     p.add_argument("--out", nargs="+", required=True)
     p.add_argument("--dpi", type=int, default=150)
     args = p.parse_args(argv)
@@ -633,13 +779,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure == "F8":
         fig = f8(tables, cfg, finite, overlays)
     elif args.figure in ("F6", "F6_mean"):
-        fig = f6(tables, cfg, "mean" if args.figure == "F6_mean" else "network", chance, args.test_vmax,
-                 convention)
+        fig = f6(tables, cfg, "mean" if args.figure == "F6_mean" else "network", chance, args.test_vmax, convention)
     else:
         fig = FIGURES[args.figure](tables, cfg)
-    style.save(fig, args.out, args.dpi,
-               inputs=args.tables + args.finite + args.overlays + ([args.data_json] if args.data_json else []),
-               figure=args.figure)
+    style.save(
+        fig,
+        args.out,
+        args.dpi,
+        inputs=args.tables + args.finite + args.overlays + ([args.data_json] if args.data_json else []),
+        figure=args.figure,
+    )
     log.info("wrote %s", " ".join(args.out))
     return 0
 

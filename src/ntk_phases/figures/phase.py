@@ -56,7 +56,15 @@ def _panel(ax, frame: pd.DataFrame, column: str, cmap: str, scale: str):
 def _critical_line(ax, frame: pd.DataFrame):
     x, y, chi = _pivot(frame, "chi_1")
     if np.nanmin(chi) < 1 < np.nanmax(chi):
-        ax.contour(x, y, chi, levels=[1.0], colors="k", **{k: v for k, v in style.THEORY_LINE.items() if k != "linestyle"}, linestyles="--")
+        ax.contour(
+            x,
+            y,
+            chi,
+            levels=[1.0],
+            colors="k",
+            **{k: v for k, v in style.THEORY_LINE.items() if k != "linestyle"},
+            linestyles="--",
+        )
 
 
 def _label_regions(ax, frame: pd.DataFrame, activation: str):
@@ -68,13 +76,26 @@ def _label_regions(ax, frame: pd.DataFrame, activation: str):
         xs = sub["sigma_w2"].to_numpy()
         x_pos = 0.5 * (xs.min() + xs.max())
         y_pos = frame["sigma_b2"].median()
-        ax.text(x_pos, y_pos, text, ha="center", va="center", fontsize=10,
-                bbox={"boxstyle": "round", "fc": "white", "alpha": 0.75, "lw": 0})
+        ax.text(
+            x_pos,
+            y_pos,
+            text,
+            ha="center",
+            va="center",
+            fontsize=10,
+            bbox={"boxstyle": "round", "fc": "white", "alpha": 0.75, "lw": 0},
+        )
     unb = frame[frame["phase"] == "unbounded"]
     if len(unb):
-        ax.text(0.5 * (unb["sigma_w2"].min() + unb["sigma_w2"].max()), frame["sigma_b2"].median(),
-                r"$q^*=\infty$" + "\n(unbounded)", ha="center", va="center", fontsize=10,
-                bbox={"boxstyle": "round", "fc": "white", "alpha": 0.75, "lw": 0})
+        ax.text(
+            0.5 * (unb["sigma_w2"].min() + unb["sigma_w2"].max()),
+            frame["sigma_b2"].median(),
+            r"$q^*=\infty$" + "\n(unbounded)",
+            ha="center",
+            va="center",
+            fontsize=10,
+            bbox={"boxstyle": "round", "fc": "white", "alpha": 0.75, "lw": 0},
+        )
 
 
 def plot(frames: dict[str, pd.DataFrame]):
@@ -92,8 +113,14 @@ def plot(frames: dict[str, pd.DataFrame]):
             _critical_line(ax, frame)
             unb = frame[frame["phase"] == "unbounded"]
             if len(unb):
-                ax.axvspan(unb["sigma_w2"].min(), frame["sigma_w2"].max(), facecolor="none",
-                           hatch="//", edgecolor="0.5", linewidth=0)
+                ax.axvspan(
+                    unb["sigma_w2"].min(),
+                    frame["sigma_w2"].max(),
+                    facecolor="none",
+                    hatch="//",
+                    edgecolor="0.5",
+                    linewidth=0,
+                )
             if j == 0:
                 _label_regions(ax, frame, act)
             ax.set_title(f"{act}: {style.SYMBOLS[column]}")

@@ -62,10 +62,17 @@ EXIT_INTERRUPTED = 3  # a time-limited job stopped early (checkpoint kept: rerun
 # ----------------------------------------------------------------------------- lr (kernels)
 
 
-def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
-             arch: str | None = None, activation: str | None = None,
-             tanh_deg: int = 64, kernel_batch_size: int | None = None,
-             x_test: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+def lr_table(
+    experiment: str,
+    cfg: dict,
+    x_train: np.ndarray,
+    dataset: str,
+    arch: str | None = None,
+    activation: str | None = None,
+    tanh_deg: int = 64,
+    kernel_batch_size: int | None = None,
+    x_test: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """λ_max, λ_min, κ of the analytic Θ(train, train) and η = lr_factor · 2/λ_max for every
     (σ_w², depth) of an experiment. Minibatch SGD (``batch_size``) uses the kernel of the
     first ``batch_size`` examples (one batch: its λ_max is what bounds a stable step).
@@ -79,25 +86,51 @@ def lr_table(experiment: str, cfg: dict, x_train: np.ndarray, dataset: str,
     bs = cfg.get("batch_size")
     x = x_train if not bs or bs >= len(x_train) else x_train[: int(bs)]
     t0 = time.perf_counter()
-    sweep = depth_sweep(x, x_test, c["arch"], c["activation"], c["sigma_w2"],
-                        c["sigma_b2"], c["depths"], tanh_deg=tanh_deg,
-                        batch_size=cfg.get("kernel_batch_size") or kernel_batch_size,
-                        sigma_chunk=cfg.get("sigma_chunk"))
+    sweep = depth_sweep(
+        x,
+        x_test,
+        c["arch"],
+        c["activation"],
+        c["sigma_w2"],
+        c["sigma_b2"],
+        c["depths"],
+        tanh_deg=tanh_deg,
+        batch_size=cfg.get("kernel_batch_size") or kernel_batch_size,
+        sigma_chunk=cfg.get("sigma_chunk"),
+    )
     spec = spectral.spectrum(sweep["ntk_train"])  # (S, D)
-    log.info("%s %s/%s: Θ on %d points, %d sigma_w2 x %d depths in %.1fs", experiment,
-             c["arch"], c["activation"], len(x), len(c["sigma_w2"]), len(sweep["depths"]),
-             time.perf_counter() - t0)
+    log.info(
+        "%s %s/%s: Θ on %d points, %d sigma_w2 x %d depths in %.1fs",
+        experiment,
+        c["arch"],
+        c["activation"],
+        len(x),
+        len(c["sigma_w2"]),
+        len(sweep["depths"]),
+        time.perf_counter() - t0,
+    )
     rows = []
     factor = float(cfg["lr_factor"])
     for i, sw in enumerate(sweep["sigma_w2"]):
         for j, d in enumerate(sweep["depths"]):
             lmax = float(spec["lambda_max"][i, j])
-            rows.append({"experiment": experiment, "arch": c["arch"], "activation": c["activation"],
-                         "dataset": dataset, "sigma_w2": float(sw), "sigma_b2": c["sigma_b2"],
-                         "depth": int(d), "n_points": len(x), "lambda_max": lmax,
-                         "lambda_min": float(spec["lambda_min"][i, j]),
-                         "kappa": float(spec["kappa"][i, j]), "lr_factor": factor,
-                         "learning_rate": float(predictions.eta_from_lambda_max(lmax, factor))})
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "arch": c["arch"],
+                    "activation": c["activation"],
+                    "dataset": dataset,
+                    "sigma_w2": float(sw),
+                    "sigma_b2": c["sigma_b2"],
+                    "depth": int(d),
+                    "n_points": len(x),
+                    "lambda_max": lmax,
+                    "lambda_min": float(spec["lambda_min"][i, j]),
+                    "kappa": float(spec["kappa"][i, j]),
+                    "lr_factor": factor,
+                    "learning_rate": float(predictions.eta_from_lambda_max(lmax, factor)),
+                }
+            )
     return pd.DataFrame(rows), sweep
 
 
@@ -109,28 +142,49 @@ def overlay_table(activation: str, cfg: dict, theory_cfg: dict) -> pd.DataFrame:
     lo, hi = float(sw.min()), float(sw.max())
     pad = 0.02 * (hi - lo if hi > lo else 1.0)
     fine = np.linspace(max(lo - pad, 1e-3), hi + pad, 241)
-    return meanfield.phase_table(activation, fine, [float(cfg["sigma_b2"])],
-                                 theory_cfg.get("quadrature_degree", 64),
-                                 theory_cfg.get("newton_iters", 60))
+    return meanfield.phase_table(
+        activation,
+        fine,
+        [float(cfg["sigma_b2"])],
+        theory_cfg.get("quadrature_degree", 64),
+        theory_cfg.get("newton_iters", 60),
+    )
 
 
 def cmd_lr(args) -> int:
     cfg = json.loads(args.config_json)
     arrays = experiment_data(args.experiment, cfg, data_mod.load(args.data))
-    frame, sweep = lr_table(args.experiment, cfg, arrays["x_train"], args.dataset, args.arch,
-                            args.activation, tanh_deg=args.tanh_deg,
-                            kernel_batch_size=args.kernel_batch_size,
-                            x_test=arrays["x_test"] if args.out_kernels else None)
+    frame, sweep = lr_table(
+        args.experiment,
+        cfg,
+        arrays["x_train"],
+        args.dataset,
+        args.arch,
+        args.activation,
+        tanh_deg=args.tanh_deg,
+        kernel_batch_size=args.kernel_batch_size,
+        x_test=arrays["x_test"] if args.out_kernels else None,
+    )
     for _, r in frame.iterrows():
-        log.info("sigma_w2=%.4g depth=%d lambda_max=%.4g kappa=%.3g eta=%.4g", r.sigma_w2,
-                 r.depth, r.lambda_max, r.kappa, r.learning_rate)
+        log.info(
+            "sigma_w2=%.4g depth=%d lambda_max=%.4g kappa=%.3g eta=%.4g",
+            r.sigma_w2,
+            r.depth,
+            r.lambda_max,
+            r.kappa,
+            r.learning_rate,
+        )
     io.write_csv(args.out, frame)
     io.write_provenance(args.out, config=cfg, inputs=[args.data], experiment=args.experiment)
     if args.out_kernels:  # analytic blocks of the (single) configuration, for `infinite`
         with io.atomic_path(args.out_kernels, suffix=".npz") as tmp:
-            np.savez(tmp, **{k: sweep[k][0, 0] for k in KERNEL_KEYS},
-                     sigma_w2=sweep["sigma_w2"][0], sigma_b2=sweep["sigma_b2"],
-                     depth=sweep["depths"][0])
+            np.savez(
+                tmp,
+                **{k: sweep[k][0, 0] for k in KERNEL_KEYS},
+                sigma_w2=sweep["sigma_w2"][0],
+                sigma_b2=sweep["sigma_b2"],
+                depth=sweep["depths"][0],
+            )
         io.write_provenance(args.out_kernels, config=cfg, inputs=[args.data])
     if args.out_overlay:
         theory_cfg = json.loads(args.theory_json) if args.theory_json else {}
@@ -138,7 +192,6 @@ def cmd_lr(args) -> int:
         io.write_csv(args.out_overlay, ov)
         io.write_provenance(args.out_overlay, config={"grid": cfg, "theory": theory_cfg})
     return 0
-
 
 
 # ----------------------------------------------------------------------------- train
@@ -191,16 +244,27 @@ def cmd_train(args) -> int:
         if args.stop_after_step is not None:  # a simulated kill after that many steps of
             stop = args.stop_after_step - i * int(cfg["n_steps"])  # the job's blocks in order
             if stop <= 0:
-                log.warning("stopped before block %d of %d; rerun the job to resume", i + 1,
-                            len(blocks))
+                log.warning("stopped before block %d of %d; rerun the job to resume", i + 1, len(blocks))
                 return EXIT_INTERRUPTED
 
         def run():
             left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
             return train_experiment(
-                args.experiment, cfg, arrays, lr, dataset=args.dataset, arch=args.arch,
-                activation=args.activation, depth=depth, width=width, checkpoint=ckpt,
-                common=common, stop_after_step=stop, max_seconds=left, final_state=is_width)
+                args.experiment,
+                cfg,
+                arrays,
+                lr,
+                dataset=args.dataset,
+                arch=args.arch,
+                activation=args.activation,
+                depth=depth,
+                width=width,
+                checkpoint=ckpt,
+                common=common,
+                stop_after_step=stop,
+                max_seconds=left,
+                final_state=is_width,
+            )
 
         try:
             try:
@@ -224,17 +288,23 @@ def cmd_train(args) -> int:
         with io.atomic_path(args.out_npz, suffix=".npz") as tmp:
             np.savez(tmp, **_stack_outputs(outs))
     io.write_csv(args.out, frame)
-    io.write_provenance(args.out, config={"experiment": cfg, "common": common},
-                        inputs=[args.data, args.lr], experiment=args.experiment)
+    io.write_provenance(
+        args.out, config={"experiment": cfg, "common": common}, inputs=[args.data, args.lr], experiment=args.experiment
+    )
     for f in frames:
         last = f[f["step"] == f["step"].max()]
-        log.info("%s depth %d width %d: %d rows; final step %d: mean train_acc %.4f, "
-                 "test_acc %.4f, %d diverged", args.experiment, int(f["depth"].iloc[0]),
-                 int(f["width"].iloc[0]), len(f), int(last["step"].iloc[0]),
-                 last["train_acc"].mean(), last["test_acc"].mean(),
-                 int(last["status"].eq("diverged").sum()))
-    log.info("wrote %s: %d rows of %d blocks; %.1fs", args.out, len(frame), len(blocks),
-             time.perf_counter() - t0)
+        log.info(
+            "%s depth %d width %d: %d rows; final step %d: mean train_acc %.4f, test_acc %.4f, %d diverged",
+            args.experiment,
+            int(f["depth"].iloc[0]),
+            int(f["width"].iloc[0]),
+            len(f),
+            int(last["step"].iloc[0]),
+            last["train_acc"].mean(),
+            last["test_acc"].mean(),
+            int(last["status"].eq("diverged").sum()),
+        )
+    log.info("wrote %s: %d rows of %d blocks; %.1fs", args.out, len(frame), len(blocks), time.perf_counter() - t0)
     for ckpt in ckpts:
         if ckpt and Path(ckpt).exists():
             Path(ckpt).unlink()
@@ -245,13 +315,13 @@ def cmd_train(args) -> int:
 def cmd_merge(args) -> int:
     frames = [pd.read_csv(p) for p in args.inputs]
     frame = pd.concat(frames, ignore_index=True)
-    frame = frame.sort_values(["arch", "activation", "width", "depth", "sigma_w2", "seed", "step"],
-                              kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(
+        ["arch", "activation", "width", "depth", "sigma_w2", "seed", "step"], kind="stable"
+    ).reset_index(drop=True)
     io.write_csv(args.out, frame)
     io.write_provenance(args.out, inputs=list(args.inputs))
     log.info("merged %d tables: %d rows -> %s", len(frames), len(frame), args.out)
     return 0
-
 
 
 def cmd_infinite(args) -> int:
@@ -269,15 +339,20 @@ def cmd_infinite(args) -> int:
         blocks = {k: f[k] for k in f.files}
     res = width_analysis(cfg, arrays, finite, outs, blocks, args.dataset)
     inputs = [args.data, args.kernels, *args.finite, *args.npz]
-    for key, path in (("table", args.out_table), ("infinite", args.out_infinite),
-                      ("summary", args.out_summary), ("outputs", args.out_outputs)):
+    for key, path in (
+        ("table", args.out_table),
+        ("infinite", args.out_infinite),
+        ("summary", args.out_summary),
+        ("outputs", args.out_outputs),
+    ):
         frame = finite if key == "table" else res[key]
         io.write_csv(path, frame)
         io.write_provenance(path, config=cfg, inputs=inputs, table=key)
     s = res["summary"].groupby("width")[["relative_distance", "ntk_rel_error"]].mean()
     for w, r in s.iterrows():
-        log.info("width %d: relative output distance %.4g, empirical NTK error %.4g", w,
-                 r.relative_distance, r.ntk_rel_error)
+        log.info(
+            "width %d: relative output distance %.4g, empirical NTK error %.4g", w, r.relative_distance, r.ntk_rel_error
+        )
     log.info("done in %.1fs", time.perf_counter() - t0)
     return 0
 
@@ -296,8 +371,15 @@ def cmd_claims(args) -> int:
     io.write_csv(args.out, frame)
     io.write_provenance(args.out, config=cfg, inputs=[args.memorization, args.width_summary])
     for r in rows:
-        log.info("%s %s: predicted %.4g measured %.4g tol %.4g -> %s", r["claim"], r["quantity"],
-                 r["predicted"], r["measured"], r["tolerance"], "pass" if r["passed"] else "FAIL")
+        log.info(
+            "%s %s: predicted %.4g measured %.4g tol %.4g -> %s",
+            r["claim"],
+            r["quantity"],
+            r["predicted"],
+            r["measured"],
+            r["tolerance"],
+            "pass" if r["passed"] else "FAIL",
+        )
     return 0
 
 
@@ -305,8 +387,7 @@ def cmd_claims(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ntk_phases.finite",
-                                description="finite-width training stage")
+    p = argparse.ArgumentParser(prog="python -m ntk_phases.finite", description="finite-width training stage")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     q = sub.add_parser("lr", help="analytic lambda_max and learning rates (neural-tangents)")
@@ -321,27 +402,34 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--kernel-batch-size", type=int, default=None)
     q.add_argument("--out", required=True)
     q.add_argument("--out-overlay", default=None, help="grid: depth-scale overlay table")
-    q.add_argument("--out-kernels", default=None,
-                   help="width: analytic NTK/NNGP blocks (train, test x train, test diagonal)")
+    q.add_argument(
+        "--out-kernels", default=None, help="width: analytic NTK/NNGP blocks (train, test x train, test diagonal)"
+    )
 
     q = sub.add_parser("train", help="train a job's blocks (jax/flax/optax only)")
     q.add_argument("--experiment", choices=EXPERIMENTS, required=True)
     q.add_argument("--arch")
     q.add_argument("--activation")
-    q.add_argument("--depth", type=int, nargs="+", default=None,
-                   help="grid, architectures: the depths this job trains, one block each")
-    q.add_argument("--width", type=int, nargs="+", default=None,
-                   help="width: the widths this job trains, one block each")
+    q.add_argument(
+        "--depth",
+        type=int,
+        nargs="+",
+        default=None,
+        help="grid, architectures: the depths this job trains, one block each",
+    )
+    q.add_argument(
+        "--width", type=int, nargs="+", default=None, help="width: the widths this job trains, one block each"
+    )
     q.add_argument("--data", required=True)
     q.add_argument("--dataset", required=True)
     q.add_argument("--lr", required=True, help="table from the lr subcommand")
     q.add_argument("--config-json", required=True, help="the experiment's config section")
     q.add_argument("--common-json", default=None, help="checkpointing, logging, dtype, ...")
-    q.add_argument("--checkpoint", default=None,
-                   help="checkpoint path; with several blocks a pattern with {depth} or {width}")
+    q.add_argument(
+        "--checkpoint", default=None, help="checkpoint path; with several blocks a pattern with {depth} or {width}"
+    )
     q.add_argument("--out", required=True, help="the job's table (every block's rows)")
-    q.add_argument("--out-npz", default=None,
-                   help="width: outputs and empirical NTK (leading axis: the job's widths)")
+    q.add_argument("--out-npz", default=None, help="width: outputs and empirical NTK (leading axis: the job's widths)")
     q.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
 
     q = sub.add_parser("merge", help="concatenate block tables")
@@ -369,8 +457,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"lr": cmd_lr, "train": cmd_train, "merge": cmd_merge, "infinite": cmd_infinite,
-            "claims": cmd_claims}
+COMMANDS = {"lr": cmd_lr, "train": cmd_train, "merge": cmd_merge, "infinite": cmd_infinite, "claims": cmd_claims}
 
 
 def main(argv: list[str] | None = None) -> int:

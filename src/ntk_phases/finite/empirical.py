@@ -20,8 +20,9 @@ __all__ = ["empirical_ntk"]
 ACCUMULATE = ("float64", "float32")
 
 
-def empirical_ntk(f: Callable[[Any], jax.Array], params: Any, n_points: int, *,
-                  accumulate: str = "float64") -> np.ndarray:
+def empirical_ntk(
+    f: Callable[[Any], jax.Array], params: Any, n_points: int, *, accumulate: str = "float64"
+) -> np.ndarray:
     """Θ̂ ``(n_points, n_points)`` of ``f: params -> outputs (n_points,)`` (one output unit),
     float64.
 

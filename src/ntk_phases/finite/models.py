@@ -73,9 +73,7 @@ def ntk_dense(x: jax.Array, W: jax.Array, b: jax.Array, sigma_w, sigma_b) -> jax
     return (sigma_w / math.sqrt(W.shape[0])) * (x @ W) + sigma_b * b
 
 
-def ntk_conv(
-    x: jax.Array, W: jax.Array, b: jax.Array, sigma_w, sigma_b, padding: str = "CIRCULAR"
-) -> jax.Array:
+def ntk_conv(x: jax.Array, W: jax.Array, b: jax.Array, sigma_w, sigma_b, padding: str = "CIRCULAR") -> jax.Array:
     """NHWC conv, HWIO kernel, stride 1, fan-in ``kh·kw·c_in``."""
     kh, kw, cin, _ = W.shape
     if padding == "CIRCULAR":
@@ -86,8 +84,7 @@ def ntk_conv(
     else:
         raise ValueError(f"unknown padding {padding!r}")
     dt = jnp.result_type(x, W)  # lax.conv needs equal dtypes (x @ W promotes by itself)
-    y = jax.lax.conv_general_dilated(x.astype(dt), W.astype(dt), (1, 1), pad,
-                                     dimension_numbers=_CONV_DIMS)
+    y = jax.lax.conv_general_dilated(x.astype(dt), W.astype(dt), (1, 1), pad, dimension_numbers=_CONV_DIMS)
     return (sigma_w / math.sqrt(kh * kw * cin)) * y + sigma_b * b
 
 
@@ -176,7 +173,7 @@ class Model:
         return self.apply(params, x, sigma_w, sigma_b)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_model(
     arch_name: str,
     activation: str,
@@ -242,8 +239,9 @@ def make_batchnorm_mlp(width: int, depth: int, batchnorm: bool, sigma_w2: float 
             for _ in range(depth):
                 x = NTKDense(width)(x)
                 if batchnorm:
-                    x = nn.BatchNorm(use_running_average=False, use_scale=False, use_bias=False,
-                                     momentum=0.0, epsilon=1e-6)(x)
+                    x = nn.BatchNorm(
+                        use_running_average=False, use_scale=False, use_bias=False, momentum=0.0, epsilon=1e-6
+                    )(x)
                 x = jnp.maximum(x, 0.0)
             return NTKDense(1)(x)
 

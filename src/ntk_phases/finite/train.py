@@ -208,16 +208,14 @@ class StepSpec:
 
     @property
     def model(self) -> Model:
-        return make_model(self.arch, self.activation, self.depth, self.width, self.n_out,
-                          jnp.dtype(self.dtype))
+        return make_model(self.arch, self.activation, self.depth, self.width, self.n_out, jnp.dtype(self.dtype))
 
     def optimizer(self) -> optax.GradientTransformation:
         # Unit learning rate; each model's own η multiplies the update (vmapped scalar).
         return optax.sgd(1.0, momentum=self.momentum if self.momentum else None)
 
 
-def _model_step(spec: StepSpec, params, opt_state, diverged, sigma_w, sigma_b, lr, data_key,
-                step, x, y):
+def _model_step(spec: StepSpec, params, opt_state, diverged, sigma_w, sigma_b, lr, data_key, step, x, y):
     """One optimizer step of one model (vmapped over models by the caller)."""
     model = spec.model
     if not spec.full_batch:
@@ -261,11 +259,20 @@ def _block_step(spec: StepSpec, state: State, consts: dict) -> State:
     def one(params, opt_state, diverged, sw, sb, lr, key):
         return _model_step(spec, params, opt_state, diverged, sw, sb, lr, key, step, x, y)
 
-    params, opt_state, div, loss = _map_models(spec, one, (
-        state["params"], state["opt_state"], state["diverged"], consts["sigma_w"],
-        consts["sigma_b"], consts["lr"], consts["data_key"]))
-    return {"params": params, "opt_state": opt_state, "diverged": div, "loss": loss,
-            "step": state["step"] + 1}
+    params, opt_state, div, loss = _map_models(
+        spec,
+        one,
+        (
+            state["params"],
+            state["opt_state"],
+            state["diverged"],
+            consts["sigma_w"],
+            consts["sigma_b"],
+            consts["lr"],
+            consts["data_key"],
+        ),
+    )
+    return {"params": params, "opt_state": opt_state, "diverged": div, "loss": loss, "step": state["step"] + 1}
 
 
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=1)
@@ -385,9 +392,17 @@ class Block:
         if model_batch_size == "auto":
             model_batch_size = 1 if jax.default_backend() == "cpu" else None
         self.spec = StepSpec(
-            arch=arch, activation=activation, depth=int(depth), width=int(width),
-            n_out=self.n_classes, n_train=n_train, batch_size=bs, momentum=float(momentum),
-            max_loss=float(max_loss), dtype=dt.name, precision=precision,
+            arch=arch,
+            activation=activation,
+            depth=int(depth),
+            width=int(width),
+            n_out=self.n_classes,
+            n_train=n_train,
+            batch_size=bs,
+            momentum=float(momentum),
+            max_loss=float(max_loss),
+            dtype=dt.name,
+            precision=precision,
             model_batch_size=None if model_batch_size is None else int(model_batch_size),
         )
         self.model = self.spec.model
@@ -398,7 +413,9 @@ class Block:
         self.n_models = n_sig * n_seed
         self.eval_batch_size = eval_batch_size
         self._meta_base = {
-            "sigma_w2_grid": sw2.tolist(), "sigma_b2_grid": sb2.tolist(), "seeds": seeds,
+            "sigma_w2_grid": sw2.tolist(),
+            "sigma_b2_grid": sb2.tolist(),
+            "seeds": seeds,
             "learning_rate": lr.tolist(),
             # model_batch_size changes only float rounding: a checkpoint may move between
             # machines that chunk differently (bit-identical resume needs the same one)
@@ -412,8 +429,7 @@ class Block:
             "sigma_w": jnp.asarray(np.sqrt(self.sigma_w2), dt),
             "sigma_b": jnp.asarray(np.sqrt(self.sigma_b2), dt),
             "lr": jnp.asarray(lr, dt),
-            "data_key": jax.vmap(data_order_key)(
-                jnp.asarray(self.seeds, jnp.uint32)),
+            "data_key": jax.vmap(data_order_key)(jnp.asarray(self.seeds, jnp.uint32)),
         }
         self._eval_sets = {
             "train": (x_train, targets_train, self.labels_train),
@@ -451,8 +467,8 @@ class Block:
             size = n if not self.eval_batch_size else int(self.eval_batch_size)
             dt = self.consts["x"].dtype
             self._eval_device[which] = [
-                (jnp.asarray(x[i:i + size], dt), jnp.asarray(y[i:i + size], dt),
-                 jnp.asarray(lab[i:i + size])) for i in range(0, n, size)
+                (jnp.asarray(x[i : i + size], dt), jnp.asarray(y[i : i + size], dt), jnp.asarray(lab[i : i + size]))
+                for i in range(0, n, size)
             ]
         return self._eval_device[which]
 
@@ -465,8 +481,9 @@ class Block:
             correct = np.zeros(self.n_models)
             n = 0
             for x, y, lab in self._chunks(which):
-                s, c = _eval_chunk(self.spec, state["params"], self.consts["sigma_w"],
-                                   self.consts["sigma_b"], x, y, lab)
+                s, c = _eval_chunk(
+                    self.spec, state["params"], self.consts["sigma_w"], self.consts["sigma_b"], x, y, lab
+                )
                 sse += np.asarray(s, np.float64)
                 correct += np.asarray(c, np.float64)
                 n += x.shape[0]
@@ -475,11 +492,9 @@ class Block:
         return out
 
     def meta(self, record_steps: Sequence[int], n_steps: int) -> dict:
-        return {**self._meta_base, "record_steps": [int(s) for s in record_steps],
-                "n_steps": int(n_steps)}
+        return {**self._meta_base, "record_steps": [int(s) for s in record_steps], "n_steps": int(n_steps)}
 
-    def rows(self, step: int, metrics: dict[str, np.ndarray], diverged: np.ndarray,
-             extra: dict | None) -> list[dict]:
+    def rows(self, step: int, metrics: dict[str, np.ndarray], diverged: np.ndarray, extra: dict | None) -> list[dict]:
         rows = []
         for m in range(self.n_models):
             bad = bool(diverged[m])
@@ -638,10 +653,26 @@ def train_block(
     """
     t_start = time.perf_counter()
     block = Block(
-        arch, activation, depth, width, sigma_w2, sigma_b2, seeds, learning_rate,
-        x_train, y_train, x_test, y_test, n_classes=n_classes, batch_size=batch_size,
-        momentum=momentum, dtype=dtype, precision=precision, max_loss=max_loss,
-        eval_batch_size=eval_batch_size, model_batch_size=model_batch_size,
+        arch,
+        activation,
+        depth,
+        width,
+        sigma_w2,
+        sigma_b2,
+        seeds,
+        learning_rate,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        n_classes=n_classes,
+        batch_size=batch_size,
+        momentum=momentum,
+        dtype=dtype,
+        precision=precision,
+        max_loss=max_loss,
+        eval_batch_size=eval_batch_size,
+        model_batch_size=model_batch_size,
     )
     n_steps = int(n_steps)
     if record_steps is None:
@@ -654,11 +685,12 @@ def train_block(
         payload = load_checkpoint(checkpoint_path)
         if payload["meta"] != meta:
             diff = sorted(k for k in meta if payload["meta"].get(k) != meta[k])
-            raise ValueError(f"checkpoint {checkpoint_path} belongs to another run "
-                             f"(differs in {diff}); delete it or pass resume=False")
+            raise ValueError(
+                f"checkpoint {checkpoint_path} belongs to another run "
+                f"(differs in {diff}); delete it or pass resume=False"
+            )
         if int(payload["step"]) == n_steps:  # finished: nothing to build or compile
-            log.info("%s is finished (step %d, %d rows)", checkpoint_path, n_steps,
-                     len(payload["rows"]))
+            log.info("%s is finished (step %d, %d rows)", checkpoint_path, n_steps, len(payload["rows"]))
             return list(payload["rows"])
     state = block.init_state()
     rows: list[dict] = []
@@ -672,10 +704,16 @@ def train_block(
 
     def save(at: int) -> None:
         keep = final_state or at < n_steps
-        save_checkpoint(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "meta": meta, "step": at,
-            "state_leaves": _state_to_payload(state) if keep else None, "rows": rows,
-        })
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "meta": meta,
+                "step": at,
+                "state_leaves": _state_to_payload(state) if keep else None,
+                "rows": rows,
+            },
+        )
 
     def record_rows(at: int) -> None:
         nonlocal state
@@ -709,9 +747,7 @@ def train_block(
         if log_every and (b % log_every == 0 or b == n_steps):
             _log_progress(block, state, b, n_steps, steps_since_log, train_time)
             train_time, steps_since_log = 0.0, 0
-        if checkpoint_path is not None and (
-            (checkpoint_every and b % checkpoint_every == 0) or b == n_steps
-        ):
+        if checkpoint_path is not None and ((checkpoint_every and b % checkpoint_every == 0) or b == n_steps):
             save(b)
             last_ckpt = b
         if callback is not None:
@@ -738,7 +774,16 @@ def _log_progress(block: Block, state: State, step: int, n_steps: int, n: int, s
     log.info(
         "%s d=%d w=%d step %d/%d | loss %.4g | train_acc %.4f | test_acc %.4f | "
         "diverged %d/%d | %.1f steps/s (%.3g example-models/s)",
-        block.spec.arch, block.spec.depth, block.spec.width, step, n_steps,
-        mean("train_loss"), mean("train_acc"), mean("test_acc"), int(div.sum()),
-        block.n_models, rate, rate * block.spec.batch_size * block.n_models,
+        block.spec.arch,
+        block.spec.depth,
+        block.spec.width,
+        step,
+        n_steps,
+        mean("train_loss"),
+        mean("train_acc"),
+        mean("test_acc"),
+        int(div.sum()),
+        block.n_models,
+        rate,
+        rate * block.spec.batch_size * block.n_models,
     )

@@ -11,9 +11,7 @@ def _finite(name: str, a: Any) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if not np.all(np.isfinite(a)):
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise ValueError(
-            f"{name} has {bad} non-finite entries (NaN/inf); refusing to compute"
-        )
+        raise ValueError(f"{name} has {bad} non-finite entries (NaN/inf); refusing to compute")
     return a
 
 
@@ -40,9 +38,7 @@ def _labels(y: Any) -> np.ndarray:
         return y
     if y.ndim == 2:
         return np.argmax(_finite("targets", y), axis=-1)
-    raise ValueError(
-        f"labels must be integers (m,) or targets (m, C), got {y.shape} {y.dtype}"
-    )
+    raise ValueError(f"labels must be integers (m,) or targets (m, C), got {y.shape} {y.dtype}")
 
 
 def _times(t: Any) -> np.ndarray:

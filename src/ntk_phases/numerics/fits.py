@@ -8,7 +8,7 @@ keyword arguments only, so measured and predicted cannot be swapped.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -82,7 +82,11 @@ def fit_residuals(depth: np.ndarray, y: np.ndarray) -> tuple[float, float, float
     res_exp = np.polyfit(depth.astype(float), ly, 1, full=True)[1]
     exponent = np.polyfit(np.log(depth), ly, 1)[0]
     n = len(depth)
-    return float(np.sqrt(res_pow[0] / n)) if len(res_pow) else 0.0, float(np.sqrt(res_exp[0] / n)) if len(res_exp) else 0.0, float(exponent)
+    return (
+        float(np.sqrt(res_pow[0] / n)) if len(res_pow) else 0.0,
+        float(np.sqrt(res_exp[0] / n)) if len(res_exp) else 0.0,
+        float(exponent),
+    )
 
 
 def slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -97,13 +101,25 @@ def fit_through_origin(xi, l_boundary) -> dict:
     x = np.asarray(xi, float)
     y = np.asarray(l_boundary, float)
     n = len(x)
-    out = {"a": np.nan, "r2": np.nan, "n": n, "ratio_mean": np.nan, "ratio_std": np.nan,
-           "ratio_cv": np.nan, "ratio_min": np.nan, "ratio_max": np.nan}
+    out = {
+        "a": np.nan,
+        "r2": np.nan,
+        "n": n,
+        "ratio_mean": np.nan,
+        "ratio_std": np.nan,
+        "ratio_cv": np.nan,
+        "ratio_min": np.nan,
+        "ratio_max": np.nan,
+    }
     if n == 0:
         return out
     ratio = y / x
-    out.update(ratio_mean=float(ratio.mean()), ratio_std=float(ratio.std()),
-               ratio_min=float(ratio.min()), ratio_max=float(ratio.max()))
+    out.update(
+        ratio_mean=float(ratio.mean()),
+        ratio_std=float(ratio.std()),
+        ratio_min=float(ratio.min()),
+        ratio_max=float(ratio.max()),
+    )
     out["ratio_cv"] = out["ratio_std"] / out["ratio_mean"] if out["ratio_mean"] else np.nan
     if n < 2 or not np.any(x):
         return out

@@ -60,15 +60,12 @@ def _eig(theta: np.ndarray, rcond: float | None, eig: tuple | None):
     return eigh_sym(theta, rcond) if eig is None else eig
 
 
-
 def _check_blocks(ntk_train, ntk_test_train, y_train):
     theta = _square("ntk_train", ntk_train)
     n = theta.shape[-1]
     ktd = _finite("ntk_test_train", ntk_test_train)
     if ktd.ndim < 2 or ktd.shape[-1] != n or ktd.shape[:-2] != theta.shape[:-2]:
-        raise ValueError(
-            f"ntk_test_train shape {ktd.shape} does not match ntk_train {theta.shape}"
-        )
+        raise ValueError(f"ntk_test_train shape {ktd.shape} does not match ntk_train {theta.shape}")
     return theta, ktd, _targets(y_train, n)
 
 
@@ -89,9 +86,7 @@ def mean_predictor(
     evals, evecs, keep = _eig(theta, rcond, eig)
     inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
     proj = np.einsum("...ji,jc->...ic", evecs, y)  # Vᵀ Y
-    return np.einsum(
-        "...mj,...ji,...i,...ic->...mc", ktd, evecs, inv, proj, optimize=True
-    )
+    return np.einsum("...mj,...ji,...i,...ic->...mc", ktd, evecs, inv, proj, optimize=True)
 
 
 def eta_from_lambda_max(lambda_max: Any, factor: float = 1.0) -> np.ndarray:
@@ -183,11 +178,7 @@ def _check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag):
     kdd = _square("nngp_train", nngp_train)
     ktd_k = _finite("nngp_test_train", nngp_test_train)
     ktt = _finite("nngp_test_diag", nngp_test_diag)
-    if (
-        kdd.shape != theta.shape
-        or ktd_k.shape != ktd.shape
-        or ktt.shape != ktd.shape[:-1]
-    ):
+    if kdd.shape != theta.shape or ktd_k.shape != ktd.shape or ktt.shape != ktd.shape[:-1]:
         raise ValueError(
             "NNGP blocks must match the NTK blocks: "
             f"{kdd.shape} vs {theta.shape}, {ktd_k.shape} vs {ktd.shape}, "
@@ -229,8 +220,9 @@ def _train_moments(kdd, evecs, decay, proj):
     """Train mean ``(I − E) Y`` and variance ``diag(E K E)``, ``E = V e^{−ηΛt} Vᵀ``."""
     train_mean = _train_mean(evecs, decay, proj)
     remain = 1.0 - decay  # e^{−ηλt}; dropped modes do not decay (λ ≈ 0)
-    e = np.matmul(evecs[..., None, :, :] * remain[..., :, None, :],
-                  _batched(np.swapaxes(evecs, -1, -2)))  # (*B, T, n, n)
+    e = np.matmul(
+        evecs[..., None, :, :] * remain[..., :, None, :], _batched(np.swapaxes(evecs, -1, -2))
+    )  # (*B, T, n, n)
     ek = np.matmul(e, _batched(kdd))
     train_var = np.maximum(np.einsum("...tjl,...tjl->...tj", ek, e), 0.0)
     return train_mean, train_var
@@ -276,9 +268,7 @@ def predictive_moments(
         ``learning_rate`` ``B``.
     """
     theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
-    kdd, ktd_k, ktt = _check_nngp_blocks(
-        theta, ktd, nngp_train, nngp_test_train, nngp_test_diag
-    )
+    kdd, ktd_k, ktt = _check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag)
     tt = _times(t)
     evals, evecs, keep = _eig(theta, rcond, eig)
     eta = _eta(evals, learning_rate)
@@ -340,13 +330,9 @@ def expected_correct(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.n
         raise ValueError("var must be >= 0")
     lab = _labels(labels)
     if mean.shape[-2] != lab.shape[0] or var.shape != mean.shape[:-1]:
-        raise ValueError(
-            f"shapes mean {mean.shape}, var {var.shape}, labels {lab.shape}"
-        )
+        raise ValueError(f"shapes mean {mean.shape}, var {var.shape}, labels {lab.shape}")
     n_classes = mean.shape[-1]
-    mu_true = np.take_along_axis(
-        mean, np.broadcast_to(lab[:, None], mean.shape[:-1] + (1,)), -1
-    )
+    mu_true = np.take_along_axis(mean, np.broadcast_to(lab[:, None], mean.shape[:-1] + (1,)), -1)
     gap = mu_true - mean  # (*B, m, C), >= 0 where the true class leads
     sigma = np.sqrt(var)[..., None]
     # σ = 0: ±inf by the sign of the gap, 0 for a tie (which then shares credit)
@@ -377,8 +363,9 @@ def expected_correct(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.n
 # discrete-time gradient descent (the width experiment's linearized networks)
 
 
-def linearized_prediction(ntk_train, ntk_test_train, y_train, f0_train, f0_test, eta: float,
-                          steps, rcond: float | None = None) -> dict[str, np.ndarray]:
+def linearized_prediction(
+    ntk_train, ntk_test_train, y_train, f0_train, f0_test, eta: float, steps, rcond: float | None = None
+) -> dict[str, np.ndarray]:
     """Outputs of the infinite-width (linearized, analytic-NTK) network started from the
     *given* initial function ``f0`` and trained by discrete gradient descent at ``eta``::
 
@@ -396,8 +383,7 @@ def linearized_prediction(ntk_train, ntk_test_train, y_train, f0_train, f0_test,
     r0 = np.einsum("ji,...jc->...ic", evecs, y - np.asarray(f0_train, float))  # Vᵀ(Y − f₀)
     train = y[None] - np.einsum("ji,ti,...ic->...tjc", evecs, remain, r0)
     kv = np.asarray(ntk_test_train, float) @ evecs
-    test = np.asarray(f0_test, float)[..., None, :, :] + np.einsum(
-        "mi,ti,...ic->...tmc", kv, gain, r0)
+    test = np.asarray(f0_test, float)[..., None, :, :] + np.einsum("mi,ti,...ic->...tmc", kv, gain, r0)
     return {"train": train, "test": test}
 
 

@@ -46,10 +46,7 @@ def default_rcond(n: int, activation: str | None = None) -> float:
     return max(float(n) * _EPS, KERNEL_PRECISION.get(activation, 0.0))
 
 
-
-def eigh_sym(
-    theta: Any, rcond: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def eigh_sym(theta: Any, rcond: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eigen-decomposition of the symmetrised kernel, with the kept-mode mask.
 
     Returns ``(evals, evecs, keep)``: ascending eigenvalues ``(*B, n)``,
@@ -74,9 +71,7 @@ def _eig(theta: np.ndarray, rcond: float | None, eig: tuple | None):
     return eigh_sym(theta, rcond) if eig is None else eig
 
 
-def spectrum(
-    ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = None
-) -> dict[str, np.ndarray]:
+def spectrum(ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = None) -> dict[str, np.ndarray]:
     """λ_min, λ_max, κ and a singular flag of Θ(train, train).
 
     ``lambda_min`` is clipped at the noise floor ``rcond · λ_max``; when the

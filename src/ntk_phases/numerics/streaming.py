@@ -111,8 +111,17 @@ def train_metrics(
         rhs.append(over_lam[..., :, :, None] * proj[..., None, :, :])
     rhs = np.concatenate(rhs, axis=-3)  # (*B, 1 [+ T], n, C)
     rhs = np.moveaxis(rhs, -3, -2).reshape(rhs.shape[:-3] + (rhs.shape[-2], -1))
-    state = {"theta": theta, "kdd": kdd, "y": y, "rcond": rcond, "eig": eig,
-             "over_lam": over_lam, "proj": proj, "moments": moments, "rhs": rhs}
+    state = {
+        "theta": theta,
+        "kdd": kdd,
+        "y": y,
+        "rcond": rcond,
+        "eig": eig,
+        "over_lam": over_lam,
+        "proj": proj,
+        "moments": moments,
+        "rhs": rhs,
+    }
     return out, state
 
 
@@ -134,9 +143,7 @@ def point_sums(
     ``first`` is the batch's first test index (for the ``entries`` of P(Θ)Y).
     """
     theta, ktd, y = _check_blocks(state["theta"], ntk_test_train, state["y"])
-    kdd, ktd_k, ktt = _check_nngp_blocks(
-        theta, ktd, state["kdd"], nngp_test_train, nngp_test_diag
-    )
+    kdd, ktd_k, ktt = _check_nngp_blocks(theta, ktd, state["kdd"], nngp_test_train, nngp_test_diag)
     lab = _labels(y_test)
     if lab.shape[0] != ktd.shape[-2]:
         raise ValueError(f"{ktd.shape[-2]} test rows for {lab.shape[0]} labels")
@@ -147,18 +154,14 @@ def point_sums(
     out = np.moveaxis(out.reshape(out.shape[:-1] + (-1, n_classes)), -2, -3)
     pinf = out[..., 0, :, :]  # the einsum path of mean_predictor: (Θ_td V)(Λ⁺ VᵀY)
     if state["moments"]:
-        test_mean, test_var = _test_moments(
-            ktd, ktd_k, ktt, kdd, evecs, state["over_lam"], state["proj"], kv=kv
-        )
+        test_mean, test_var = _test_moments(ktd, ktd_k, ktt, kdd, evecs, state["over_lam"], state["proj"], kv=kv)
         test_correct = expected_correct(test_mean, test_var, lab, n_quad).sum(axis=-1)
     else:
         test_mean = out[..., 1:, :, :]
         test_var = np.full(test_mean.shape[:-1], np.nan)
         test_correct = np.sum(np.argmax(test_mean, axis=-1) == lab, axis=-1, dtype=np.float64)
     k = max(0, min(N_ENTRIES - first, lab.shape[0]))
-    entries = np.take_along_axis(
-        pinf[..., :k, :], np.broadcast_to(lab[:k, None], pinf.shape[:-2] + (k, 1)), -1
-    )[..., 0]
+    entries = np.take_along_axis(pinf[..., :k, :], np.broadcast_to(lab[:k, None], pinf.shape[:-2] + (k, 1)), -1)[..., 0]
     return {
         "n_points": np.asarray(float(lab.shape[0])),
         "n_outputs": np.asarray(float(lab.shape[0] * y.shape[-1])),
@@ -194,9 +197,7 @@ def finish_sums(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
     entries = sums["entries"]
     for i in range(N_ENTRIES):
-        out[f"mean_pred_entry_{i}"] = (
-            entries[..., i] if i < entries.shape[-1] else np.full(entries.shape[:-1], np.nan)
-        )
+        out[f"mean_pred_entry_{i}"] = entries[..., i] if i < entries.shape[-1] else np.full(entries.shape[:-1], np.nan)
     return out
 
 
@@ -240,8 +241,13 @@ def kernel_metrics(
     - ``test_std_rms``: rms over test points of the predictive std σ_t(x).
     """
     train, state = train_metrics(
-        ntk_train, nngp_train, y_train, t,
-        learning_rate=learning_rate, rcond=rcond, n_quad=n_quad,
+        ntk_train,
+        nngp_train,
+        y_train,
+        t,
+        learning_rate=learning_rate,
+        rcond=rcond,
+        n_quad=n_quad,
     )
     sums = point_sums(state, ntk_test_train, nngp_test_train, nngp_test_diag, y_test, n_quad=n_quad)
     return {**train, **finish_sums(sums)}
