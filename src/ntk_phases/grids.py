@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def grid(spec: dict) -> list[float]:
+def grid(spec: dict | list | float) -> list[float]:
     """Values of ``{min, max, num}`` (evenly spaced, both ends included; the same
-    floats as ``numpy.linspace``) or of an explicit ``{values: [...]}`` list."""
+    floats as ``numpy.linspace``), of an explicit ``{values: [...]}`` list, or of a plain
+    list or number (the one definition of a value grid: tests/test_grids.py holds it
+    to numpy.linspace bit for bit)."""
+    if not isinstance(spec, dict):
+        return [float(v) for v in (spec if isinstance(spec, list | tuple) else [spec])]
     if "values" in spec:
         return [float(v) for v in spec["values"]]
     lo, hi, n = float(spec["min"]), float(spec["max"]), int(spec["num"])

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .. import grids
 from ..data import class_centred_targets
 from ..numerics import predictions
 from . import train as T
@@ -60,12 +61,8 @@ KERNEL_KEYS = ("ntk_train", "ntk_test_train", "nngp_train", "nngp_test_train", "
 
 
 def grid_values(spec: Any) -> np.ndarray:
-    """A 1-D grid from ``{min, max, num}``, ``{values: [...]}``, a list or a number."""
-    if isinstance(spec, dict):
-        if "values" in spec:
-            return np.asarray(spec["values"], dtype=np.float64)
-        return np.linspace(spec["min"], spec["max"], int(spec["num"]))
-    return np.atleast_1d(np.asarray(spec, dtype=np.float64))
+    """:func:`ntk_phases.grids.grid` as a float64 array."""
+    return np.asarray(grids.grid(spec), dtype=np.float64)
 
 
 def experiment_configs(experiment: str, cfg: dict, arch: str | None = None, activation: str | None = None) -> dict:
