@@ -205,7 +205,8 @@ def train_experiment(
         cfg["n_steps"],
         cfg.get("batch_size") or "full",
     )
-    rows = T.train_block(
+    # the block's definition, shared by the trained rows and the returned Block
+    spec = (
         c["arch"],
         c["activation"],
         depth,
@@ -218,6 +219,9 @@ def train_experiment(
         class_centred_targets(arrays["y_train"]),
         x_test,
         class_centred_targets(arrays["y_test"]),
+    )
+    rows = T.train_block(
+        *spec,
         int(cfg["n_steps"]),
         record_steps=record_schedule(cfg),
         checkpoint_path=checkpoint,
@@ -229,21 +233,7 @@ def train_experiment(
         extra_columns={"dataset": dataset, "experiment": experiment},
         **kwargs,
     )
-    block = T.Block(
-        c["arch"],
-        c["activation"],
-        depth,
-        width,
-        c["sigma_w2"],
-        c["sigma_b2"],
-        cfg["seeds"],
-        eta,
-        x_train,
-        class_centred_targets(arrays["y_train"]),
-        x_test,
-        class_centred_targets(arrays["y_test"]),
-        **kwargs,
-    )
+    block = T.Block(*spec, **kwargs)
     return _tidy(rows), block
 
 
