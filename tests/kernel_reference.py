@@ -19,9 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_phases.analytic.layers import (
-    DEFAULT_TANH_DEG,
     Architecture,
-    _as_arch,
+    as_architecture,
     stax_network,
 )
 from ntk_phases.analytic.sweep import (
@@ -44,7 +43,7 @@ def kernels_per_depth_reference(
     full_test: bool = False,
     vmap_sigma: bool = True,
     jit: bool = True,
-    tanh_deg: int = DEFAULT_TANH_DEG,
+    tanh_deg: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Same output as :func:`depth_sweep`, rebuilding ``stax.serial`` per depth.
 
@@ -55,7 +54,7 @@ def kernels_per_depth_reference(
     whole (compile time grows with depth).
     Test diagonals are taken from the full test×test kernel.
     """
-    a = _as_arch(arch)
+    a = as_architecture(arch)
     x_train = _check_inputs(x_train, "x_train", a)
     if x_test is not None:
         x_test = _check_inputs(x_test, "x_test", a)

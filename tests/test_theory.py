@@ -54,7 +54,7 @@ def test_chi_c_equals_autodiff_slope_of_the_correlation_map(erf):
     i = np.flatnonzero((erf["phase"] == "chaotic") & (erf["sigma_b2"] > 0))[:4]
     for k in i:
         q, c, sw, sb = (float(erf[n][k]) for n in ("q_star", "c_star", "sigma_w2", "sigma_b2"))
-        slope = jax.grad(meanfield.c_map, argnums=1)("erf", c, q, sw, sb)
+        slope = jax.grad(meanfield.c_map, argnums=1)("erf", c, q, sw, sb, None)
         assert abs(float(slope) - erf["chi_c"][k]) < 1e-10
 
 
@@ -95,7 +95,7 @@ def test_tanh_dual_against_independent_quadrature():
 
 
 def test_tanh_fixed_points_are_fixed():
-    d = meanfield.phase_diagram("tanh", [1.0, 2.0, 3.0], [0.05, 0.2])
+    d = meanfield.phase_diagram("tanh", [1.0, 2.0, 3.0], [0.05, 0.2], 64, 60)
     assert np.max(d["q_residual"]) < 1e-10 and np.max(d["c_residual"]) < 1e-10
     assert set(d["phase"]) == {"ordered", "chaotic"}
 
@@ -148,8 +148,8 @@ def test_depth_scales():
 
 def test_correlation_trajectory_converges_at_rate_chi_c():
     sw, sb = 2.5, 0.05
-    d = meanfield.phase_diagram("erf", [sw], [sb])
-    cs = meanfield.correlation_trajectory("erf", sw, sb, c0=0.9, depth=80)
+    d = meanfield.phase_diagram("erf", [sw], [sb], None, 60)
+    cs = meanfield.correlation_trajectory("erf", sw, sb, c0=0.9, depth=80, quadrature_degree=None, newton_iters=60)
     gaps = np.abs(cs - d["c_star"][0])
     assert gaps[80] < 1e-3 * gaps[0]
     # asymptotically the gap shrinks by χ_c* per layer (linearization at c*)

@@ -61,8 +61,8 @@ neural-tangents notes (0.6.5, checked here):
   ``stax.serial`` to ~1e-14 at any depth.
 - ``tanh`` through ``ElementwiseNumerical``: its Gauss–Hermite quadrature is
   coarse for saturating activations (at the suggested ``deg=25``, Ṫ is off by
-  ~10% once the pre-activation variance is ~4; see :data:`DEFAULT_TANH_DEG`
-  for measured errors), it is not symmetric in its two arguments, and it
+  ~10% once the pre-activation variance is ~4; see the note on the degree
+  below for measured errors), it is not symmetric in its two arguments, and it
   materializes ``deg**2`` copies of every kernel entry: prefer ``erf`` for
   kernel sweeps, and raise ``tanh_deg`` with ``batch_size``/``sigma_chunk``.
 """
@@ -80,35 +80,35 @@ from scipy import integrate
 from ..architectures import ACTIVATIONS, Architecture, get_architecture
 
 __all__ = [
-    "DEFAULT_TANH_DEG",
     "LAYER_ACTIVATIONS",
     "LayerKernelFns",
     "activation_layer",
+    "as_architecture",
     "build_layer_kernel_fns",
     "standardized_relu",
     "stax_network",
 ]
 
-#: Gauss–Hermite degree of the numerical ``tanh`` layer. neural-tangents
-#: suggests 25 as a starting point, but for tanh that is far too coarse once the
-#: pre-activation variance q exceeds ~1: measured relative errors of one layer
-#: (T = E[φφ] / Ṫ = E[φ'φ'], correlation 0.99, against degree 3000):
-#:
-#: ====  ==============  ==============  ==============  ==============
-#: deg   q = 1           q = 4           q = 10          q = 25
-#: ====  ==============  ==============  ==============  ==============
-#: 25    3e-5 / 4e-4     7e-3 / 8e-2     4e-2 / 4e-1     9e-2 / 1
-#: 50    7e-8 / 2e-6     3e-4 / 7e-3     6e-3 / 1e-1     3e-2 / 4e-1
-#: 100   7e-12 / 3e-10   3e-6 / 1e-4     3e-4 / 1e-2     4e-3 / 1e-1
-#: 200   3e-14 / 4e-14   5e-9 / 4e-7     5e-6 / 3e-4     3e-4 / 2e-2
-#: ====  ==============  ==============  ==============  ==============
-#:
-#: Cost and memory grow as deg² per kernel entry (the layer materializes a
-#: ``(deg, deg, *kernel.shape)`` array), so raise ``tanh_deg`` together with
-#: ``batch_size``/``sigma_chunk`` for large σ_w². The quadrature is also not
-#: symmetric in its two arguments: Θ(x, x') − Θ(x', x) is of the order of the
-#: error above.
-DEFAULT_TANH_DEG = 64
+# The Gauss–Hermite degree of the numerical ``tanh`` layer (``tanh_deg``) is the config key
+# ``theory.quadrature_degree`` (its default lives in the schema). neural-tangents
+# suggests 25 as a starting point, but for tanh that is far too coarse once the
+# pre-activation variance q exceeds ~1: measured relative errors of one layer
+# (T = E[φφ] / Ṫ = E[φ'φ'], correlation 0.99, against degree 3000):
+#
+# ====  ==============  ==============  ==============  ==============
+# deg   q = 1           q = 4           q = 10          q = 25
+# ====  ==============  ==============  ==============  ==============
+# 25    3e-5 / 4e-4     7e-3 / 8e-2     4e-2 / 4e-1     9e-2 / 1
+# 50    7e-8 / 2e-6     3e-4 / 7e-3     6e-3 / 1e-1     3e-2 / 4e-1
+# 100   7e-12 / 3e-10   3e-6 / 1e-4     3e-4 / 1e-2     4e-3 / 1e-1
+# 200   3e-14 / 4e-14   5e-9 / 4e-7     5e-6 / 3e-4     3e-4 / 2e-2
+# ====  ==============  ==============  ==============  ==============
+#
+# Cost and memory grow as deg² per kernel entry (the layer materializes a
+# ``(deg, deg, *kernel.shape)`` array), so raise ``tanh_deg`` together with
+# ``batch_size``/``sigma_chunk`` for large σ_w². The quadrature is also not
+# symmetric in its two arguments: Θ(x, x') − Θ(x', x) is of the order of the
+# error above.
 
 
 # ----------------------------------------------------------------------------
@@ -176,7 +176,9 @@ def _tanh_prime(x):
     return 1.0 - jnp.tanh(x) ** 2
 
 
-def _tanh(tanh_deg: int):
+def _tanh(tanh_deg: int | None):
+    if tanh_deg is None:
+        raise ValueError("the numerical tanh layer needs its Gauss–Hermite degree (tanh_deg)")
     with warnings.catch_warnings():
         # neural-tangents warns on every construction that accuracy is
         # controlled by `deg`; we pass the analytic derivative.
@@ -195,14 +197,16 @@ _LAYERS = {
 LAYER_ACTIVATIONS = tuple(_LAYERS)
 
 
-def activation_layer(activation: str, tanh_deg: int = DEFAULT_TANH_DEG):
-    """The neural-tangents ``stax`` layer of a nonlinearity (tanh by quadrature)."""
+def activation_layer(activation: str, tanh_deg: int | None = None):
+    """The neural-tangents ``stax`` layer of a nonlinearity (tanh by Gauss–Hermite quadrature
+    of degree ``tanh_deg``, which only tanh needs and tanh must be given: no default)."""
     if activation not in _LAYERS:
         raise ValueError(f"unknown activation {activation!r}; known: {', '.join(LAYER_ACTIVATIONS)}")
     return _LAYERS[activation](tanh_deg)
 
 
-def _as_arch(arch: str | Architecture, convention: str = "ours") -> Architecture:
+def as_architecture(arch: str | Architecture, convention: str = "ours") -> Architecture:
+    """An architecture given by name (of ``convention``; a bare name means ours) or as is."""
     return arch if isinstance(arch, Architecture) else get_architecture(arch, convention)
 
 
@@ -216,14 +220,14 @@ class LayerKernelFns:
     Attributes:
         arch: the architecture description.
         activation: ``"erf"``, ``"relu"`` or ``"tanh"``.
-        tanh_deg: quadrature degree used for ``tanh``.
+        tanh_deg: quadrature degree used for ``tanh`` (``None`` for the others).
         diagonal_spatial: whether the input Kernel keeps only the spatial
             diagonal of the covariance (``False`` for pooled readouts).
     """
 
     arch: Architecture
     activation: str
-    tanh_deg: int
+    tanh_deg: int | None
     diagonal_spatial: bool
 
     # -- stax layers ---------------------------------------------------------
@@ -297,21 +301,22 @@ class LayerKernelFns:
         return out.nngp, out.ntk, out.cov1
 
 
-def build_layer_kernel_fns(
-    arch: str | Architecture, activation: str, *, tanh_deg: int = DEFAULT_TANH_DEG
-) -> LayerKernelFns:
+def build_layer_kernel_fns(arch: str | Architecture, activation: str, *, tanh_deg: int | None = None) -> LayerKernelFns:
     """Kernel maps of the input preprocessing, one hidden layer and the readout.
 
     Args:
         arch: architecture name (``fcn``, ``cnn_f``, ``cnn_p``) or description.
         activation: ``erf``, ``relu`` or ``tanh``.
-        tanh_deg: Gauss–Hermite degree for ``tanh`` (ignored otherwise).
+        tanh_deg: Gauss–Hermite degree for ``tanh`` (required there, no default; ignored
+            otherwise).
     """
-    a = _as_arch(arch)
+    a = as_architecture(arch)
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    if activation == "tanh" and tanh_deg is None:
+        raise ValueError("activation tanh needs its Gauss–Hermite degree (tanh_deg)")
     diagonal_spatial = not (a.hidden == "conv" and a.readout == "pool")
-    return LayerKernelFns(a, activation, int(tanh_deg), diagonal_spatial)
+    return LayerKernelFns(a, activation, None if tanh_deg is None else int(tanh_deg), diagonal_spatial)
 
 
 def stax_network(
@@ -321,7 +326,7 @@ def stax_network(
     sigma_w,
     sigma_b,
     *,
-    tanh_deg: int = DEFAULT_TANH_DEG,
+    tanh_deg: int | None = None,
 ):
     """The full ``stax.serial`` network of a given depth: ``(init_fn, apply_fn, kernel_fn)``.
 

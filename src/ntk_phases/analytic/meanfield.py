@@ -58,7 +58,7 @@ PHASE_COLUMNS = [
 
 
 @functools.cache
-def dual_maps(activation: str, quadrature_degree: int = 64, with_derivative: bool = True) -> Callable:
+def dual_maps(activation: str, quadrature_degree: int | None, with_derivative: bool = True) -> Callable:
     """``dual(K) -> (T(K), Ṫ(K))`` for a covariance matrix K of shape (n, n), n ∈ {1, 2}.
 
     Built on neural-tangents' kernel function of the activation layer. Without the
@@ -87,7 +87,7 @@ def dual_maps(activation: str, quadrature_degree: int = 64, with_derivative: boo
 
 
 @functools.cache
-def cross_maps(activation: str, quadrature_degree: int = 64) -> Callable:
+def cross_maps(activation: str, quadrature_degree: int | None) -> Callable:
     """``cross(q, c) -> (T, Ṫ)`` of two inputs of equal length q and correlation c.
 
     The same neural-tangents kernel function as :func:`dual_maps`, applied to the 1 × 1
@@ -116,13 +116,13 @@ def cross_maps(activation: str, quadrature_degree: int = 64) -> Callable:
     return cross
 
 
-def q_map(activation: str, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
+def q_map(activation: str, q, sigma_w2, sigma_b2, quadrature_degree: int | None):
     """One step of the length map q ↦ σ_w² T(q) + σ_b²."""
     T, _ = dual_maps(activation, quadrature_degree, False)(jnp.reshape(q, (1, 1)))
     return sigma_w2 * T[0, 0] + sigma_b2
 
 
-def c_map(activation: str, c, q, sigma_w2, sigma_b2, quadrature_degree: int = 64):
+def c_map(activation: str, c, q, sigma_w2, sigma_b2, quadrature_degree: int | None):
     """One step of the correlation map at fixed length q."""
     T, _ = cross_maps(activation, quadrature_degree)(q, c)
     return (sigma_w2 * T + sigma_b2) / q
@@ -251,7 +251,7 @@ def phase_diagram(
     activation: str,
     sigma_w2: np.ndarray,
     sigma_b2: np.ndarray,
-    quadrature_degree: int = 64,
+    quadrature_degree: int | None = None,
     newton_iters: int = 60,
 ) -> dict[str, np.ndarray]:
     """Mean-field quantities on every (σ_w², σ_b²) pair of the two 1-D grids.
@@ -259,7 +259,14 @@ def phase_diagram(
     Returns flat arrays (σ_w² varying slowest) keyed by the ``phase_<activation>.csv``
     columns, plus the residuals ``q_residual`` and ``c_residual`` of the fixed points and
     the Newton iterations ``q_iterations`` and ``c_iterations`` each took.
+
+    ``quadrature_degree`` (config ``theory.quadrature_degree``) is the Gauss–Hermite degree
+    of tanh, which only tanh needs (``None`` for erf and relu). ``newton_iters`` is config
+    ``theory.newton_iters``; its default 60 stays only until the freeze/chaos job
+    (``analytic.freeze_chaos``) and the kernels job's theory columns pass it from config.
     """
+    if activation == "tanh" and quadrature_degree is None:
+        raise ValueError("activation tanh needs its Gauss–Hermite degree (quadrature_degree)")
     sw, sb = np.meshgrid(np.asarray(sigma_w2, float), np.asarray(sigma_b2, float), indexing="ij")
     sw, sb = sw.ravel(), sb.ravel()
     fn = _fixed_points_fn(activation, quadrature_degree, newton_iters)
@@ -291,10 +298,11 @@ def correlation_trajectory(
     sigma_b2: float,
     c0: float,
     depth: int,
-    quadrature_degree: int = 64,
+    quadrature_degree: int | None,
+    newton_iters: int,
 ) -> np.ndarray:
     """c^l for l = 0..depth from c⁰ = c0, at the fixed length q* (mean-field)."""
-    fp = phase_diagram(activation, [sigma_w2], [sigma_b2], quadrature_degree)
+    fp = phase_diagram(activation, [sigma_w2], [sigma_b2], quadrature_degree, newton_iters)
     q = float(fp["q_star"][0])
 
     def step(c, _):
@@ -305,7 +313,7 @@ def correlation_trajectory(
     return np.concatenate([[c0], np.asarray(cs)])
 
 
-def phase_table(activation: str, sigma_w2, sigma_b2, quadrature_degree: int = 64, newton_iters: int = 60):
+def phase_table(activation: str, sigma_w2, sigma_b2, quadrature_degree: int | None, newton_iters: int):
     """The tidy ``phase_<activation>.csv`` table as a pandas DataFrame."""
     d = phase_diagram(activation, sigma_w2, sigma_b2, quadrature_degree, newton_iters)
     frame = pd.DataFrame({k: d[k] for k in PHASE_COLUMNS if k != "activation"})
@@ -338,7 +346,9 @@ def correlation_table(activation: str, cfg: dict) -> Any:
         fp = phase_diagram(activation, [sw], [c["sigma_b2"]], cfg["quadrature_degree"], cfg["newton_iters"])
         c_star, chi_c = float(fp["c_star"][0]), float(fp["chi_c"][0])
         for c0 in c["c0"]:
-            cs = correlation_trajectory(activation, sw, c["sigma_b2"], c0, c["depth"], cfg["quadrature_degree"])
+            cs = correlation_trajectory(
+                activation, sw, c["sigma_b2"], c0, c["depth"], cfg["quadrature_degree"], cfg["newton_iters"]
+            )
             depth = np.arange(len(cs))
             anchor = c["depth"] // 4  # past the nonlinear transient
             rows.append(

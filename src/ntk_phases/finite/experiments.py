@@ -57,6 +57,11 @@ EXPERIMENTS = ("grid", "architectures", "memorization", "width")
 #: Experiments that train on the first ``n_train`` / ``n_test`` prepared examples (the others
 #: take their data files whole).
 SUBSET_EXPERIMENTS = ("architectures", "width")
+#: Experiments that train by full-batch gradient descent without momentum: their sections
+#: have no ``batch_size`` or ``momentum`` (the others' come from their sections).
+FULL_BATCH_EXPERIMENTS = ("memorization", "width")
+#: The experiment whose section lists ``figure_steps`` (steps F7 shows, recorded too).
+FIGURE_STEPS_EXPERIMENT = "grid"
 KERNEL_KEYS = ("ntk_train", "ntk_test_train", "nngp_train", "nngp_test_train", "nngp_test_diag")
 
 
@@ -102,7 +107,7 @@ def experiment_data(experiment: str, cfg: dict, arrays: dict[str, np.ndarray]) -
     """The examples an experiment trains and evaluates on: its ``n_train`` / ``n_test`` subset
     (:data:`SUBSET_EXPERIMENTS`) or the data file whole."""
     if experiment in SUBSET_EXPERIMENTS:
-        return subset(arrays, cfg.get("n_train"), cfg.get("n_test"))
+        return subset(arrays, cfg["n_train"], cfg["n_test"])
     return arrays
 
 
@@ -139,10 +144,11 @@ def select_learning_rates(
     return np.asarray(out)
 
 
-def record_schedule(cfg: dict) -> list[int]:
-    n = int(cfg["n_steps"])
-    steps = set(T.log_step_schedule(n, int(cfg["n_record"])))
-    steps |= {int(s) for s in cfg.get("figure_steps", []) if 0 <= int(s) <= n}
+def record_schedule(n_steps: int, n_record: int, figure_steps: Sequence[int]) -> list[int]:
+    """``n_record`` log-spaced steps up to ``n_steps`` and the ``figure_steps`` among them."""
+    n = int(n_steps)
+    steps = set(T.log_step_schedule(n, int(n_record)))
+    steps |= {int(s) for s in figure_steps if 0 <= int(s) <= n}
     return sorted(steps)
 
 
@@ -164,7 +170,7 @@ def train_experiment(
     depth: int | None = None,
     width: int | None = None,
     checkpoint: str | None = None,
-    common: dict | None = None,
+    common: dict,
     stop_after_step: int | None = None,
     max_seconds: float | None = None,
     final_state: bool = True,
@@ -172,8 +178,9 @@ def train_experiment(
     """Train one block of an experiment; returns (rows, Block). ``max_seconds``: the
     block's share of the job's time limit (``common['max_minutes']`` is the caller's);
     ``final_state``: keep the parameters in the final checkpoint (the width experiment
-    reads them)."""
-    common = common or {}
+    reads them). ``common``: the training options every job shares (the validated
+    ``training`` section's dtype, precision, model/eval batch sizes, checkpoint_every,
+    log_every)."""
     c = experiment_configs(experiment, cfg, arch, activation)
     depth = c["depths"][0] if depth is None else int(depth)
     width = int(cfg["width"] if width is None else width)
@@ -182,14 +189,19 @@ def train_experiment(
     eta = select_learning_rates(lr, c["arch"], c["activation"], depth, c["sigma_w2"], c["sigma_b2"])
     x_train = arrays["x_train"].astype(np.float32)
     x_test = arrays["x_test"].astype(np.float32)
+    if experiment in FULL_BATCH_EXPERIMENTS:
+        batch_size, momentum = None, 0.0
+    else:
+        batch_size, momentum = cfg["batch_size"], float(cfg["momentum"])
+    figure_steps = cfg["figure_steps"] if experiment == FIGURE_STEPS_EXPERIMENT else []
     kwargs = dict(
         n_classes=arrays["y_train"].shape[1],
-        batch_size=cfg.get("batch_size"),
-        momentum=float(cfg.get("momentum", 0.0)),
-        dtype=common.get("dtype", "float32"),
-        precision=common.get("precision", "highest"),
-        eval_batch_size=common.get("eval_batch_size"),
-        model_batch_size=common.get("model_batch_size", "auto"),
+        batch_size=batch_size,
+        momentum=momentum,
+        dtype=common["dtype"],
+        precision=common["precision"],
+        eval_batch_size=common["eval_batch_size"],
+        model_batch_size=common["model_batch_size"],
     )
     log.info(
         "%s: %s/%s depth %d width %d, sigma_w2 %s, sigma_b2 %g, seeds %s, eta %s, %d steps (batch %s)",
@@ -203,7 +215,7 @@ def train_experiment(
         cfg["seeds"],
         np.array2string(eta, precision=4),
         cfg["n_steps"],
-        cfg.get("batch_size") or "full",
+        batch_size or "full",
     )
     # the block's definition, shared by the trained rows and the returned Block
     spec = (
@@ -223,10 +235,10 @@ def train_experiment(
     rows = T.train_block(
         *spec,
         int(cfg["n_steps"]),
-        record_steps=record_schedule(cfg),
+        record_steps=record_schedule(cfg["n_steps"], cfg["n_record"], figure_steps),
         checkpoint_path=checkpoint,
-        checkpoint_every=common.get("checkpoint_every"),
-        log_every=common.get("log_every"),
+        checkpoint_every=common["checkpoint_every"],
+        log_every=common["log_every"],
         stop_after_step=stop_after_step,
         max_seconds=max_seconds,
         final_state=final_state,

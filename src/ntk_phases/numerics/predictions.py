@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from ._validate import _finite, _labels, _square, _targets, _times
 from .spectral import eigh_sym
+from .validate import check_finite, check_labels, check_square, check_targets, check_times
 
 __all__ = [
     "eta_from_lambda_max",
@@ -52,6 +52,14 @@ __all__ = [
     "accuracy",
     "expected_accuracy",
     "expected_correct",
+    # building blocks shared with :mod:`.streaming`
+    "check_blocks",
+    "check_nngp_blocks",
+    "resolve_learning_rate",
+    "mode_factors",
+    "mean_at_train_points",
+    "moments_at_train_points",
+    "moments_at_test_points",
 ]
 
 
@@ -60,13 +68,13 @@ def _eig(theta: np.ndarray, rcond: float | None, eig: tuple | None):
     return eigh_sym(theta, rcond) if eig is None else eig
 
 
-def _check_blocks(ntk_train, ntk_test_train, y_train):
-    theta = _square("ntk_train", ntk_train)
+def check_blocks(ntk_train, ntk_test_train, y_train):
+    theta = check_square("ntk_train", ntk_train)
     n = theta.shape[-1]
-    ktd = _finite("ntk_test_train", ntk_test_train)
+    ktd = check_finite("ntk_test_train", ntk_test_train)
     if ktd.ndim < 2 or ktd.shape[-1] != n or ktd.shape[:-2] != theta.shape[:-2]:
         raise ValueError(f"ntk_test_train shape {ktd.shape} does not match ntk_train {theta.shape}")
-    return theta, ktd, _targets(y_train, n)
+    return theta, ktd, check_targets(y_train, n)
 
 
 def mean_predictor(
@@ -82,7 +90,7 @@ def mean_predictor(
     Pseudo-inverse in the eigenbasis, dropping modes with ``λ <= rcond·λ_max``.
     Returns ``(*B, m, C)``.
     """
-    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
+    theta, ktd, y = check_blocks(ntk_train, ntk_test_train, y_train)
     evals, evecs, keep = _eig(theta, rcond, eig)
     inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
     proj = np.einsum("...ji,jc->...ic", evecs, y)  # Vᵀ Y
@@ -108,7 +116,7 @@ def _gd_remaining(keep, rate, tt):
     return np.where(keep[..., None, :], (1.0 - rate) ** tt, 1.0)
 
 
-def _mode_factors(evals, keep, eta, t, dynamics: str = "flow"):
+def mode_factors(evals, keep, eta, t, dynamics: str = "flow"):
     """Per-mode factors at times ``t``: the part of each mode learned, ``1 − e^{−ηλt}``
     (flow) or ``1 − (1 − ηλ)^t`` (gd), and that part over λ.
 
@@ -132,7 +140,7 @@ def _mode_factors(evals, keep, eta, t, dynamics: str = "flow"):
     return decay, decay / safe
 
 
-def _eta(evals, learning_rate):
+def resolve_learning_rate(evals, learning_rate):
     lmax = evals[..., -1]
     if learning_rate is None:
         return eta_from_lambda_max(lmax)
@@ -162,11 +170,11 @@ def gradient_flow(
         dict: ``train`` ``(*B, T, n, C)``, ``test`` ``(*B, T, m, C)``,
         ``learning_rate`` ``B``.
     """
-    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
-    tt = _times(t)
+    theta, ktd, y = check_blocks(ntk_train, ntk_test_train, y_train)
+    tt = check_times(t)
     evals, evecs, keep = eigh_sym(theta, rcond)
-    eta = _eta(evals, learning_rate)
-    decay, over_lam = _mode_factors(evals, keep, eta, tt)
+    eta = resolve_learning_rate(evals, learning_rate)
+    decay, over_lam = mode_factors(evals, keep, eta, tt)
     proj = np.einsum("...ji,jc->...ic", evecs, y)  # (*B, n, C)
     train = np.einsum("...ji,...ti,...ic->...tjc", evecs, decay, proj, optimize=True)
     kv = np.einsum("...mj,...ji->...mi", ktd, evecs)  # Θ_td V
@@ -174,10 +182,10 @@ def gradient_flow(
     return {"train": train, "test": test, "learning_rate": eta}
 
 
-def _check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag):
-    kdd = _square("nngp_train", nngp_train)
-    ktd_k = _finite("nngp_test_train", nngp_test_train)
-    ktt = _finite("nngp_test_diag", nngp_test_diag)
+def check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag):
+    kdd = check_square("nngp_train", nngp_train)
+    ktd_k = check_finite("nngp_test_train", nngp_test_train)
+    ktt = check_finite("nngp_test_diag", nngp_test_diag)
     if kdd.shape != theta.shape or ktd_k.shape != ktd.shape or ktt.shape != ktd.shape[:-1]:
         raise ValueError(
             "NNGP blocks must match the NTK blocks: "
@@ -192,7 +200,7 @@ def _batched(a: np.ndarray) -> np.ndarray:
     return a[..., None, :, :]
 
 
-def _test_moments(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj, kv=None):
+def moments_at_test_points(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj, kv=None):
     """Mean ``(*B, T, m, C)`` and variance ``(*B, T, m)`` at test points (see
     :func:`predictive_moments`); each test point needs only its own rows.
 
@@ -211,14 +219,14 @@ def _test_moments(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj, kv=None):
     return test_mean, test_var
 
 
-def _train_mean(evecs, decay, proj):
+def mean_at_train_points(evecs, decay, proj):
     """``(I − E) Y = V diag(1 − e^{−ηλt}) Vᵀ Y``, ``(*B, T, n, C)``."""
     return np.matmul(_batched(evecs), decay[..., :, :, None] * proj[..., None, :, :])
 
 
-def _train_moments(kdd, evecs, decay, proj):
+def moments_at_train_points(kdd, evecs, decay, proj):
     """Train mean ``(I − E) Y`` and variance ``diag(E K E)``, ``E = V e^{−ηΛt} Vᵀ``."""
-    train_mean = _train_mean(evecs, decay, proj)
+    train_mean = mean_at_train_points(evecs, decay, proj)
     remain = 1.0 - decay  # e^{−ηλt}; dropped modes do not decay (λ ≈ 0)
     e = np.matmul(
         evecs[..., None, :, :] * remain[..., :, None, :], _batched(np.swapaxes(evecs, -1, -2))
@@ -267,15 +275,15 @@ def predictive_moments(
         ``train_mean`` ``(*B, T, n, C)``, ``train_var`` ``(*B, T, n)``,
         ``learning_rate`` ``B``.
     """
-    theta, ktd, y = _check_blocks(ntk_train, ntk_test_train, y_train)
-    kdd, ktd_k, ktt = _check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag)
-    tt = _times(t)
+    theta, ktd, y = check_blocks(ntk_train, ntk_test_train, y_train)
+    kdd, ktd_k, ktt = check_nngp_blocks(theta, ktd, nngp_train, nngp_test_train, nngp_test_diag)
+    tt = check_times(t)
     evals, evecs, keep = _eig(theta, rcond, eig)
-    eta = _eta(evals, learning_rate)
-    decay, over_lam = _mode_factors(evals, keep, eta, tt, dynamics)
+    eta = resolve_learning_rate(evals, learning_rate)
+    decay, over_lam = mode_factors(evals, keep, eta, tt, dynamics)
     proj = np.einsum("...ji,jc->...ic", evecs, y)
-    test_mean, test_var = _test_moments(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj)
-    train_mean, train_var = _train_moments(kdd, evecs, decay, proj)
+    test_mean, test_var = moments_at_test_points(ktd, ktd_k, ktt, kdd, evecs, over_lam, proj)
+    train_mean, train_var = moments_at_train_points(kdd, evecs, decay, proj)
     return {
         "test_mean": test_mean,
         "test_var": test_var,
@@ -290,8 +298,8 @@ def accuracy(pred: Any, labels: Any) -> np.ndarray:
 
     ``labels``: integers ``(m,)`` or targets ``(m, C)``.
     """
-    pred = _finite("predictions", pred)
-    lab = _labels(labels)
+    pred = check_finite("predictions", pred)
+    lab = check_labels(labels)
     if pred.shape[-2] != lab.shape[0]:
         raise ValueError(f"{pred.shape[-2]} predictions for {lab.shape[0]} labels")
     return np.mean(np.argmax(pred, axis=-1) == lab, axis=-1)
@@ -324,11 +332,11 @@ def expected_correct(mean: Any, var: Any, labels: Any, n_quad: int = 64) -> np.n
     Returns:
         ``(*B, m)`` P(correct) of each point.
     """
-    mean = _finite("mean", mean)
-    var = _finite("var", var)
+    mean = check_finite("mean", mean)
+    var = check_finite("var", var)
     if np.any(var < 0):
         raise ValueError("var must be >= 0")
-    lab = _labels(labels)
+    lab = check_labels(labels)
     if mean.shape[-2] != lab.shape[0] or var.shape != mean.shape[:-1]:
         raise ValueError(f"shapes mean {mean.shape}, var {var.shape}, labels {lab.shape}")
     n_classes = mean.shape[-1]
@@ -376,8 +384,8 @@ def linearized_prediction(
     (seeds). Returns ``train`` ``(..., T, n, C)`` and ``test`` ``(..., T, m, C)``.
     """
     evals, evecs, keep = eigh_sym(ntk_train, rcond)
-    eta, steps = np.asarray(eta, float), _times(steps)
-    _, gain = _mode_factors(evals, keep, eta, steps, "gd")
+    eta, steps = np.asarray(eta, float), check_times(steps)
+    _, gain = mode_factors(evals, keep, eta, steps, "gd")
     remain = _gd_remaining(keep, eta * np.where(keep, evals, 0.0), steps[:, None])
     y = np.asarray(y_train, float)
     r0 = np.einsum("ji,...jc->...ic", evecs, y - np.asarray(f0_train, float))  # Vᵀ(Y − f₀)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _square
+from .validate import check_square
 
 __all__ = ["KERNEL_PRECISION", "default_rcond", "eigh_sym", "spectrum", "ntk_diag_offdiag"]
 
@@ -55,7 +55,7 @@ def eigh_sym(theta: Any, rcond: float | None = None) -> tuple[np.ndarray, np.nda
     Raises:
         ValueError: non-finite input, or ``λ_max <= 0`` (not a kernel).
     """
-    theta = _square("ntk_train", theta)
+    theta = check_square("ntk_train", theta)
     sym = 0.5 * (theta + np.swapaxes(theta, -1, -2))
     evals, evecs = np.linalg.eigh(sym)
     lmax = evals[..., -1]
@@ -83,7 +83,7 @@ def spectrum(ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = 
         ``singular`` (bool, ``B``), ``lambda_min_raw`` (the unclipped smallest
         eigenvalue, may be ~0 or slightly negative) and ``rcond``.
     """
-    theta = _square("ntk_train", ntk_train)
+    theta = check_square("ntk_train", ntk_train)
     rc = default_rcond(theta.shape[-1]) if rcond is None else float(rcond)
     if eig is None:
         # eigenvalues only: the eigenvectors (eigh_sym) cost several times more and twice
@@ -111,7 +111,7 @@ def spectrum(ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = 
 
 def ntk_diag_offdiag(ntk_train: Any) -> tuple[np.ndarray, np.ndarray]:
     """Mean Θ_aa and mean Θ_ab (a ≠ b) over the training set, shape ``B``."""
-    theta = _square("ntk_train", ntk_train)
+    theta = check_square("ntk_train", ntk_train)
     n = theta.shape[-1]
     diag = np.trace(theta, axis1=-2, axis2=-1) / n
     if n < 2:

@@ -15,20 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validate import _labels, _square, _targets, _times
 from .predictions import (
-    _check_blocks,
-    _check_nngp_blocks,
-    _eta,
-    _mode_factors,
-    _test_moments,
-    _train_mean,
-    _train_moments,
     accuracy,
+    check_blocks,
+    check_nngp_blocks,
     expected_accuracy,
     expected_correct,
+    mean_at_train_points,
+    mode_factors,
+    moments_at_test_points,
+    moments_at_train_points,
+    resolve_learning_rate,
 )
 from .spectral import eigh_sym, ntk_diag_offdiag, spectrum
+from .validate import check_labels, check_square, check_targets, check_times
 
 __all__ = [
     "N_ENTRIES",
@@ -72,25 +72,25 @@ def train_metrics(
     noise-free mean prediction): ``train_acc`` and ``test_acc`` are then the accuracies
     of the mean, and ``test_std_rms`` is NaN.
     """
-    theta = _square("ntk_train", ntk_train)
-    y = _targets(y_train, theta.shape[-1])
-    kdd = _square("nngp_train", nngp_train)
+    theta = check_square("ntk_train", ntk_train)
+    y = check_targets(y_train, theta.shape[-1])
+    kdd = check_square("nngp_train", nngp_train)
     if kdd.shape != theta.shape:
         raise ValueError(f"nngp_train shape {kdd.shape} does not match ntk_train {theta.shape}")
-    tt = _times(t)
+    tt = check_times(t)
     eig = eigh_sym(theta, rcond)
     evals, evecs, keep = eig
     spec = spectrum(theta, rcond, eig=eig)
     diag, off = ntk_diag_offdiag(theta)
-    eta = _eta(evals, learning_rate)
-    decay, over_lam = _mode_factors(evals, keep, eta, tt)
+    eta = resolve_learning_rate(evals, learning_rate)
+    decay, over_lam = mode_factors(evals, keep, eta, tt)
     proj = np.einsum("...ji,jc->...ic", evecs, y)
     lab_train = np.argmax(y, axis=-1)
     if moments:
-        train_mean, train_var = _train_moments(kdd, evecs, decay, proj)
+        train_mean, train_var = moments_at_train_points(kdd, evecs, decay, proj)
         train_acc = expected_accuracy(train_mean, train_var, lab_train, n_quad)
     else:
-        train_mean = _train_mean(evecs, decay, proj)
+        train_mean = mean_at_train_points(evecs, decay, proj)
         train_acc = accuracy(train_mean, lab_train)
     out = {
         **{k: v for k, v in spec.items() if k != "rcond"},
@@ -142,9 +142,9 @@ def point_sums(
     reduced batch by batch (:func:`add_sums`) and finished by :func:`finish_sums`.
     ``first`` is the batch's first test index (for the ``entries`` of P(Θ)Y).
     """
-    theta, ktd, y = _check_blocks(state["theta"], ntk_test_train, state["y"])
-    kdd, ktd_k, ktt = _check_nngp_blocks(theta, ktd, state["kdd"], nngp_test_train, nngp_test_diag)
-    lab = _labels(y_test)
+    theta, ktd, y = check_blocks(state["theta"], ntk_test_train, state["y"])
+    kdd, ktd_k, ktt = check_nngp_blocks(theta, ktd, state["kdd"], nngp_test_train, nngp_test_diag)
+    lab = check_labels(y_test)
     if lab.shape[0] != ktd.shape[-2]:
         raise ValueError(f"{ktd.shape[-2]} test rows for {lab.shape[0]} labels")
     evecs = state["eig"][1]
@@ -154,7 +154,9 @@ def point_sums(
     out = np.moveaxis(out.reshape(out.shape[:-1] + (-1, n_classes)), -2, -3)
     pinf = out[..., 0, :, :]  # the einsum path of mean_predictor: (Θ_td V)(Λ⁺ VᵀY)
     if state["moments"]:
-        test_mean, test_var = _test_moments(ktd, ktd_k, ktt, kdd, evecs, state["over_lam"], state["proj"], kv=kv)
+        test_mean, test_var = moments_at_test_points(
+            ktd, ktd_k, ktt, kdd, evecs, state["over_lam"], state["proj"], kv=kv
+        )
         test_correct = expected_correct(test_mean, test_var, lab, n_quad).sum(axis=-1)
     else:
         test_mean = out[..., 1:, :, :]
@@ -281,7 +283,7 @@ def tidy_rows(
 ) -> dict[str, np.ndarray]:
     """Columns of one σ_w²'s rows, one per (depth, t), from metrics of shape ``(D,)``
     (:data:`PER_POINT`) and ``(D, T)`` (:data:`PER_TIME`)."""
-    d, tt = np.asarray(depths), _times(t)
+    d, tt = np.asarray(depths), check_times(t)
     n_d, n_t = d.size, tt.size
     cols: dict[str, Any] = {
         "sigma_w2": np.full(n_d * n_t, sigma_w2),
@@ -316,7 +318,7 @@ def metrics_frame(
     bound memory, and over chunks of depths holding about ``max_elements``
     float64 temporaries. ``learning_rate=None`` uses η = 2/λ_max at each point.
     """
-    tt = _times(t)
+    tt = check_times(t)
     sw2 = np.asarray(sweep["sigma_w2"], dtype=np.float64)
     depths = np.asarray(sweep["depths"])
     sb2 = float(sweep["sigma_b2"])
