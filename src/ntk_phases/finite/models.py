@@ -215,7 +215,7 @@ def param_count(params: Params) -> int:
 # ----------------------------------------------------------------------------- freeze/chaos MLP
 
 
-def make_batchnorm_mlp(width: int, depth: int, batchnorm: bool, sigma_w2: float = 2.0, sigma_b2: float = 0.1):
+def make_batchnorm_mlp(width: int, depth: int, batchnorm: bool, sigma_w2: float, sigma_b2: float):
     """Flax MLP in NTK parameterization: depth × [Dense → (BatchNorm) → ReLU] → Dense(1).
 
     BatchNorm uses the statistics of the batch it is applied to (training mode, no
