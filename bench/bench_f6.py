@@ -25,7 +25,7 @@ written by ``data.save`` as the data rule does), at the notebook's F6 settings (
   ``_is_on_cpu``, used only by ``max_learning_rate``, whose η the F6 code never uses, so
   the anchor leaves η out), so the anchor replaces ``jax.core.eval_context`` by a null
   context.
-- **ours**: the real job, ``python -m ntk_phases.infinite sweep`` with a config JSON as
+- **ours**: the real job, ``python -m ntk_phases kernels sweep`` with a config JSON as
   the kernels rule builds it (``convention: notebook``), one job per chunk of σ_w²
   (``sigma_chunk`` and ``memory_mb`` from ``config/notebook.yaml``), run the way
   ``snakemake --cores 2`` runs them: two side by side (one thread each), each next one
@@ -291,7 +291,8 @@ def run_ours(work: Path, data: Path, sw2, n_train, n_test, convention, chunk, me
             [
                 sys.executable,
                 "-m",
-                "ntk_phases.infinite",
+                "ntk_phases",
+                "kernels",
                 "sweep",
                 "--arch",
                 "fcn",
@@ -443,7 +444,7 @@ def main(argv=None) -> None:
         peak_nb = max(r[1] for r in res_nb)
         walls = [r[0] for r in res_nb]
         print(
-            f"ours (convention: notebook; `python -m ntk_phases.infinite sweep`): {len(res_nb)} jobs "
+            f"ours (convention: notebook; `python -m ntk_phases kernels sweep`): {len(res_nb)} jobs "
             f"(sigma_chunk {chunk}, memory_mb {memory_mb:g}), {parallel} side by side as "
             f"snakemake --cores {args.cores} runs them: wall {wall_nb:.1f} s (jobs {min(walls):.1f}-"
             f"{max(walls):.1f} s each, {sum(walls):.0f} job-seconds, {sum(r[3] for r in res_nb):.0f} CPU-s); "

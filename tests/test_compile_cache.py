@@ -45,7 +45,11 @@ def test_second_job_with_same_shapes_compiles_nothing(tmp_path):
         [
             sys.executable,
             "-m",
-            "ntk_phases.data",
+            "ntk_phases",
+            "data",
+            "prepare",
+            "--convention",
+            "ours",
             "--dataset",
             "digits",
             "--n-train",
@@ -78,7 +82,8 @@ def test_second_job_with_same_shapes_compiles_nothing(tmp_path):
 
     def sweep(name: str, sw2: list[float], cache_dir: Path | None) -> str:
         argv = [
-            "ntk_phases.infinite",
+            "ntk_phases",
+            "kernels",
             "sweep",
             "--arch",
             "fcn",

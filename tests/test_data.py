@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ntk_phases import data, io
+from ntk_phases.__main__ import main
 
 
 def test_digits_shapes_labels_norms():
@@ -80,7 +81,7 @@ def test_save_is_all_or_nothing(tmp_path: Path):
 
 
 def test_cli_failure_leaves_no_file(tmp_path: Path):
-    rc = data.main(
+    rc = main_data(
         [
             "--dataset",
             "digits",
@@ -254,7 +255,7 @@ def test_tfds_offline_is_one_clear_message(tmp_path, capsys, kind):
         mock.patch.object(tfds.download.DownloadManager, "download_and_extract", side_effect=err),
         mock.patch.object(tfds.download.DownloadManager, "download", side_effect=err),
     ):
-        rc = data.main(
+        rc = main_data(
             [
                 "--dataset",
                 "cifar10",
@@ -301,3 +302,13 @@ def test_tfds_other_download_failures_are_not_called_offline(tmp_path):
     ):
         with pytest.raises(KeyError):
             data.prepare("cifar10", 10, 5, seed=0, data_dir=str(tmp_path / "tfds"))
+
+
+def main_data(argv: list[str]) -> int:
+    """``python -m ntk_phases data prepare`` with the options the rules always pass
+    (seed, convention) defaulted here where a test leaves them out."""
+    if "--seed" not in argv:
+        argv = [*argv, "--seed", "0"]
+    if "--convention" not in argv:
+        argv = [*argv, "--convention", "ours"]
+    return main(["data", "prepare", *argv])

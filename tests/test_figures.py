@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.collections import QuadMesh  # noqa: E402
 
+from ntk_phases.__main__ import main  # noqa: E402
 from ntk_phases.claims import c9  # noqa: E402
 from ntk_phases.figures import finite as FF  # noqa: E402
 from ntk_phases.figures import freeze_chaos as FC  # noqa: E402
@@ -209,8 +210,10 @@ def test_f6_mean_entry_point_writes_pdf_png_and_provenance(tmp_path):
     data = tmp_path / "digits.json"
     data.write_text(json.dumps({"n_classes": 10}))
     out = [tmp_path / "F6_mean.pdf", tmp_path / "F6_mean.png"]
-    rc = FI.main(
+    rc = main(
         [
+            "figures",
+            "infinite",
             "--figure",
             "F6_mean",
             "--tables",
@@ -229,8 +232,10 @@ def test_f6_mean_entry_point_writes_pdf_png_and_provenance(tmp_path):
     assert all((tmp_path / (p.name + ".prov.json")).exists() for p in out)
     out5 = [tmp_path / "F5.pdf", tmp_path / "F5.png"]
     assert (
-        FI.main(
+        main(
             [
+                "figures",
+                "infinite",
                 "--figure",
                 "F5",
                 "--tables",

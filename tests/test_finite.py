@@ -18,11 +18,12 @@ import pytest
 from conftest import copy_workflow, run_env, snakemake
 
 from ntk_phases import data as data_mod
+from ntk_phases.__main__ import main
 from ntk_phases.claims import c6_c7, schema
 from ntk_phases.data import class_centred_targets
-from ntk_phases.finite import __main__ as F
 from ntk_phases.finite import experiments as E
 from ntk_phases.numerics import predictions
+from ntk_phases.stages import EXIT_INTERRUPTED
 
 SPEC_COLUMNS = [
     "arch",
@@ -47,8 +48,8 @@ BLOCKED = (
     "import sys\n"
     "for m in ('neural_tangents', 'tensorflow', 'ntk_phases.kernels'):\n"
     "    sys.modules[m] = None\n"
-    "from ntk_phases.finite.__main__ import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
+    "from ntk_phases.__main__ import main\n"
+    "sys.exit(main(['training', *sys.argv[1:]]))\n"
 )
 
 
@@ -194,6 +195,18 @@ GRID_CFG = {
     "n_record": 6,
     "figure_steps": [5],
     "lr_factor": 0.5,
+    "batch_size": None,
+    "momentum": 0.0,
+}
+#: The training options every training job gets (the schema's defaults); tests override some.
+TRAIN_COMMON = {
+    "dtype": "float32",
+    "precision": "highest",
+    "model_batch_size": "auto",
+    "eval_batch_size": None,
+    "checkpoint_every": 100,
+    "log_every": 100,
+    "max_minutes": None,
 }
 
 
@@ -255,7 +268,7 @@ def _train_cmd(
         "--config-json",
         json.dumps(cfg),
         "--common-json",
-        json.dumps(common),
+        json.dumps({**TRAIN_COMMON, **common}),
         "--checkpoint",
         str(folder / checkpoint),
         "--out",
@@ -331,7 +344,7 @@ def test_time_limited_job_exits_3_and_a_rerun_resumes(tmp_path, tiny_data):
     ref = _run(_train_cmd(ref_dir, tiny_data, GRID_CFG, lr, common))
     assert ref.returncode == 0, ref.stderr[-3000:]
     stopped = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, common, "--stop-after-step", "40"))
-    assert stopped.returncode == F.EXIT_INTERRUPTED, stopped.stderr[-3000:]
+    assert stopped.returncode == EXIT_INTERRUPTED, stopped.stderr[-3000:]
     assert (tmp_path / "ck.pkl").exists() and not (tmp_path / "out.csv").exists()
     resumed = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, common))
     assert resumed.returncode == 0 and "resumed" in resumed.stderr
@@ -342,7 +355,7 @@ def test_stale_checkpoint_of_another_configuration_is_replaced(tmp_path, tiny_da
     lr = _lr_csv(tmp_path / "lr.csv", GRID_CFG, 2e-3)
     common = {"checkpoint_every": 20}
     stopped = _run(_train_cmd(tmp_path, tiny_data, GRID_CFG, lr, common, "--stop-after-step", "20"))
-    assert stopped.returncode == F.EXIT_INTERRUPTED and (tmp_path / "ck.pkl").exists()
+    assert stopped.returncode == EXIT_INTERRUPTED and (tmp_path / "ck.pkl").exists()
     changed = {**GRID_CFG, "n_steps": 30}  # the config changed before the rerun
     proc = _run(_train_cmd(tmp_path, tiny_data, changed, lr, common))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -376,7 +389,7 @@ def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny
     stopped = _run(
         _train_cmd(run, tiny_data, cfg, lr, common, "--stop-after-step", "80", depths=[1, 2], checkpoint=pattern)
     )
-    assert stopped.returncode == F.EXIT_INTERRUPTED, stopped.stderr[-3000:]
+    assert stopped.returncode == EXIT_INTERRUPTED, stopped.stderr[-3000:]
     assert not (run / "out.csv").exists()
     from ntk_phases.finite.train import load_checkpoint
 
@@ -395,7 +408,7 @@ def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny
 
 
 def test_record_schedule_includes_figure_steps():
-    steps = E.record_schedule({"n_steps": 100, "n_record": 5, "figure_steps": [7, 500]})
+    steps = E.record_schedule(100, 5, [7, 500])
     assert steps[0] == 0 and steps[-1] == 100 and 7 in steps and 500 not in steps
 
 
@@ -515,6 +528,8 @@ def test_f8_adds_a_finite_row_only_when_something_was_trained(tmp_path):
         frame.to_csv(paths[name], index=False)
     out = [str(tmp_path / "F8.pdf"), str(tmp_path / "F8.png")]
     common = [
+        "figures",
+        "infinite",
         "--figure",
         "F8",
         "--tables",
@@ -526,10 +541,10 @@ def test_f8_adds_a_finite_row_only_when_something_was_trained(tmp_path):
         "--out",
         *out,
     ]
-    assert FI.main(common + ["--finite", paths["fin_fcn"], "--overlays", paths["ov_fcn"]]) == 0
+    assert main(common + ["--finite", paths["fin_fcn"], "--overlays", paths["ov_fcn"]]) == 0
     inputs = json.loads(Path(out[1] + ".prov.json").read_text())["inputs"]
     assert set(inputs) == {paths["inf_fcn"], paths["fin_fcn"], paths["ov_fcn"]}
-    assert FI.main(common + ["--finite", "--overlays"]) == 0
+    assert main(common + ["--finite", "--overlays"]) == 0
     assert list(json.loads(Path(out[1] + ".prov.json").read_text())["inputs"]) == [paths["inf_fcn"]]
 
 

@@ -24,7 +24,7 @@ import pytest
 from neural_tangents import stax
 
 from ntk_phases import data as data_mod
-from ntk_phases import infinite
+from ntk_phases.__main__ import main
 
 jax.config.update("jax_enable_x64", True)
 
@@ -101,8 +101,9 @@ def test_notebook_convention_equals_the_notebook(user_file, tmp_path):
         "convention": "notebook",
     }
     out = tmp_path / "chunk.csv"
-    infinite.main(
+    main(
         [
+            "kernels",
             "sweep",
             "--arch",
             "fcn",

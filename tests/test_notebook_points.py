@@ -32,7 +32,7 @@ from conftest import copy_workflow, snakemake
 from neural_tangents import stax
 
 from ntk_phases import data as data_mod
-from ntk_phases import infinite
+from ntk_phases.__main__ import main
 
 jax.config.update("jax_enable_x64", True)
 
@@ -118,8 +118,9 @@ def test_points_table_equals_the_notebook(user_file, tmp_path):
         "convention": "notebook",
     }
     out = tmp_path / "chunk.csv"
-    infinite.main(
+    main(
         [
+            "kernels",
             "sweep",
             "--arch",
             "fcn_preact",
@@ -168,7 +169,7 @@ def test_notebook_config_plans_f2_to_f5_at_the_notebook_points(tmp_path):
     for rule in ("prepare_points_data", "points_sweep", "points_table", "depth_scale_table"):
         assert re.search(rf"^(local)?rule {rule}:$", out, re.M), rule
     assert "rule kernel_sweep:" not in out  # F3-F5 do not wait for the F6 grid
-    sweeps = [line for line in out.splitlines() if "ntk_phases.infinite sweep" in line]
+    sweeps = [line for line in out.splitlines() if "ntk_phases kernels sweep" in line]
     assert len(sweeps) == 1, sweeps
     args = shlex.split(sweeps[0][sweeps[0].index("python -m") : sweeps[0].index(" > ")])
     assert args[args.index("--arch") + 1] == "fcn_preact"

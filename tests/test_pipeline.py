@@ -160,7 +160,7 @@ def test_default_dry_run_builds_f8_from_one_setting(tmp_path):
     )
     jobs: dict = {}
     for line in out.splitlines():
-        if "ntk_phases.infinite sweep" not in line:
+        if "ntk_phases kernels sweep" not in line:
             continue
         args = shlex.split(line[line.index("python -m") : line.index(" > ")])
         table = re.sub(r"_sb\d+_chunk\d+", "", Path(args[args.index("--out") + 1]).name)

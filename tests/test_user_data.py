@@ -13,6 +13,7 @@ import yaml
 from conftest import ROOT, copy_workflow, snakemake
 
 from ntk_phases import data, io
+from ntk_phases.__main__ import main
 
 N_TRAIN, N_TEST, K = 40, 24, 3
 
@@ -39,7 +40,7 @@ def write(tmp_path: Path, arrs: dict, name: str = "user.npz") -> Path:
 def run_main(tmp_path: Path, path: Path | str, *extra: str) -> tuple[int, Path, Path]:
     out = tmp_path / "results" / "r" / "data"
     npz, js = out / "npz.npz", out / "npz.json"
-    rc = data.main(
+    rc = main_data(
         [
             "--dataset",
             "npz",
@@ -437,3 +438,13 @@ def test_rule_prepares_the_user_file_and_reruns_when_it_changes(tmp_path):
     proc = snakemake(work, "--cores", "1", "--configfile", str(bad), timeout=300)
     assert proc.returncode != 0 and "'path' is a required property" in proc.stdout + proc.stderr
     assert not (work / "results" / "b").exists()
+
+
+def main_data(argv: list[str]) -> int:
+    """``python -m ntk_phases data prepare`` with the options the rules always pass
+    (seed, convention) defaulted here where a test leaves them out."""
+    if "--seed" not in argv:
+        argv = [*argv, "--seed", "0"]
+    if "--convention" not in argv:
+        argv = [*argv, "--convention", "ours"]
+    return main(["data", "prepare", *argv])

@@ -24,11 +24,8 @@ NHWC, which ``dataset.image_shape`` gives by reshaping). Labels are stored one-h
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from . import io
-from .cli import setup_logging
 
 log = logging.getLogger("ntk_phases.data")
 
@@ -594,61 +590,3 @@ def load(npz_path: str) -> dict[str, np.ndarray]:
     """Read a prepared dataset: x_train, y_train, x_test, y_test."""
     with np.load(npz_path) as f:
         return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    p.add_argument("--n-train", type=int, required=True)
-    p.add_argument("--n-test", type=int, default=None, help="omit for every remaining image")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
-    p.add_argument("--path", default=None, help="the user's .npz file (--dataset npz)")
-    p.add_argument(
-        "--image-shape",
-        type=int,
-        nargs=3,
-        default=None,
-        metavar=("H", "W", "C"),
-        help="reshape flat vectors of an npz dataset to NHWC images",
-    )
-    p.add_argument("--n-classes", type=int, default=None, help="classes of an npz dataset (default: from its labels)")
-    p.add_argument("--convention", default="ours", choices=["ours", "notebook"])
-    p.add_argument("--out-npz", required=True)
-    p.add_argument("--out-json", required=True)
-    args = p.parse_args(argv)
-    setup_logging()
-    log.info("preparing %s: n_train=%s n_test=%s seed=%s", args.dataset, args.n_train, args.n_test, args.seed)
-    try:
-        arrays, meta = prepare(
-            args.dataset,
-            args.n_train,
-            args.n_test,
-            args.seed,
-            args.data_dir,
-            path=args.path,
-            image_shape=args.image_shape,
-            n_classes=args.n_classes,
-            convention=args.convention,
-        )
-    except DatasetOffline as e:
-        log.error("%s", e.explain(args.out_npz))
-        return 2
-    except DatasetError as e:
-        log.error("%s", e)
-        return 2
-    if meta.get("layout") == "flat":
-        log.warning(
-            "dataset.path = %s holds flat vectors of %d features: stored 2-D, for the fcn; "
-            "cnn_f, cnn_p and the pooling claim (C5) need NHWC images and fail on them "
-            "(set dataset.image_shape = [H, W, C] to reshape)",
-            args.path,
-            meta["image_shape"][0],
-        )
-    save(arrays, meta, args.out_npz, args.out_json)
-    log.info("wrote %s (%s)", args.out_npz, json.dumps({k: meta[k] for k in ("n_train", "n_test", "image_shape")}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

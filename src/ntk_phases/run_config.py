@@ -7,16 +7,8 @@ can diff two runs' configs.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import sys
 from typing import Any
-
-from . import io
-from .cli import setup_logging
-
-log = logging.getLogger("ntk_phases.run_config")
 
 
 def flatten(config: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -28,23 +20,3 @@ def flatten(config: Any, prefix: str = "") -> list[tuple[str, str]]:
             rows += flatten(config[key], f"{prefix}.{key}" if prefix else str(key))
         return rows
     return [(prefix, config if isinstance(config, str) else json.dumps(config, sort_keys=True))]
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    setup_logging()
-    import pandas as pd
-
-    cfg = json.loads(args.config_json)
-    rows = flatten(cfg)
-    io.write_csv(args.out, pd.DataFrame(rows, columns=["key", "value"]))
-    io.write_provenance(args.out, config=cfg)
-    log.info("wrote %d config keys to %s (sha256 %s)", len(rows), args.out, io.config_hash(cfg)[:12])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -364,7 +364,7 @@ def block_job_config(wildcards):
 
 
 def block_job(wildcards):
-    """Which block job of `python -m ntk_phases.finite lr/train` this is."""
+    """Which block job of `python -m ntk_phases learning_rates table` / `training train` this is."""
     w = wildcards
     return f"--experiment {w.texp} --arch {w.tarch} --activation {w.tact}"
 
@@ -453,7 +453,7 @@ def dataset_source():
 
 
 def dataset_args():
-    """The options of `python -m ntk_phases.data` that say where the data are (tfds data
+    """The options of `python -m ntk_phases data prepare` that say where the data are (tfds data
     directory; the npz file, its image shape and classes), shared by every data rule."""
     ds = config["dataset"]
     args = [f"--convention {config['convention']}"]

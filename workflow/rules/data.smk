@@ -1,5 +1,5 @@
 # Stage `data`: a seeded, preprocessed subset of the configured dataset.
-# Every rule that calls `python -m ntk_phases.data` (prepare_data here, and its copies)
+# Every rule that calls `python -m ntk_phases data prepare` (prepare_data here, and its copies)
 # declares the user's npz file as an input (DATASET_SOURCE) and passes the options that say
 # where the data are (DATASET_ARGS; both in common.smk).
 
@@ -28,7 +28,7 @@ rule prepare_data:
         seed=config["dataset"]["seed"],
         args=DATASET_ARGS,
     shell:
-        "python -m ntk_phases.data --dataset {params.dataset}"
+        "python -m ntk_phases data prepare --dataset {params.dataset}"
         " --n-train {params.n_train} {params.n_test} --seed {params.seed}"
         " {params.args} --out-npz {output.npz} --out-json {output.json} > {log} 2>&1"
 

@@ -29,7 +29,7 @@ rule F1:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m ntk_phases.figures.phase --inputs {input} --dpi {params.dpi}"
+        "python -m ntk_phases figures phase --inputs {input} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
 
@@ -59,7 +59,7 @@ rule F2:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m ntk_phases.figures.depth_scales --depth-scales {input.depth_scales}"
+        "python -m ntk_phases figures depth_scales --depth-scales {input.depth_scales}"
         " --correlation {input.correlation} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
@@ -95,7 +95,7 @@ rule infinite_figure:
         data=data_json_options,
         cfg=lambda w: as_json(infinite_figure_config(w.fig)),
     shell:
-        "python -m ntk_phases.figures.infinite --figure {wildcards.fig} --tables {input.tables}"
+        "python -m ntk_phases figures infinite --figure {wildcards.fig} --tables {input.tables}"
         " --finite {input.finite} --overlays {input.overlays}"
         " {params.data}"
         " --config-json {params.cfg:q} --dpi {params.dpi}"
@@ -127,7 +127,7 @@ rule F6_mean:
         test_vmax=F6_TEST_VMAX,
         cfg=as_json(config["claims"]),
     shell:
-        "python -m ntk_phases.figures.infinite --figure F6_mean --tables {input.tables}"
+        "python -m ntk_phases figures infinite --figure F6_mean --tables {input.tables}"
         " --data-json {input.data} --test-vmax {params.test_vmax}"
         " --config-json {params.cfg:q} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"

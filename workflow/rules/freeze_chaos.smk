@@ -56,7 +56,7 @@ rule F12:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m ntk_phases.figures.freeze_chaos F12 --analytic {input.analytic}"
+        "python -m ntk_phases figures freeze_chaos F12 --analytic {input.analytic}"
         " --empirical {input.empirical} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
@@ -82,6 +82,6 @@ rule F13:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m ntk_phases.figures.freeze_chaos F13 --checkerboard {input.checkerboard}"
+        "python -m ntk_phases figures freeze_chaos F13 --checkerboard {input.checkerboard}"
         " --maps {input.maps} --claims {input.claims} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"

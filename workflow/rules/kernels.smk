@@ -28,7 +28,7 @@ rule kernel_sweep:
         cfg=kernel_job_config,
         dataset=DATASET,
     shell:
-        "python -m ntk_phases.infinite sweep --arch {wildcards.arch}"
+        "python -m ntk_phases kernels sweep --arch {wildcards.arch}"
         " --activation {wildcards.activation} --data {input.data} --dataset {params.dataset}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
 

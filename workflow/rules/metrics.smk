@@ -16,7 +16,7 @@ rule infinite_table:
     params:
         cfg=merge_config,
     shell:
-        "python -m ntk_phases.infinite merge --inputs {input}"
+        "python -m ntk_phases tables merge --kind infinite --inputs {input}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
 
 
@@ -74,7 +74,7 @@ rule pooling_correction:
         cfg=pooling_config(),
         activation=config["claims"]["pooling"]["activation"],
     shell:
-        "python -m ntk_phases.infinite pooling --activation {params.activation}"
+        "python -m ntk_phases kernels pooling --activation {params.activation}"
         " --data {input.data} --config-json {params.cfg:q} --out {output} > {log} 2>&1"
 
 
@@ -103,7 +103,7 @@ rule claims:
     params:
         cfg=claims_config(),
     shell:
-        "python -m ntk_phases.claims --tables {input.tables} --pooling {input.pooling}"
+        "python -m ntk_phases claims table --tables {input.tables} --pooling {input.pooling}"
         " --finite-grid {input.finite_grid} --finite-overlays {input.finite_overlays}"
         " --data-json {input.data}"
         " --extra {input.extra} --config-json {params.cfg:q} --out {output} > {log} 2>&1"

@@ -21,4 +21,4 @@ rule run_config:
     params:
         cfg=as_json(config),
     shell:
-        "python -m ntk_phases.run_config --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+        "python -m ntk_phases config table --config-json {params.cfg:q} --out {output} > {log} 2>&1"

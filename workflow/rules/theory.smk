@@ -22,7 +22,7 @@ rule phase_table:
     params:
         cfg=as_json(config["theory"]),
     shell:
-        "python -m ntk_phases.theory --activation {wildcards.activation}"
+        "python -m ntk_phases theory tables --table phase --activation {wildcards.activation}"
         " --config-json {params.cfg:q} --out {output.csv} > {log} 2>&1"
 
 
@@ -39,6 +39,6 @@ rule depth_scale_table:
     params:
         cfg=as_json(config["theory"]),
     shell:
-        "python -m ntk_phases.theory --table depth_scales correlation"
+        "python -m ntk_phases theory tables --table depth_scales correlation"
         " --activation {wildcards.activation} --config-json {params.cfg:q}"
         " --out {output.depth_scales} {output.correlation} > {log} 2>&1"

@@ -67,7 +67,7 @@ rule training_lr_finite:
         kb=KERNEL_BATCH,
         outputs=output_options(out_overlay="overlay"),
     shell:
-        "python -m ntk_phases.finite lr {params.job} --data {input.data}"
+        "python -m ntk_phases learning_rates table {params.job} --data {input.data}"
         " --dataset {params.dataset} --config-json {params.cfg:q}{params.theory}"
         " --tanh-deg {params.tanh_deg} {params.kb} --out {output.lr}{params.outputs}"
         " > {log} 2>&1"
@@ -145,7 +145,7 @@ rule train_finite:
         checkpoint=block_checkpoint,
         outputs="",
     shell:
-        "python -m ntk_phases.finite train {params.job}"
+        "python -m ntk_phases training train {params.job}"
         " --data {input.data} --dataset {params.dataset} --lr {input.lr}"
         " --config-json {params.cfg:q} --common-json {params.common:q}"
         " --checkpoint {params.checkpoint:q} --out {output.table}{params.outputs}"
@@ -215,7 +215,8 @@ rule finite_table:
     conda:
         ENV
     shell:
-        "python -m ntk_phases.finite merge --inputs {input} --out {output} > {log} 2>&1"
+        "python -m ntk_phases tables merge --kind finite --inputs {input}"
+        " --out {output} > {log} 2>&1"
 
 
 use rule finite_table as architectures_table with:
@@ -253,7 +254,7 @@ rule width_infinite:
         cfg=as_json(WIDTH_CFG),
         dataset=DATASET,
     shell:
-        "python -m ntk_phases.finite infinite --data {input.data}"
+        "python -m ntk_phases width compare --data {input.data}"
         " --dataset {params.dataset} --config-json {params.cfg:q}"
         " --kernels {input.kernels} --finite {input.csv} --npz {input.npz}"
         " --out-table {output.table} --out-infinite {output.infinite}"
@@ -276,7 +277,7 @@ rule claims_finite:
     params:
         cfg=as_json({"memorization": MEMO, "width": WIDTH_CFG}),
     shell:
-        "python -m ntk_phases.finite claims --memorization {input.memorization}"
+        "python -m ntk_phases claims finite --memorization {input.memorization}"
         " --width-summary {input.summary} --data-json {input.data_json}"
         " --config-json {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -302,7 +303,7 @@ rule F7:
         dpi=config["figures"]["dpi"],
         steps=F7_STEPS,
     shell:
-        "python -m ntk_phases.figures.finite F7 --tables {input.tables}"
+        "python -m ntk_phases figures finite F7 --tables {input.tables}"
         " --overlays {input.overlays} --steps {params.steps} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
@@ -327,7 +328,7 @@ rule F9:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m ntk_phases.figures.finite F9 --tables {input.table}"
+        "python -m ntk_phases figures finite F9 --tables {input.table}"
         " --data-json {input.data_json} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
@@ -355,7 +356,7 @@ rule F10:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m ntk_phases.figures.finite F10 --tables {input.table}"
+        "python -m ntk_phases figures finite F10 --tables {input.table}"
         " --infinite {input.infinite} --summary {input.summary}"
         " --outputs {input.outputs} --claims {input.claims} --dpi {params.dpi}"
         " --out {output.pdf} {output.png} > {log} 2>&1"

@@ -3,14 +3,11 @@ convergence c^l → c* against the linearized prediction χ_c*^l."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 import numpy as np
 import pandas as pd
 
-from ..cli import setup_logging
 from . import style
 
 log = logging.getLogger("ntk_phases.figures.depth_scales")
@@ -68,23 +65,3 @@ def plot(scales: dict[str, pd.DataFrame], corr: dict[str, pd.DataFrame]):
         ax.set_title(rf"{act}: $c^l \to c^*$ (dashed: $\propto\chi_{{c^*}}^l$)")
         ax.legend(fontsize=7, loc="upper right")
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="F2: depth scales and correlation convergence")
-    p.add_argument("--depth-scales", nargs="+", required=True)
-    p.add_argument("--correlation", nargs="+", required=True)
-    p.add_argument("--out", nargs="+", required=True)
-    p.add_argument("--dpi", type=int, default=150)
-    args = p.parse_args(argv)
-    setup_logging()
-    scales = {str(f["activation"].iloc[0]): f for f in map(pd.read_csv, args.depth_scales)}
-    corr = {str(f["activation"].iloc[0]): f for f in map(pd.read_csv, args.correlation)}
-    fig = plot(scales, corr)
-    style.save(fig, args.out, args.dpi, inputs=args.depth_scales + args.correlation, figure="F2")
-    log.info("wrote %s", " ".join(args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

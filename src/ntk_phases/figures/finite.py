@@ -13,17 +13,12 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..claims import c9
-from ..cli import setup_logging
 from . import style
 
 log = logging.getLogger("ntk_phases.figures.finite")
@@ -330,49 +325,3 @@ def plot_f10(
         fontsize=11,
     )
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="F7, F9, F10: finite-width figures")
-    p.add_argument("figure", choices=["F7", "F9", "F10"])
-    p.add_argument("--tables", nargs="+", required=True)
-    p.add_argument("--overlays", nargs="+", default=[])
-    p.add_argument("--steps", nargs="+", type=int, default=[])
-    p.add_argument("--data-json", default=None)
-    p.add_argument("--infinite", default=None)
-    p.add_argument("--summary", default=None)
-    p.add_argument("--outputs", default=None)
-    p.add_argument("--claims", default=None)
-    p.add_argument("--out", nargs="+", required=True)
-    p.add_argument("--dpi", type=int, default=150)
-    args = p.parse_args(argv)
-    setup_logging()
-    tables = [pd.read_csv(t) for t in args.tables]
-    inputs = list(args.tables)
-    if args.figure == "F7":
-        overlays = [pd.read_csv(o) for o in args.overlays]
-        if len(overlays) != len(tables):
-            p.error("give one --overlays table per --tables table")
-        chance = 0.1
-        if args.data_json:
-            chance = 1.0 / int(json.loads(Path(args.data_json).read_text())["n_classes"])
-            inputs += [args.data_json]
-        fig = plot_f7(tables, overlays, args.steps or [int(tables[0]["step"].max())], chance)
-        inputs += args.overlays
-    elif args.figure == "F9":
-        meta = json.loads(Path(args.data_json).read_text()) if args.data_json else {}
-        sizes = f"{meta['n_train']} train / {meta['n_test']} test {meta['dataset']}, " if meta else ""
-        fig = plot_f9(tables[0], 1.0 / meta.get("n_classes", 10), sizes)
-        inputs += [args.data_json] if args.data_json else []
-    else:
-        extra = [args.infinite, args.summary, args.outputs]
-        claims = pd.read_csv(args.claims) if args.claims else None
-        fig = plot_f10(tables[0], *(pd.read_csv(x) for x in extra), claims)
-        inputs += extra + ([args.claims] if args.claims else [])
-    style.save(fig, args.out, args.dpi, inputs=inputs, figure=args.figure)
-    log.info("wrote %s", " ".join(args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

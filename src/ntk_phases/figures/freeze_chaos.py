@@ -4,9 +4,6 @@ the thresholds of its statistics)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
@@ -253,32 +250,3 @@ def figure_f13(checker: pd.DataFrame, maps: dict, claims: pd.DataFrame | None = 
         ax.set_xticks(sorted(checker["depth"].unique()))
     a_d.set_xlabel("number of stride-2 transposed convolutions")
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("figure", choices=["F12", "F13"])
-    p.add_argument("--analytic")
-    p.add_argument("--empirical")
-    p.add_argument("--checkerboard")
-    p.add_argument("--maps")
-    p.add_argument("--claims", help="claims_c8.csv (thresholds of the F13 statistics)")
-    p.add_argument("--dpi", type=int, default=150)
-    p.add_argument("--out", nargs="+", required=True)
-    args = p.parse_args(argv)
-    style.setup()
-    if args.figure == "F12":
-        fig = figure_f12(pd.read_csv(args.analytic), pd.read_csv(args.empirical))
-        inputs = [args.analytic, args.empirical]
-    else:
-        with np.load(args.maps) as f:
-            maps = {k: f[k] for k in f.files}
-        claims = pd.read_csv(args.claims) if args.claims else None
-        fig = figure_f13(pd.read_csv(args.checkerboard), maps, claims)
-        inputs = [args.checkerboard, args.maps] + ([args.claims] if args.claims else [])
-    style.save(fig, args.out, args.dpi, inputs, figure=args.figure)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,9 +16,7 @@ notebook's 8ξ.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 import numpy as np
 import pandas as pd
@@ -26,7 +24,6 @@ import pandas as pd
 from ..architectures import ARCHITECTURES, NOTEBOOK_ARCHITECTURES
 from ..claims import c9
 from ..claims.c1_c5 import nearest_sigma, per_point, spectrum_forms
-from ..cli import setup_logging
 from . import style
 
 log = logging.getLogger("ntk_phases.figures.infinite")
@@ -732,66 +729,3 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
 
 
 FIGURES = {"F3": f3, "F4": f4, "F5": f5, "F6": f6, "F6_mean": f6_mean, "F8": f8}
-
-
-def _keyed(paths: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
-    """Tables keyed by their (arch, activation), in the order given."""
-    out = {}
-    for path in paths:
-        f = pd.read_csv(path)
-        out[(str(f["arch"].iloc[0]), str(f["activation"].iloc[0]))] = f
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    import json
-
-    p = argparse.ArgumentParser(description="F3-F6, F8 from the infinite-width tables")
-    p.add_argument("--figure", required=True, choices=sorted(FIGURES))
-    p.add_argument("--tables", nargs="+", required=True)
-    p.add_argument("--config-json", required=True)
-    p.add_argument("--finite", nargs="*", default=[], help="F8: trained tables (metrics/finite_architectures_*.csv)")
-    p.add_argument(
-        "--overlays", nargs="*", default=[], help="F8: one depth-scale overlay per --finite table, in the same order"
-    )
-    p.add_argument(
-        "--data-json", default=None, help="F6, F6_mean: the dataset's metadata (n_classes sets chance for C9)"
-    )
-    p.add_argument(
-        "--test-vmax", type=float, default=1.0, help="F6_mean: top of the test colour scale (notebook, CIFAR-10: 0.35)"
-    )
-    p.add_argument("--out", nargs="+", required=True)
-    p.add_argument("--dpi", type=int, default=150)
-    args = p.parse_args(argv)
-    setup_logging()
-    style.setup()
-    cfg = json.loads(args.config_json)
-    tables = _keyed(args.tables)
-    if len(args.overlays) != len(args.finite):
-        p.error("give one --overlays table per --finite table")
-    finite = _keyed(args.finite)
-    overlays = {k: pd.read_csv(o) for k, o in zip(finite, args.overlays)}
-    chance, convention = 0.1, "ours"
-    if args.data_json:
-        with open(args.data_json) as fh:
-            meta = json.load(fh)
-        chance, convention = 1.0 / int(meta["n_classes"]), meta.get("convention", "ours")
-    if args.figure == "F8":
-        fig = f8(tables, cfg, finite, overlays)
-    elif args.figure in ("F6", "F6_mean"):
-        fig = f6(tables, cfg, "mean" if args.figure == "F6_mean" else "network", chance, args.test_vmax, convention)
-    else:
-        fig = FIGURES[args.figure](tables, cfg)
-    style.save(
-        fig,
-        args.out,
-        args.dpi,
-        inputs=args.tables + args.finite + args.overlays + ([args.data_json] if args.data_json else []),
-        figure=args.figure,
-    )
-    log.info("wrote %s", " ".join(args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

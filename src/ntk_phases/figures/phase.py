@@ -7,15 +7,12 @@ and beyond it the length q* diverges (drawn hatched, 'q* = ∞').
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 
-from ..cli import setup_logging
 from . import style
 
 log = logging.getLogger("ntk_phases.figures.phase")
@@ -128,24 +125,3 @@ def plot(frames: dict[str, pd.DataFrame]):
             ax.set_ylabel(style.SYMBOLS["sigma_b2"])
     fig.suptitle(r"Mean-field phase diagram (dashed: critical line $\chi_1 = 1$)")
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="F1: phase diagram")
-    p.add_argument("--inputs", nargs="+", required=True, help="phase_<activation>.csv tables")
-    p.add_argument("--out", nargs="+", required=True, help="output files (.pdf, .png)")
-    p.add_argument("--dpi", type=int, default=150)
-    args = p.parse_args(argv)
-    setup_logging()
-    frames = {}
-    for path in args.inputs:
-        frame = pd.read_csv(path)
-        frames[str(frame["activation"].iloc[0])] = frame
-    fig = plot(frames)
-    style.save(fig, args.out, args.dpi, inputs=args.inputs, figure="F1")
-    log.info("wrote %s", " ".join(args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

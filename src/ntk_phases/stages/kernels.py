@@ -1,10 +1,9 @@
-"""Entry points of the infinite-width stages, called by Snakemake rules.
+"""Infinite-width jobs on the one-pass kernel sweep.
 
 - ``sweep``: the tidy metrics rows of one (architecture, activation, σ_b², chunk of
   σ_w²): kernels at every configured depth in one pass, reduced to metrics as they are
   computed (:func:`ntk_phases.analytic.sweep.stream_metrics`), with the mean-field
   quantities of each (σ_w², σ_b²) appended;
-- ``merge``: concatenate chunk tables into ``metrics/infinite_<arch>_<activation>.csv``;
 - ``pooling``: CNN-P against CNN-F at several image sizes d (claim C5).
 
 Configuration arrives as JSON (the rule's params), so the rule's rerun triggers see it.
@@ -13,23 +12,40 @@ Configuration arrives as JSON (the rule's params), so the rule's rerun triggers 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 import time
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
-from . import conventions, io
-from . import data as data_mod
-from .architectures import get_architecture
-from .cli import setup_logging, use_compile_cache
-from .grids import depth_list
-from .numerics import predictions, spectral, streaming
+from .. import conventions
+from .. import data as data_mod
+from ..analytic import meanfield, sweep
+from ..architectures import get_architecture
+from ..grids import depth_list
+from ..numerics import predictions, spectral, streaming
+from . import Stage, config_arg, write_table
 
-log = logging.getLogger("ntk_phases.infinite")
+log = logging.getLogger("ntk_phases.kernels")
+STAGE = Stage("infinite-width metrics from the one-pass kernel sweep; the pooling comparison (C5)")
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", required=True)
+    p.add_argument("--activation", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--dataset", required=True)
+    config_arg(p)
+    p.add_argument("--out", required=True)
+
+
+def _pooling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activation", required=True)
+    p.add_argument("--data", required=True)
+    config_arg(p)
+    p.add_argument("--out", required=True)
 
 
 def subset(data: dict[str, np.ndarray], n_train: int, n_test: int) -> dict[str, np.ndarray]:
@@ -50,21 +66,17 @@ def subset(data: dict[str, np.ndarray], n_train: int, n_test: int) -> dict[str, 
 
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     """Resize NHWC images to size×size (linear interpolation) and rescale each to norm √n₀."""
-    import jax  # deferred: jax, not for the merge job
-
     n, _, _, c = x.shape
     y = np.asarray(jax.image.resize(x, (n, size, size, c), method="linear"), dtype=np.float64)
     norms = np.linalg.norm(y.reshape(n, -1), axis=1).reshape(n, 1, 1, 1)
     return y * np.sqrt(size * size * c) / norms
 
 
+@STAGE.job("sweep", "metrics rows of one (arch, activation, sigma_b2, chunk of sigma_w2)", _sweep_args, True)
 def run_sweep(args: argparse.Namespace) -> None:
     """Metrics rows of one (architecture, activation, σ_b², chunk of σ_w²), kernels
     streamed layer by layer and reduced at each recorded depth (never written)."""
-    # deferred: jax and neural-tangents, not for the merge job
-    from .analytic import sweep
-
-    cfg = json.loads(args.config_json)  # this job's share of the config (kernels.smk)
+    cfg = args.config  # this job's share of the config (kernels.smk)
     arch_cfg = cfg["arch"]
     convention = cfg["convention"]
     sw2 = np.asarray(cfg["sigma_w2"], dtype=np.float64)
@@ -149,34 +161,20 @@ def run_sweep(args: argparse.Namespace) -> None:
         len(per_point),
         sweep.peak_rss_mb(),
     )
-    io.write_csv(args.out, frame)
-    io.write_provenance(args.out, config=cfg, inputs=[args.data])
+    write_table(args.out, frame, [args.data], config=cfg)
 
 
 def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> Any:
     """Mean-field quantities at each σ_w² (one σ_b²) as a DataFrame keyed by sigma_w2."""
-    # deferred: jax and neural-tangents, not for the merge job
-    from .analytic import meanfield
-
     fp = meanfield.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
     cols = ["q_star", "c_star", "chi_1", "chi_c", "xi_1", "xi_c", "xi_star", "phase"]
     return pd.DataFrame({"sigma_w2": fp["sigma_w2"], **{c: fp[c] for c in cols}})
 
 
-def run_merge(args: argparse.Namespace) -> None:
-    frame = pd.concat([pd.read_csv(p) for p in args.inputs], ignore_index=True)
-    frame = frame.sort_values(["sigma_b2", "sigma_w2", "depth", "t"], kind="stable").reset_index(drop=True)
-    io.write_csv(args.out, frame)
-    io.write_provenance(args.out, config=json.loads(args.config_json), inputs=args.inputs)
-    log.info("merged %d tables into %s (%d rows)", len(args.inputs), args.out, len(frame))
-
-
+@STAGE.job("pooling", "CNN-P against CNN-F at several image sizes (C5)", _pooling_args, True)
 def run_pooling(args: argparse.Namespace) -> None:
     """C5: CNN-P and CNN-F kernels at one chaotic σ_w² for several image sizes."""
-    # deferred: jax and neural-tangents, not for the merge job
-    from .analytic import sweep
-
-    cfg = json.loads(args.config_json)
+    cfg = args.config
     pc = cfg["pooling"]
     d = subset(data_mod.load(args.data), pc["n_train"], pc["n_test"])
     y_train = data_mod.mse_targets(d["y_train"])
@@ -227,30 +225,4 @@ def run_pooling(args: argparse.Namespace) -> None:
                 )
             )
             log.info("%s at %dx%d: %.1fs (blocks of %d examples)", arch, size, size, time.perf_counter() - t0, block)
-    io.write_csv(args.out, pd.concat(rows, ignore_index=True))
-    io.write_provenance(args.out, config=cfg, inputs=[args.data])
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def command(name: str, *flags: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name)
-        for flag in (*flags, "--config-json", "--out"):
-            c.add_argument(flag, required=True)
-        return c
-
-    command("sweep", "--arch", "--activation", "--data", "--dataset")
-    command("merge").add_argument("--inputs", nargs="+", required=True)
-    command("pooling", "--activation", "--data")
-    args = p.parse_args(argv)
-    setup_logging()
-    if args.command in ("sweep", "pooling"):
-        use_compile_cache()
-    {"sweep": run_sweep, "merge": run_merge, "pooling": run_pooling}[args.command](args)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    write_table(args.out, pd.concat(rows, ignore_index=True), [args.data], config=cfg)

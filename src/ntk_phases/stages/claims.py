@@ -1,7 +1,7 @@
-"""``python -m ntk_phases.claims``: the claims table of the ``claims`` rule
-(``metrics/claims.csv``): C1-C5 (:mod:`.c1_c5`) and C9 (:mod:`.c9`) from the tables, the
-other stages' claim tables (C6/C7, C8) appended, brought to the one schema
-(:func:`.schema.conform`) and checked against it (violations are logged as errors).
+"""Claim tables: ``table`` writes ``metrics/claims.csv`` (C1-C5 :mod:`~ntk_phases.claims.c1_c5`
+and C9 :mod:`~ntk_phases.claims.c9` from the tables, the other stages' claim tables
+appended and checked against the one schema); ``finite`` writes the C6/C7 rows of
+``metrics/claims_finite.csv`` (:mod:`~ntk_phases.claims.c6_c7`). numpy and pandas only.
 """
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
+from pathlib import Path
 
 import pandas as pd
 
-from .. import io
-from ..cli import setup_logging
-from .c1_c5 import c1_c5_claims
-from .c9 import c9_claims
-from .schema import COLUMNS, conform, schema_violations
+from ..claims import c6_c7
+from ..claims.c1_c5 import c1_c5_claims
+from ..claims.c9 import c9_claims
+from ..claims.schema import COLUMNS, conform, schema_violations
+from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.claims")
+STAGE = Stage("claim tables (C1-C5, C9; C6/C7)")
 
 
 def claims_table(
@@ -35,8 +36,7 @@ def claims_table(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Claims C1-C5, C9 from the tables; other stages' claims appended")
+def _table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tables", nargs="+", required=True)
     p.add_argument("--pooling", default=None)
     p.add_argument("--finite-grid", nargs="*", default=[], help="C9: trained grids (metrics/finite_<arch>_<act>.csv)")
@@ -45,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-json", default=None, help="the dataset's metadata (n_classes: chance)")
     p.add_argument("--extra", nargs="*", default=[], help="claim tables of other stages to append")
-    p.add_argument("--config-json", required=True)
+    config_arg(p)
     p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    setup_logging()
+
+
+@STAGE.job("table", "C1-C5 and C9 from the tables; other stages' claims appended", _table_args)
+def table(args: argparse.Namespace) -> None:
     if len(args.finite_grid) != len(args.finite_overlays):
-        p.error("give one --finite-overlays table per --finite-grid table")
-    cfg = json.loads(args.config_json)
+        raise SystemExit("give one --finite-overlays table per --finite-grid table")
+    cfg = args.config
     tables = {}
     for path in args.tables:
         f = pd.read_csv(path)
@@ -67,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     out = pd.concat([out, *extra], ignore_index=True) if extra else out
     for v in schema_violations(out):
         log.error("claims schema: %s", v)
-    io.write_csv(args.out, out)
     inputs = (
         args.tables
         + ([args.pooling] if args.pooling else [])
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         + ([args.data_json] if args.data_json else [])
         + args.extra
     )
-    io.write_provenance(args.out, config=cfg, inputs=inputs)
+    write_table(args.out, out, inputs, config=cfg)
     for _, r in out.iterrows():
         log.info(
             "%s %-6s %-5s %-70s predicted %-10.4g measured %-10.4g %s",
@@ -89,8 +90,32 @@ def main(argv: list[str] | None = None) -> int:
             "PASS" if r["passed"] else "FAIL",
         )
     log.info("%d of %d claims passed", int(out["passed"].sum()), len(out))
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _finite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memorization", required=True)
+    p.add_argument("--width-summary", required=True)
+    p.add_argument("--data-json", required=True, help="metadata of the memorization data")
+    config_arg(p, "the training section")
+    p.add_argument("--out", required=True)
+
+
+@STAGE.job("finite", "C6/C7 rows from the memorization and width tables", _finite_args)
+def finite(args: argparse.Namespace) -> None:
+    cfg = args.config
+    meta = json.loads(Path(args.data_json).read_text())
+    mem = pd.read_csv(args.memorization)
+    summary = pd.read_csv(args.width_summary)
+    rows = c6_c7.claims_c6(mem, cfg["memorization"], int(meta["n_classes"]))
+    rows += c6_c7.claims_c7(summary, cfg["width"])
+    write_table(args.out, pd.DataFrame(rows, columns=COLUMNS), [args.memorization, args.width_summary], config=cfg)
+    for r in rows:
+        log.info(
+            "%s %s: predicted %.4g measured %.4g tol %.4g -> %s",
+            r["claim"],
+            r["quantity"],
+            r["predicted"],
+            r["measured"],
+            r["tolerance"],
+            "pass" if r["passed"] else "FAIL",
+        )

@@ -1,0 +1,67 @@
+"""The jobs that Snakemake rules run, one module per stage (``python -m ntk_phases <stage>
+<job> …``, dispatched by :mod:`ntk_phases.__main__`).
+
+A stage module groups the jobs that load the same dependencies: the dispatcher imports
+only the module of the stage asked for, so a table merge never loads jax and a training
+job never loads neural-tangents. Each job is a thin function: read its inputs, call the
+science in :mod:`ntk_phases.numerics`, :mod:`~ntk_phases.analytic`, :mod:`~ntk_phases.finite`,
+:mod:`~ntk_phases.claims` or :mod:`~ntk_phases.figures`, write its outputs atomically with
+their provenance sidecars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import io
+
+#: Exit status of a time-limited job that stopped early with its checkpoint kept.
+EXIT_INTERRUPTED = 3
+
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of a stage: its command-line arguments and the function that runs it."""
+
+    name: str
+    help: str
+    arguments: Arguments
+    run: Callable[[argparse.Namespace], int | None]
+    compile_cache: bool = False  # load/store XLA executables in the run's cache (analytic jobs)
+
+
+@dataclass
+class Stage:
+    """The jobs of one stage module, registered with :meth:`job`."""
+
+    help: str
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def job(self, name: str, help: str, arguments: Arguments, compile_cache: bool = False) -> Callable:
+        def register(run: Callable[[argparse.Namespace], int | None]) -> Callable:
+            if name in self.jobs:
+                raise ValueError(f"job {name!r} registered twice")
+            self.jobs[name] = Job(name, help, arguments, run, compile_cache)
+            return run
+
+        return register
+
+
+def config_arg(p: argparse.ArgumentParser, help: str = "the job's share of the run's config as JSON") -> None:
+    """``--config-json``, parsed: the rules pass their config as a JSON param, so that
+    Snakemake's params rerun trigger sees it."""
+    p.add_argument("--config-json", dest="config", type=json.loads, required=True, help=help)
+
+
+def write_table(path: str | os.PathLike, frame: Any, inputs: Sequence[str | os.PathLike] = (), **meta: Any) -> None:
+    """Write a tidy table atomically with its provenance sidecar (``meta``: config and
+    labels recorded there)."""
+    io.write_csv(path, frame)
+    io.write_provenance(path, inputs=list(inputs), **meta)
