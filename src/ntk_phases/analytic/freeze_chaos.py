@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from neural_tangents import stax
@@ -31,7 +32,7 @@ from scipy import optimize
 
 from .. import data as data_mod
 from ..numerics import streaming
-from . import meanfield
+from . import meanfield, sweep
 from .layers import RELU_MEAN, RELU_STD, activation_layer
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
@@ -146,7 +147,7 @@ def variant_specs(cfg: dict) -> list[dict]:
     return specs
 
 
-def block_layers(spec: dict, dropout_rate: float = 0.1) -> list:
+def block_layers(spec: dict, dropout_rate: float) -> list:
     """One hidden layer of a variant as stax layers.
 
     ``plain``: Dense → φ. ``layernorm``: Dense → LayerNorm → φ; with φ the standardized
@@ -171,44 +172,82 @@ def block_layers(spec: dict, dropout_rate: float = 0.1) -> list:
     raise ValueError(f"unknown block {block!r}")
 
 
-def depth_kernels(x: np.ndarray, spec: dict, depths: Sequence[int], dropout_rate: float = 0.1) -> dict:
+def input_layers(spec: dict) -> list:
+    """The layers before the first block: a Dense embedding (σ_w = 1, no bias) for
+    residual variants (the identity branch needs a hidden representation), else none."""
+    return [stax.Dense(1, W_std=1.0, b_std=0.0)] if spec["block"] == "residual" else [stax.Identity()]
+
+
+def readout_layers(spec: dict) -> list:
+    """The readout: Dense(1) with the variant's σ_w, σ_b."""
+    return [stax.Dense(1, W_std=np.sqrt(spec["sigma_w2"]), b_std=np.sqrt(spec["sigma_b2"]))]
+
+
+def depth_kernels(x: np.ndarray, spec: dict, depths: Sequence[int], dropout_rate: float, *, pin: bool = True) -> dict:
     """NTK and NNGP (N × N, float64) of ``x`` after each depth in ``depths`` plus a readout.
 
-    The hidden-layer kernel map is applied iteratively to a neural-tangents Kernel, so one
-    pass covers every depth. Residual variants start with a Dense embedding layer.
-    ``diag_err``: max relative difference between the diagonal of the NNGP matrix and the
-    separately propagated variances (``Kernel.cov1``). In chaos c = 1 is an unstable fixed
-    point of the correlation map, so rounding on the diagonal grows like χ₁^l (erf at
-    σ_w² = 4: O(1) by depth ~80); :func:`reliable_depths` cuts there.
+    One pass over layers: the hidden block's kernel map is iterated on a neural-tangents
+    Kernel of ``x`` with itself by :func:`ntk_phases.analytic.sweep.depth_loop`, the loop
+    of the infinite-width sweep, and, with ``pin`` (the job's only setting; ``False`` for
+    diagnostics), the batch diagonal of the NNGP is reset to the separately propagated
+    variances ``cov1`` after the input layer and after every block
+    (:func:`ntk_phases.analytic.sweep.pin_diagonal`).
+
+    Why pinning: each variance is stored twice, in ``nngp[i, i]`` and ``cov1[i]``, and
+    updated by different formulas (the two-point map at self-correlation
+    ``nngp[i, i]/cov1[i]`` against the one-point map), so they part in the last bits.
+    In chaos c = 1 is an unstable fixed point of the correlation map and that rounding
+    grows like χ₁^l (erf at σ_w² = 4: O(1) by depth ~80); pinned, it cannot accumulate.
+    Pinning is exact for every block here, because ``cov1[i]`` is the same covariance as
+    ``nngp[i, i]`` after each of them: Dense, φ, LayerNorm (normalizes both by ``cov1``),
+    FanOut/FanInSum (the same sums) and Dropout in train mode, whose kernel map multiplies
+    ``cov1`` and the NNGP/NTK batch diagonal (same input, same mask) by 1/keep alike
+    (neural-tangents' ``Dropout``: ``_diag_mul`` of ``cov1`` and, where ``x1_is_x2``, of
+    the diagonals); tested via ``diag_err``.
+
+    ``diag_err``: for each depth, the largest relative difference between the NNGP
+    diagonal and ``cov1`` over all blocks up to that depth, measured just before each
+    pinning (unpinned: the accumulated drift itself). Pinned, it is the rounding of one
+    block (~1e-16; ~1e-8 for ReLU-type maps, whose arccos at c = 1 − ε resolves only
+    √ε), and a large value would mean a block whose ``cov1`` is not the diagonal, for
+    which pinning is wrong; :func:`reliable_depths` cuts there, and at non-finite kernels.
     """
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     depths = sorted({int(d) for d in depths})
-    sw, sb = np.sqrt(spec["sigma_w2"]), np.sqrt(spec["sigma_b2"])
-    first = [stax.Dense(1, W_std=1.0, b_std=0.0)] if spec["block"] == "residual" else [stax.Identity()]
-    _, _, in_fn = stax.serial(*first)
+    _, _, in_fn = stax.serial(*input_layers(spec))
     _, _, hid_fn = stax.serial(*block_layers(spec, dropout_rate))
-    _, _, out_fn = stax.serial(stax.Dense(1, W_std=sw, b_std=sb))
-    hid_fn, out_fn = jax.jit(hid_fn), jax.jit(out_fn)
-    k = in_fn(x, None, get=None)
+    _, _, out_fn = stax.serial(*readout_layers(spec))
+
+    def settle(k, err):
+        """(Kernel, running drift) after one map: the drift measured, then the pin."""
+        err = jnp.maximum(err, sweep.diagonal_drift(k))
+        return (sweep.pin_diagonal(k) if pin else k), err
+
+    @jax.jit
+    def step(state):
+        return settle(hid_fn(state[0]), state[1])
+
+    @jax.jit
+    def readout(state):
+        out = out_fn(state[0])
+        return out.ntk, out.nngp, state[1]
+
+    state = settle(in_fn(x, None, get=None), jnp.zeros(()))
     ntk, nngp, err = [], [], []
-    for layer in range(max(depths) + 1):
-        if layer > 0:
-            k = hid_fn(k)
-        if layer in depths:
-            out = out_fn(k)
-            ntk.append(np.asarray(out.ntk))
-            nngp.append(np.asarray(out.nngp))
-            var = np.asarray(out.cov1).reshape(-1)
-            err.append(float(np.max(np.abs(np.diagonal(nngp[-1]) - var) / var)))
+    for _, (t, k, e) in sweep.depth_loop(state, step, readout, depths):
+        ntk.append(np.asarray(t))
+        nngp.append(np.asarray(k))
+        err.append(float(e))
     return {"depths": np.asarray(depths), "ntk": np.stack(ntk), "nngp": np.stack(nngp), "diag_err": np.asarray(err)}
 
 
-DIAG_RTOL = 1e-2  # relative error of the kernel diagonal beyond which depths are dropped
+DIAG_RTOL = 1e-2  # relative difference of the kernel diagonal and cov1 beyond which depths are dropped
 
 
 def reliable_depths(k: dict, rtol: float = DIAG_RTOL) -> np.ndarray:
     """Mask of the depths before the first one whose kernels are non-finite or whose
-    diagonal has drifted by more than ``rtol`` (see :func:`depth_kernels`)."""
+    ``diag_err`` exceeds ``rtol`` (see :func:`depth_kernels`: with pinning, finiteness
+    decides; a large ``diag_err`` flags a block for which pinning would be wrong)."""
     ok = np.isfinite(k["ntk"]).all(axis=(1, 2)) & np.isfinite(k["nngp"]).all(axis=(1, 2)) & (k["diag_err"] <= rtol)
     return np.cumprod(ok).astype(bool)
 
@@ -357,7 +396,7 @@ def _chaos_rates(mf: dict) -> dict:
     }
 
 
-def prediction(spec: dict, dropout_rate: float = 0.1) -> dict:
+def prediction(spec: dict, dropout_rate: float) -> dict:
     """Mean-field predictions for the normalized NTK of one variant (NaN: none).
 
     ``pred_limit``: lim ρ_l; ``pred_rate``, ``pred_poly``: the freeze gap 1 − ρ_l or the

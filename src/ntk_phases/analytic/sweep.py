@@ -17,6 +17,10 @@ gradient-flow and expected accuracies). Test points are streamed in batches:
 
 Batch sizes follow from a memory budget (:func:`plan_batches`), so the peak memory is
 set by the budget whatever the number of test points.
+
+The layer loop itself, :func:`depth_loop`, with the diagonal pinning of
+:func:`pin_diagonal`, is also the loop of the freeze/chaos variants
+(:func:`ntk_phases.analytic.freeze_chaos.depth_kernels`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import logging
 import resource
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +41,7 @@ import numpy as np
 from ..architectures import Architecture
 from ..numerics import streaming
 from . import fcn_closed_form
-from .layers import DEFAULT_TANH_DEG, _as_arch, build_layer_kernel_fns
+from .layers import as_architecture, build_layer_kernel_fns
 
 log = logging.getLogger("ntk_phases.sweep")
 
@@ -96,7 +100,7 @@ def _blocks(n: int, batch_size: int | None) -> list[slice]:
 # ----------------------------------------------------------------------------
 
 
-def _pin_diagonal(k):
+def pin_diagonal(k):
     """Set the batch diagonal of ``nngp`` to the variances ``cov1``.
 
     For a block of an input set with itself, ``nngp[i, i]`` and ``cov1[i]``
@@ -107,13 +111,40 @@ def _pin_diagonal(k):
     return k.replace(nngp=k.nngp.at[idx, idx].set(k.cov1))
 
 
+def diagonal_drift(k):
+    """max_i |nngp[i, i] − cov1[i]| / cov1[i] of a dense (no spatial axes) Kernel of a set
+    with itself: how far the two copies of each variance have drifted apart (0 after
+    :func:`pin_diagonal`)."""
+    var = jnp.reshape(k.cov1, (-1,))
+    return jnp.max(jnp.abs(jnp.diagonal(k.nngp) - var) / var)
+
+
+def depth_loop(state: Any, step: Callable[[Any], Any], readout: Callable[[Any], Any], depths: Sequence[int]):
+    """The one depth loop of the analytic kernels: yield ``(i, readout(state))`` after
+    ``depths[i]`` applications of ``step`` to ``state``, for sorted, distinct ``depths``.
+
+    ``state`` is a neural-tangents Kernel after the input layers, or anything that carries
+    one (with diagnostics); ``step`` is one hidden layer's kernel map, diagonal pinning
+    (:func:`pin_diagonal`) included where wanted. The hidden map runs ``max(depths)`` times
+    in all, the readout only at the requested depths, so all depths cost as much as the
+    deepest. Used by :func:`sweep_block` (the infinite-width stage) and by
+    :func:`ntk_phases.analytic.freeze_chaos.depth_kernels` (the freeze/chaos variants).
+    """
+    layer = 0
+    for di, depth in enumerate(depths):
+        while layer < depth:
+            state = step(state)
+            layer += 1
+        yield di, readout(state)
+
+
 @functools.lru_cache(maxsize=32)
-def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int):
+def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int | None):
     """Jitted, σ_w-vmapped kernel maps, cached so repeated sweeps reuse compiles.
 
     Returns ``(fns, broadcast, hidden, readout)``; ``broadcast`` and
     ``hidden`` take a static ``pin`` flag (diagonal blocks, see
-    :func:`_pin_diagonal` and the module docstring).
+    :func:`pin_diagonal` and the module docstring).
     """
     fns = build_layer_kernel_fns(arch, activation, tanh_deg=tanh_deg)
 
@@ -121,11 +152,11 @@ def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int):
         # Identity under vmap with out_axes=0: gives every Kernel leaf a
         # leading σ_w axis so that all later steps share in_axes=0.
         del sigma_w
-        return _pin_diagonal(k) if pin else k
+        return pin_diagonal(k) if pin else k
 
     def hidden(k, sigma_w, sigma_b, pin):
         k = fns.hidden(k, sigma_w, sigma_b)
-        return _pin_diagonal(k) if pin else k
+        return pin_diagonal(k) if pin else k
 
     broadcast_v = jax.jit(jax.vmap(broadcast, in_axes=(None, 0, None)), static_argnums=2)
     # The previous layer's Kernel is dead after each step: donate its buffers.
@@ -141,7 +172,7 @@ def _jitted_maps(arch: Architecture, activation: str, tanh_deg: int):
 def sweep_block(
     arch: Architecture,
     activation: str,
-    tanh_deg: int,
+    tanh_deg: int | None,
     x1: np.ndarray,
     x2: np.ndarray | None,
     sigma_w: np.ndarray,
@@ -168,17 +199,19 @@ def sweep_block(
         # dense hidden layers with erf/relu: the closed-form layer maps (same numbers)
         yield from fcn_closed_form.sweep(k0, arch.readout, activation, sigma_w, sigma_b, depths, pin)
         return
-    k = broadcast_v(k0, sw, pin)
-    layer = 0
-    for di, depth in enumerate(depths):
-        while layer < depth:
-            with warnings.catch_warnings():
-                # the input Kernel's scalar NTK cannot be donated (shape change)
-                warnings.filterwarnings("ignore", message="Some donated buffers")
-                k = hidden_v(k, sw, sb, pin)
-            layer += 1
+
+    def step(k):
+        with warnings.catch_warnings():
+            # the input Kernel's scalar NTK cannot be donated (shape change)
+            warnings.filterwarnings("ignore", message="Some donated buffers")
+            return hidden_v(k, sw, sb, pin)
+
+    def readout(k):
         nngp, ntk, cov1 = readout_v(k, sw, sb)
-        yield di, np.asarray(nngp), np.asarray(ntk), np.asarray(cov1)
+        return np.asarray(nngp), np.asarray(ntk), np.asarray(cov1)
+
+    for di, (nngp, ntk, cov1) in depth_loop(broadcast_v(k0, sw, pin), step, readout, depths):
+        yield di, nngp, ntk, cov1
 
 
 def depth_sweep(
@@ -194,7 +227,7 @@ def depth_sweep(
     test_diag: bool = True,
     batch_size: int | None = None,
     sigma_chunk: int | None = None,
-    tanh_deg: int = DEFAULT_TANH_DEG,
+    tanh_deg: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Analytic NNGP and NTK at every requested depth, for a grid of σ_w².
 
@@ -220,7 +253,8 @@ def depth_sweep(
             so only blocks on and below its diagonal are computed.
         sigma_chunk: σ_w values vmapped at once (``None``: all); bounds memory
             along the σ axis as ``batch_size`` does along the data axis.
-        tanh_deg: Gauss–Hermite degree for ``tanh``.
+        tanh_deg: Gauss–Hermite degree for ``tanh`` (required there, no default: the
+            config's ``kernels.tanh_deg``; ignored otherwise).
 
     Returns:
         dict of float64 numpy arrays (``S = len(sigma_w2)``, ``D = len(depths)``):
@@ -236,7 +270,7 @@ def depth_sweep(
         ValueError: bad arguments, non-finite inputs, or non-finite kernels
             (e.g. overflow at extreme depth/σ_w²).
     """
-    a = _as_arch(arch)
+    a = as_architecture(arch)
     build_layer_kernel_fns(a, activation, tanh_deg=tanh_deg)  # validates activation
     x_train = _check_inputs(x_train, "x_train", a)
     if x_test is not None:
@@ -269,7 +303,7 @@ def depth_sweep(
 
     def fill(prefix, x1, x2, s_sl, sl1, sl2, mirror=False, test_diag=False):
         """Propagate one block pair through all depths and store it."""
-        blocks = sweep_block(a, activation, int(tanh_deg), x1, x2, sw_all[s_sl], sb, dd)
+        blocks = sweep_block(a, activation, tanh_deg, x1, x2, sw_all[s_sl], sb, dd)
         for di, nngp, ntk, _ in blocks:
             for key, val in (("nngp", nngp), ("ntk", ntk)):
                 if prefix is not None:
@@ -338,17 +372,18 @@ def estimate_block_bytes(
     n1: int,
     n2: int,
     n_sigma: int = 1,
-    activation: str = "erf",
-    tanh_deg: int = DEFAULT_TANH_DEG,
+    activation: str | None = None,
+    tanh_deg: int | None = None,
 ) -> int:
     """Rough peak bytes of propagating one ``n1 × n2`` block of examples.
 
     ``input_shape`` is one example's shape ``(H, W, C)``. A kernel entry
     carries ``P`` spatial values: 1 (``fcn``), ``H·W`` (``cnn_f``,
     spatial diagonal) or ``(H·W)²`` (``cnn_p``, full spatial covariance). The
-    numerical ``tanh`` layer adds ``4·deg²`` temporaries per entry (measured).
+    numerical ``tanh`` layer adds ``4·deg²`` temporaries per entry (measured): ``tanh_deg``
+    is required for ``activation="tanh"`` (no default) and unused otherwise.
     """
-    a = _as_arch(arch)
+    a = as_architecture(arch)
     spatial = int(np.prod(input_shape[:-1])) if len(input_shape) > 1 else 1
     if a.hidden == "dense":
         p = 1
@@ -356,6 +391,8 @@ def estimate_block_bytes(
         p = spatial**2
     else:
         p = spatial
+    if activation == "tanh" and tanh_deg is None:
+        raise ValueError("activation tanh needs its Gauss–Hermite degree (tanh_deg)")
     live = _LIVE_ARRAYS + (_TANH_ARRAYS_PER_NODE * tanh_deg**2 if activation == "tanh" else 0)
     return int(live * n_sigma * n1 * n2 * p * 8)
 
@@ -366,8 +403,8 @@ def batch_size_for_budget(
     n_examples: int,
     budget_bytes: float,
     n_sigma: int = 1,
-    activation: str = "erf",
-    tanh_deg: int = DEFAULT_TANH_DEG,
+    activation: str | None = None,
+    tanh_deg: int | None = None,
 ) -> int:
     """Largest ``batch_size`` whose :func:`estimate_block_bytes` fits a budget (>= 1)."""
     per_pair = estimate_block_bytes(arch, input_shape, 1, 1, n_sigma, activation, tanh_deg)
@@ -533,7 +570,7 @@ def stream_metrics(
         :data:`streaming.PER_POINT` as ``(S, D)`` and of :data:`streaming.PER_TIME` as
         ``(S, D, T)``, and ``plan`` (the :class:`BatchPlan` used).
     """
-    arch = _as_arch(arch)
+    arch = as_architecture(arch)
     x_train = np.asarray(x_train, dtype=np.float64)
     x_test = np.asarray(x_test, dtype=np.float64)
     sw2 = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))

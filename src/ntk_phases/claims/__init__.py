@@ -6,10 +6,10 @@ claim that fails is reported with ``passed = False``.
   :func:`~.schema.claim_row` / :func:`~.schema.conform` / :func:`~.schema.schema_violations`;
 - :mod:`.c1_c5`: C1-C5 from the infinite-width tables and the C5 pooling table;
 - :mod:`.c6_c7`: C6/C7 from the finite-width memorization and width tables;
+- :mod:`.c8`: C8, freeze and chaos, from the freeze/chaos stage's tables;
 - :mod:`.c9`: C9, the depth-scale law, from infinite-width tables and trained grids;
 - ``python -m ntk_phases.claims`` (:mod:`.__main__`): the claims table of the
   ``claims`` rule (C1-C5 and C9, other stages' tables appended).
 
-C8 is still built in :mod:`ntk_phases.freeze_chaos` (its rows are brought to the schema by
-:func:`~.schema.conform`). This package imports nothing on import.
+This package imports nothing on import.
 """

@@ -1,7 +1,7 @@
 """The one claims-row schema: every row of ``metrics/claims.csv``, whoever makes it (C1-C5
-in :mod:`.c1_c5`, C6/C7 in :mod:`.c6_c7`, C9 in :mod:`.c9`, C8 in
-:mod:`ntk_phases.freeze_chaos`), has the columns of :data:`SCHEMA`: :func:`claim_row`
-builds a row, :func:`conform` brings a producer's table to the schema,
+in :mod:`.c1_c5`, C6/C7 in :mod:`.c6_c7`, C8 in :mod:`.c8`, C9 in :mod:`.c9`), has the
+columns of :data:`SCHEMA`: :func:`claim_row` builds a row, :func:`conform` brings a table
+read back from CSV to the schema,
 :func:`schema_violations` lists the cells that break it. :data:`CONDITIONS` states each
 rule under which ``passed`` is decided as a function.
 """
@@ -167,41 +167,12 @@ CONDITIONS: dict[str, Callable[[float, float, float], bool]] = {
 }
 
 
-def c8_condition(quantity: str, note: str) -> str:
-    """The rule of a C8 row of :func:`ntk_phases.freeze_chaos.claims_c8`, read from its
-    quantity and note (that module writes the rule into those texts; until it builds its
-    rows with :func:`claim_row` this adapter states it in ``condition``)."""
-    q, n = str(quantity), str(note) if isinstance(note, str) else ""
-    if "parity contrast" in q:
-        return "measured > tolerance" if "freeze" in q else "measured <= tolerance"
-    if "pixel pairs" in q:
-        return "measured >= tolerance" if "freeze" in q else "|measured| <= tolerance"
-    if "fitted, < 1 expected" in q:
-        return BELOW
-    if "(chaos: < 1)" in q:
-        return "measured <= 1 - tolerance"
-    if "min over consecutive beta" in q:
-        return ABOVE
-    if q.startswith("rho(") and "(< 0)" in q:
-        return BELOW + " (tolerance: standard error, reported)" if "standard error" in n else BELOW
-    if "relative tolerance on log r" in n:
-        return LOG_REL
-    if "tolerance absolute" in n or "freeze: -> 1" in q:
-        return ABS
-    if "relative tolerance" in n:
-        return REL
-    return ""
-
-
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
-    """A producer's claims table on :data:`SCHEMA`: the columns in order (missing ones
-    empty), C8 rows without a condition given theirs (:func:`c8_condition`)."""
+    """A claims table read back from CSV on :data:`SCHEMA`: the columns in order (missing
+    ones empty), ``passed`` False where ``measured`` is not finite, and the note of such a
+    row starting with 'not measured'."""
     out = frame.reindex(columns=COLUMNS).copy()
-    out["condition"] = out["condition"].astype(object)
-    missing = out["condition"].isna() | out["condition"].astype(str).str.strip().eq("")
-    c8 = missing & out["claim"].eq("C8")
-    out.loc[c8, "condition"] = [c8_condition(q, n) for q, n in zip(out.loc[c8, "quantity"], out.loc[c8, "note"])]
-    out["condition"] = out["condition"].replace("", np.nan)
+    out["condition"] = out["condition"].astype(object).replace("", np.nan)
     measured = pd.to_numeric(out["measured"], errors="coerce")
     out["passed"] = out["passed"].astype(bool) & np.isfinite(measured)
     note = out["note"].where(out["note"].notna(), "").astype(object).map(str)
