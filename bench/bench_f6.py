@@ -94,7 +94,7 @@ def anchor_worker(args) -> None:
     from jax import lax
     from neural_tangents import stax
 
-    from ntk_phases.grids import depth_list
+    from ntk_phases.config import depth_list
 
     # see the module docstring: neural-tangents 0.6.5's predictor leaks tracers in scan
     jax.core.eval_context = contextlib.nullcontext
@@ -271,12 +271,12 @@ def notebook_settings() -> tuple[int, float, int]:
 
 
 def run_ours(work: Path, data: Path, sw2, n_train, n_test, convention, chunk, memory_mb, parallel):
-    from ntk_phases import grids
+    from ntk_phases import config as ntk_config
 
     out = work / f"ours_{convention}"
     out.mkdir()
     commands = []
-    for i, values in enumerate(grids.chunks(list(sw2), chunk)):
+    for i, values in enumerate(ntk_config.chunks(list(sw2), chunk)):
         cfg = {
             "arch": {"n_train": n_train, "n_test": n_test, "depths": DEPTHS},
             "sigma_w2": values,
@@ -334,11 +334,11 @@ def main(argv=None) -> None:
     import jax
     import pandas as pd
 
-    from ntk_phases import grids
+    from ntk_phases import config as ntk_config
 
     t_bench = time.perf_counter()
     n_train, n_test = 256, (1000 if args.quick else 10_000)
-    sw2_all = grids.grid(GRID)
+    sw2_all = ntk_config.grid(GRID)
     sw2 = sw2_all[::10] if args.quick else sw2_all
     n_anchor = args.anchor_sigmas or (1 if args.quick else 2)
     # anchor subset: spread over the grid, one ordered and one chaotic value first
@@ -348,7 +348,7 @@ def main(argv=None) -> None:
     if args.quick:
         chunk = 2
     parallel = max(1, args.cores // threads)
-    n_depths = len(grids.depth_list(DEPTHS))
+    n_depths = len(ntk_config.depth_list(DEPTHS))
     print(
         f"bench_f6 ({'quick' if args.quick else 'full'}): jax {jax.__version__}, "
         f"{jax.devices()[0].platform}, python {platform.python_version()}, {os.cpu_count()} CPUs; "

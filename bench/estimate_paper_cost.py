@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 import bench_train as B  # noqa: E402
 
-from ntk_phases import grids  # noqa: E402
+from ntk_phases import config as ntk_config  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 IMAGE = {"cifar10": (32, 32, 3), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "digits": (8, 8, 1)}
@@ -55,7 +55,7 @@ def training_jobs(cfg: dict) -> list[dict]:
     n_train_default, n_test_default = ds["n_train"], ds["n_test"]
     jobs = []
     g = tr["grid"]
-    n_sw = len(grids.grid(g["sigma_w2"]))
+    n_sw = len(ntk_config.grid(g["sigma_w2"]))
     for arch in g["archs"]:
         for act in g["activations"]:
             for depth in g["depths"]:
@@ -86,7 +86,7 @@ def training_jobs(cfg: dict) -> list[dict]:
                         act=act,
                         depth=int(depth),
                         width=s["width"],
-                        models=len(grids.grid(s["sigma_w2"])) * len(s["seeds"]),
+                        models=len(ntk_config.grid(s["sigma_w2"])) * len(s["seeds"]),
                         n_train=s.get("n_train") or n_train_default,
                         n_test=s.get("n_test") or n_test_default,
                         batch=s.get("batch_size"),

@@ -208,16 +208,9 @@ def load_config(files: list[str]) -> dict:
     for path in files:
         with open(ROOT / path) as f:
             update_config(cfg, yaml.safe_load(f) or {})
+    from ntk_phases import config as ntk_config
 
-    def values_win(node):
-        if isinstance(node, dict):
-            if "values" in node:
-                for key in ("min", "max", "num"):
-                    node.pop(key, None)
-            for child in node.values():
-                values_win(child)
-
-    values_win(cfg)
+    ntk_config.values_win(cfg)
     return cfg
 
 
@@ -253,12 +246,12 @@ def kernel_spec_of(cfg: dict, rule: str, arch: str) -> dict:
 
 def rows_of(spec: dict, cfg: dict) -> int:
     """Rows of an infinite-width table: σ_w² × σ_b² × depths × times."""
-    from ntk_phases import grids
+    from ntk_phases import config as ntk_config
 
     return (
-        len(grids.grid(spec["sigma_w2"]))
+        len(ntk_config.grid(spec["sigma_w2"]))
         * len(cfg["kernels"]["sigma_b2"])
-        * len(grids.depth_list(spec["depths"]))
+        * len(ntk_config.depth_list(spec["depths"]))
         * len(cfg["metrics"]["times"])
     )
 
@@ -268,7 +261,7 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
 
     The law's form is what the job's algorithm grows with; its constant (start-up: Python,
     jax, neural-tangents imports, compilation) and coefficient are fitted on the runs."""
-    from ntk_phases import grids
+    from ntk_phases import config as ntk_config
 
     tr, th, kern = cfg["training"], cfg["theory"], cfg["kernels"]
     ds = cfg["dataset"]
@@ -276,18 +269,18 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
         n = ds["n_train"] + ds["n_test"]
         return dict(cls=rule, S=n, S_mem=n, law="a + b*(n_train + n_test) [tfds prepare + subset]")
     if rule == "phase_table":
-        n = len(grids.grid(th["sigma_w2"])) * len(grids.grid(th["sigma_b2"]))
+        n = len(ntk_config.grid(th["sigma_w2"])) * len(ntk_config.grid(th["sigma_b2"]))
         return dict(
             cls=f"{rule}[{wc['activation']}]", S=n, S_mem=n, law="a + b*n_sigma_w2*n_sigma_b2 (Newton per grid point)"
         )
     if rule == "depth_scale_table":
-        n = len(grids.grid(th["depth_scales"]["sigma_w2"]))
+        n = len(ntk_config.grid(th["depth_scales"]["sigma_w2"]))
         return dict(cls=f"{rule}[{wc['activation']}]", S=n, S_mem=n, law="a + b*n_sigma_w2 (depth-scale grid)")
     if rule in ("kernel_sweep", "comparison_sweep"):
         arch, act = wc["arch"], wc["activation"]
         spec = kernel_spec_of(cfg, rule, arch)
-        chunk = grids.chunks(grids.grid(spec["sigma_w2"]), spec["sigma_chunk"])[int(wc["chunk"])]
-        layers = max(grids.depth_list(spec["depths"])) + 1
+        chunk = ntk_config.chunks(ntk_config.grid(spec["sigma_w2"]), spec["sigma_chunk"])[int(wc["chunk"])]
+        layers = max(ntk_config.depth_list(spec["depths"])) + 1
         pairs = spec["n_train"] ** 2 + spec["n_test"] * spec["n_train"]
         return dict(
             cls=f"kernel_sweep[{arch},{act}]",
@@ -341,7 +334,7 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
             arch, act = wc["tarch"], wc["tact"]
             n_tr = sec.get("n_train") or ds["n_train"]
             b = min(sec.get("batch_size") or n_tr, n_tr)
-            pairs, n_sw = b * b, len(grids.grid(sec["sigma_w2"]))
+            pairs, n_sw = b * b, len(ntk_config.grid(sec["sigma_w2"]))
             layers = max(sec["depths"]) + 1
             kb = sec.get("kernel_batch_size") or tr.get("kernel_batch_size") or b
             sc = sec.get("sigma_chunk") or n_sw
@@ -375,7 +368,7 @@ def sizes(cfg: dict, rule: str, wc: dict) -> dict:
             sec = tr["grid"] if texp == "grid" else tr["architectures"][arch]
             depths = [int(d) for d in wc["depths"].split("_")]
             widths = [sec["width"]]
-            models = len(grids.grid(sec["sigma_w2"])) * len(sec["seeds"])
+            models = len(ntk_config.grid(sec["sigma_w2"])) * len(sec["seeds"])
             n_tr = sec.get("n_train") or ds["n_train"]
             n_te = sec.get("n_test") or ds["n_test"]
             batch = sec.get("batch_size") or n_tr

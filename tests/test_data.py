@@ -12,7 +12,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from ntk_phases import data, io
+from ntk_phases import data, files
 from ntk_phases.__main__ import main
 
 
@@ -71,13 +71,13 @@ def test_mse_targets_are_centred():
 def test_save_is_all_or_nothing(tmp_path: Path):
     arrays, meta = data.prepare("digits", 16, 8, seed=0)
     npz, js = tmp_path / "d.npz", tmp_path / "d.json"
-    with mock.patch.object(io, "write_json", side_effect=RuntimeError("disk full")):
+    with mock.patch.object(files, "write_json", side_effect=RuntimeError("disk full")):
         with pytest.raises(RuntimeError):
             data.save(arrays, meta, npz, js)
     assert list(tmp_path.iterdir()) == []
     data.save(arrays, meta, npz, js)
     loaded = data.load(npz)
-    assert {k: io.sha256_array(v) for k, v in loaded.items()} == json.loads(js.read_text())["sha256"]
+    assert {k: files.sha256_array(v) for k, v in loaded.items()} == json.loads(js.read_text())["sha256"]
 
 
 def test_cli_failure_leaves_no_file(tmp_path: Path):

@@ -1,11 +1,11 @@
-"""The one value-grid definition (``ntk_phases.grids.grid``) against numpy.linspace, bit for bit:
+"""The one value-grid definition (``ntk_phases.config.grid``) against numpy.linspace, bit for bit:
 the kernels jobs (through the Snakefile) and the training jobs (``finite.experiments``) must
 train and compute at the same σ_w² floats."""
 
 import numpy as np
 import pytest
 
-from ntk_phases import grids
+from ntk_phases import config
 from ntk_phases.finite.experiments import grid_values
 
 
@@ -22,12 +22,12 @@ from ntk_phases.finite.experiments import grid_values
 )
 def test_grid_is_numpy_linspace_bit_for_bit(spec):
     expected = np.linspace(spec["min"], spec["max"], spec["num"])
-    assert np.array_equal(np.asarray(grids.grid(spec)), expected)
+    assert np.array_equal(np.asarray(config.grid(spec)), expected)
     assert np.array_equal(grid_values(spec), expected)
 
 
 def test_explicit_values_lists_and_numbers():
-    assert grids.grid({"values": [1, 2.5]}) == [1.0, 2.5]
-    assert grids.grid([0.5, 1]) == [0.5, 1.0]
-    assert grids.grid(2) == [2.0]
+    assert config.grid({"values": [1, 2.5]}) == [1.0, 2.5]
+    assert config.grid([0.5, 1]) == [0.5, 1.0]
+    assert config.grid(2) == [2.0]
     assert grid_values(1.5).tolist() == [1.5]

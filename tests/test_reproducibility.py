@@ -28,7 +28,7 @@ import pytest
 import yaml
 from conftest import assert_tables_equal, clone_workflow, run_env, snakemake, tool
 
-from ntk_phases import io
+from ntk_phases import files, provenance
 
 pytestmark = pytest.mark.slow
 
@@ -62,19 +62,19 @@ def test_every_table_and_figure_has_provenance(shared):
     revision = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=shared, capture_output=True, text=True, check=True
     ).stdout.strip()
-    data_sha = {p.name: io.sha256_file(p) for p in (res / "data").glob("*.npz")}
+    data_sha = {p.name: files.sha256_file(p) for p in (res / "data").glob("*.npz")}
     with_data = 0
     for out in outputs:
         side = Path(str(out) + ".prov.json")
         assert side.exists(), f"no provenance for {out.relative_to(shared)}"
         prov = json.loads(side.read_text())
-        assert prov["config_sha256"] == io.config_hash(prov["config"]), out
+        assert prov["config_sha256"] == provenance.config_hash(prov["config"]), out
         assert prov["git_revision"] == revision, (out, prov["git_revision"])
         for name in ("jax", "neural-tangents", "flax", "optax", "pandas", "snakemake"):
             assert prov["packages"][name] == metadata.version(name), (out, name)
         assert isinstance(prov["seeds"], list), out
         for path, sha in prov.get("inputs", {}).items():  # inputs as they are now
-            assert io.sha256_file(shared / path) == sha, (out, path)
+            assert files.sha256_file(shared / path) == sha, (out, path)
         for path, rec in prov.get("datasets", {}).items():
             assert rec["dataset"] == "digits" and rec["file_sha256"] == data_sha[Path(path).name], (out, path)
             with_data += 1

@@ -1,6 +1,6 @@
 """The run-config table shown in the HTML report."""
 
-from ntk_phases.run_config import flatten
+from ntk_phases.config import flatten
 
 
 def test_flatten_gives_one_row_per_leaf_with_dotted_keys():

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import ROOT, copy_workflow, snakemake
 
-from ntk_phases import data, io
+from ntk_phases import data, files
 from ntk_phases.__main__ import main
 
 N_TRAIN, N_TEST, K = 40, 24, 3
@@ -104,8 +104,8 @@ def test_user_file_prepares_like_the_other_datasets(tmp_path, layout, labels):
     assert meta["dataset"] == "npz" and meta["n_classes"] == K
     assert meta["image_shape"] == list(feat) and meta["layout"] == ("NHWC" if layout == "nhwc" else "flat")
     assert meta["source"] == f"npz:{path.resolve()}" and meta["source_path"] == str(path)
-    assert meta["source_sha256"] == io.sha256_file(path)
-    assert meta["sha256"] == {k: io.sha256_array(v) for k, v in got.items()}
+    assert meta["source_sha256"] == files.sha256_file(path)
+    assert meta["sha256"] == {k: files.sha256_array(v) for k, v in got.items()}
     assert sum(meta["class_counts_train"]) == 20
     assert "per-feature" in meta["preprocessing"] if layout == "flat" else "per-channel" in meta["preprocessing"]
 
@@ -424,7 +424,7 @@ def test_rule_prepares_the_user_file_and_reruns_when_it_changes(tmp_path):
     proc = snakemake(work, target, "--cores", "1", "--configfile", str(cfg), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     meta = json.loads((work / "results/u/data/npz.json").read_text())
-    assert meta["source_sha256"] == io.sha256_file(user) and meta["image_shape"] == [24]
+    assert meta["source_sha256"] == files.sha256_file(user) and meta["image_shape"] == [24]
     # editing the user's file reruns the data rule (it is an input)
     dry = snakemake(work, target, "-n", "--cores", "1", "--configfile", str(cfg), timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr

@@ -46,7 +46,7 @@ def use_compile_cache() -> bool:
     cache_dir = os.environ.get(CACHE_ENV)
     if not cache_dir:
         return False
-    # Deferred: cli is shared with the figure and table jobs, which never load jax.
+    # deferred (both): cli is shared with the figure and table jobs, which never load jax
     import jax
     from jax._src import xla_bridge
 

@@ -25,14 +25,17 @@ NHWC, which ``dataset.image_shape`` gives by reshaping). Labels are stored one-h
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import socket
+import urllib.error
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import io
+from . import files
 
 log = logging.getLogger("ntk_phases.data")
 
@@ -95,17 +98,14 @@ class DatasetOffline(DatasetError):
 
 def _network_error(exc: BaseException) -> BaseException | None:
     """The download failure in ``exc``'s chain (requests, tfds or socket errors), if any."""
-    import socket
-    import urllib.error
-
     kinds: list[type] = [urllib.error.URLError, ConnectionError, TimeoutError, socket.gaierror]
-    try:
+    try:  # deferred: tfds's network stack, loaded only when a download failed
         import requests
 
         kinds.append(requests.exceptions.RequestException)
     except ImportError:  # pragma: no cover - tfds depends on requests
         pass
-    try:
+    try:  # deferred: tensorflow-datasets (and TensorFlow), only when a download failed
         from tensorflow_datasets.core.download.util import DownloadError
 
         kinds.append(DownloadError)
@@ -123,7 +123,7 @@ def _network_error(exc: BaseException) -> BaseException | None:
 
 def load_digits_raw() -> tuple[np.ndarray, np.ndarray]:
     """All 1,797 digits as NHWC float64 images (values 0..16) and integer labels."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # deferred: scikit-learn, for the digits only
 
     bunch = load_digits()
     x = bunch.images.astype(np.float64)[..., None]
@@ -148,7 +148,7 @@ def split_digits(
 
 def tfds_builder(name: str, data_dir: str | None):
     """The tfds builder with the array_record file format (random access, no TF graph)."""
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # deferred: TensorFlow, for the tfds datasets only
 
     return tfds.builder(name, data_dir=data_dir, file_format="array_record")
 
@@ -156,8 +156,6 @@ def tfds_builder(name: str, data_dir: str | None):
 @contextlib.contextmanager
 def _exclusive(lock_path: Path):
     """An exclusive advisory lock (``flock``) on ``lock_path`` for the ``with`` block."""
-    import fcntl
-
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -537,7 +535,7 @@ def prepare(
         spec["source"] = f"npz:{resolved}"
         extra = {
             "source_path": str(path),
-            "source_sha256": io.sha256_file(resolved),
+            "source_sha256": files.sha256_file(resolved),
             "layout": "NHWC" if xtr.ndim == 4 else "flat",
         }
     else:
@@ -565,7 +563,7 @@ def prepare(
         "convention": convention,
         "preprocessing": (PREPROCESSING_NOTEBOOK if first else PREPROCESSING if xtr.ndim == 4 else PREPROCESSING_FLAT),
         "class_counts_train": np.bincount(ytr, minlength=spec["n_classes"]).tolist(),
-        "sha256": {k: io.sha256_array(v) for k, v in arrays.items()},
+        "sha256": {k: files.sha256_array(v) for k, v in arrays.items()},
         **extra,
     }
     return arrays, meta
@@ -575,11 +573,11 @@ def save(arrays: dict[str, np.ndarray], meta: dict, npz_path: str, json_path: st
     """Write the arrays (.npz) and metadata (.json); both or neither are left behind."""
     npz_path, json_path = Path(npz_path), Path(json_path)
     try:
-        with io.atomic_path(npz_path, suffix=".npz") as tmp:
+        with files.atomic_path(npz_path, suffix=".npz") as tmp:
             # compressed: standardised pixels take few distinct values, and the notebook's
             # 10 000 CIFAR-10 test images are 253 MB raw, ~55 MB compressed (+~1.4 s to load)
             np.savez_compressed(tmp, **arrays)
-        io.write_json(json_path, meta)
+        files.write_json(json_path, meta)
     except BaseException:
         for p in (npz_path, json_path):
             p.unlink(missing_ok=True)

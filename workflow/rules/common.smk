@@ -10,56 +10,20 @@ import yaml
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-# The package's plain-Python grid helpers (no jax): one definition of a config grid.
+# The package's plain-Python config module (stdlib only, no jax): grids, the values-win
+# merge and the cross-field checks, one definition each.
 sys.path.insert(0, f"{workflow.basedir}/src")
-from ntk_phases import grids
+from ntk_phases import config as ntk_config
 
-
-def _values_win(node):
-    """An explicit grid {values: [...]} replaces a {min, max, num} range: `--configfile`
-    merges dictionaries key by key, so giving values over config.yaml's range would
-    otherwise leave both forms in one grid."""
-    if isinstance(node, dict):
-        if "values" in node:
-            for key in ("min", "max", "num"):
-                node.pop(key, None)
-        for child in node.values():
-            _values_win(child)
-
-
-_values_win(config)
+ntk_config.values_win(config)
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+ntk_config.check(config)
 
-
-def _check_grid(key, spec):
-    if "min" in spec and spec["min"] > spec["max"]:
-        raise ValueError(
-            f"config key {key}: min ({spec['min']}) is larger than max ({spec['max']})"
-        )
-
-
-_check_grid("theory.sigma_w2", config["theory"]["sigma_w2"])
-_check_grid("theory.sigma_b2", config["theory"]["sigma_b2"])
-for _arch, _spec in config["kernels"]["architectures"].items():
-    _check_grid(f"kernels.architectures.{_arch}.sigma_w2", _spec["sigma_w2"])
-_check_grid("kernels.comparison.sigma_w2", config["kernels"]["comparison"]["sigma_w2"])
 # F3-F5's own setting (null: they read the fcn grid)
 POINTS = config["kernels"]["points"]
-if POINTS and POINTS["arch"] == "fcn_preact" and config["convention"] != "notebook":
-    raise ValueError(
-        "config key kernels.points.arch = fcn_preact is the notebook's F3-F5 network "
-        "(read-in Dense, then l x [φ, Dense]): it needs convention: notebook"
-    )
-
 KERNEL_RES = config["kernels"]["resources"]
 # first-attempt resources per cost class (sized(); config key `resources`)
 RESOURCES = config["resources"]
-if config["kernels"]["memory_mb"] >= KERNEL_RES["mem_mb"]:
-    raise ValueError(
-        f"config key kernels.memory_mb ({config['kernels']['memory_mb']}) must be below "
-        f"kernels.resources.mem_mb ({KERNEL_RES['mem_mb']}): the budget is for the kernel "
-        "and metric arrays, the job also holds Python, jax and neural-tangents"
-    )
 
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
@@ -165,7 +129,7 @@ def kernel_spec(arch, grid="architectures"):
 def kernel_chunks(arch, grid="architectures"):
     """The σ_w² values of each kernels job of an architecture (chunks of its grid)."""
     spec = kernel_spec(arch, grid)
-    return grids.chunks(grids.grid(spec["sigma_w2"]), spec["sigma_chunk"])
+    return ntk_config.chunks(ntk_config.grid(spec["sigma_w2"]), spec["sigma_chunk"])
 
 
 def kernel_chunk_ids(arch, grid="architectures"):
@@ -247,8 +211,8 @@ def comparison_is_own_grid(arch):
     comp = config["kernels"]["comparison"]
     return own is not None and (
         (own["n_train"], own["n_test"]) == (comp["n_train"], comp["n_test"])
-        and grids.grid(own["sigma_w2"]) == grids.grid(comp["sigma_w2"])
-        and grids.depth_list(own["depths"]) == grids.depth_list(comp["depths"])
+        and ntk_config.grid(own["sigma_w2"]) == ntk_config.grid(comp["sigma_w2"])
+        and ntk_config.depth_list(own["depths"]) == ntk_config.depth_list(comp["depths"])
     )
 
 
@@ -539,9 +503,9 @@ def sized(key, base, rule, *names):
 
 def remove_orphan_sidecars():
     """Delete provenance sidecars under RESULTS whose output is gone (onstart, onerror).
-    Imported here, not at the top: ntk_phases.io needs numpy, and the workflow is parsed
+    Imported here, not at the top: ntk_phases.provenance needs numpy, and the workflow is parsed
     again inside every cluster job."""
-    from ntk_phases.io import remove_orphan_sidecars as remove
+    from ntk_phases.provenance import remove_orphan_sidecars as remove
 
     remove(RESULTS)
 

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .. import io  # noqa: E402
+from .. import files, provenance  # noqa: E402
 
 THEORY_LINE = {"linestyle": "--", "linewidth": 1.6}
 SYMBOLS = {
@@ -36,6 +36,6 @@ def save(fig, outputs: list[str | os.PathLike], dpi: int, inputs: list[str], **m
     sidecar (its own settings as the config; the tables' configs, datasets and seeds are
     inherited through their sidecars)."""
     config = {"dpi": dpi, **{k: v for k, v in meta.items() if isinstance(v, (str, int, float))}}
-    for path in io.save_figure(fig, outputs, dpi=dpi):
-        io.write_provenance(path, config=config, inputs=inputs, **meta)
+    for path in files.save_figure(fig, outputs, dpi=dpi):
+        provenance.write_provenance(path, config=config, inputs=inputs, **meta)
     plt.close(fig)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import io
+from .. import files, provenance
 
 #: Exit status of a time-limited job that stopped early with its checkpoint kept.
 EXIT_INTERRUPTED = 3
@@ -63,5 +63,5 @@ def config_arg(p: argparse.ArgumentParser, help: str = "the job's share of the r
 def write_table(path: str | os.PathLike, frame: Any, inputs: Sequence[str | os.PathLike] = (), **meta: Any) -> None:
     """Write a tidy table atomically with its provenance sidecar (``meta``: config and
     labels recorded there)."""
-    io.write_csv(path, frame)
-    io.write_provenance(path, inputs=list(inputs), **meta)
+    files.write_csv(path, frame)
+    provenance.write_provenance(path, inputs=list(inputs), **meta)

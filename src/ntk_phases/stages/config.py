@@ -12,8 +12,8 @@ import logging
 
 import pandas as pd
 
-from .. import io
-from ..run_config import flatten
+from .. import provenance
+from ..config import flatten
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.config")
@@ -29,4 +29,4 @@ def _table_args(p: argparse.ArgumentParser) -> None:
 def table(args: argparse.Namespace) -> None:
     rows = flatten(args.config)
     write_table(args.out, pd.DataFrame(rows, columns=["key", "value"]), config=args.config)
-    log.info("wrote %d config keys to %s (sha256 %s)", len(rows), args.out, io.config_hash(args.config)[:12])
+    log.info("wrote %d config keys to %s (sha256 %s)", len(rows), args.out, provenance.config_hash(args.config)[:12])

@@ -24,7 +24,7 @@ from .. import conventions
 from .. import data as data_mod
 from ..analytic import meanfield, sweep
 from ..architectures import get_architecture
-from ..grids import depth_list
+from ..config import depth_list
 from ..numerics import predictions, spectral, streaming
 from . import Stage, config_arg, write_table
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
-from .. import io
+from .. import files, provenance
 from ..analytic import meanfield
 from ..analytic.sweep import depth_sweep
 from ..finite.experiments import EXPERIMENTS, KERNEL_KEYS, experiment_configs, experiment_data, grid_values
@@ -157,7 +157,7 @@ def table(args: argparse.Namespace) -> None:
         )
     write_table(args.out, frame, [args.data], config=cfg, experiment=args.experiment)
     if args.out_kernels:  # analytic blocks of the (single) configuration, for `infinite`
-        with io.atomic_path(args.out_kernels, suffix=".npz") as tmp:
+        with files.atomic_path(args.out_kernels, suffix=".npz") as tmp:
             np.savez(
                 tmp,
                 **{k: sweep[k][0, 0] for k in KERNEL_KEYS},
@@ -165,7 +165,7 @@ def table(args: argparse.Namespace) -> None:
                 sigma_b2=sweep["sigma_b2"],
                 depth=sweep["depths"][0],
             )
-        io.write_provenance(args.out_kernels, config=cfg, inputs=[args.data])
+        provenance.write_provenance(args.out_kernels, config=cfg, inputs=[args.data])
     if args.out_overlay:
         theory_cfg = args.theory_json
         if theory_cfg is None:

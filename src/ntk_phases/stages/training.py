@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
-from .. import io
+from .. import files, provenance
 from ..finite.experiments import EXPERIMENTS, experiment_data, train_experiment, width_outputs
 from ..finite.train import TrainingInterrupted
 from . import EXIT_INTERRUPTED, Stage, config_arg
@@ -131,10 +131,10 @@ def train(args: argparse.Namespace) -> int:
 
     frame = pd.concat(frames, ignore_index=True)
     if args.out_npz:
-        with io.atomic_path(args.out_npz, suffix=".npz") as tmp:
+        with files.atomic_path(args.out_npz, suffix=".npz") as tmp:
             np.savez(tmp, **stack_outputs(outs))
-    io.write_csv(args.out, frame)
-    io.write_provenance(
+    files.write_csv(args.out, frame)
+    provenance.write_provenance(
         args.out, config={"experiment": cfg, "common": common}, inputs=[args.data, args.lr], experiment=args.experiment
     )
     for f in frames:
