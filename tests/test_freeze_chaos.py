@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntk_phases import freeze_chaos as job
 from ntk_phases.analytic import checkerboard, layers, sweep
 from ntk_phases.analytic import freeze_chaos as fc
 from ntk_phases.claims import c8, schema
-from ntk_phases.numerics import fits
+from ntk_phases.finite import batchnorm
+from ntk_phases.numerics import fits, spectral
 
 DROPOUT_RATE = 0.2  # the schema default of freeze_chaos.dropout_rate (only dropout variants use it)
 
@@ -44,7 +44,7 @@ def test_relu_depth1_matches_arccosine():
     k2 = 2.0 * q * (np.sin(th) + (np.pi - th) * np.cos(th)) / (2 * np.pi)
     ntk = k2 + 2.0 * s1 * (np.pi - th) / (2 * np.pi)
     np.testing.assert_allclose(k["ntk"][0], ntk, rtol=1e-10)
-    np.testing.assert_allclose(fc.normalized(k["ntk"][0]), fc.normalized(ntk), rtol=1e-10)
+    np.testing.assert_allclose(spectral.normalized(k["ntk"][0]), spectral.normalized(ntk), rtol=1e-10)
 
 
 def test_batchnorm_ntk_uses_the_batch():
@@ -52,11 +52,11 @@ def test_batchnorm_ntk_uses_the_batch():
     x = rng.standard_normal((6, 10))
     x2 = x.copy()
     x2[3:] = rng.standard_normal((3, 10))  # same first point, other batch-mates
-    bn_a = job.empirical_ntk_mlp(x, 32, 2, True, seed=0)
-    bn_b = job.empirical_ntk_mlp(x2, 32, 2, True, seed=0)
+    bn_a = batchnorm.empirical_ntk_mlp(x, 32, 2, True, seed=0, sigma_w2=2.0, sigma_b2=0.1)
+    bn_b = batchnorm.empirical_ntk_mlp(x2, 32, 2, True, seed=0, sigma_w2=2.0, sigma_b2=0.1)
     assert abs(bn_a[0, 0] - bn_b[0, 0]) > 1e-3 * abs(bn_a[0, 0])
-    plain_a = job.empirical_ntk_mlp(x, 32, 2, False, seed=0)
-    plain_b = job.empirical_ntk_mlp(x2, 32, 2, False, seed=0)
+    plain_a = batchnorm.empirical_ntk_mlp(x, 32, 2, False, seed=0, sigma_w2=2.0, sigma_b2=0.1)
+    plain_b = batchnorm.empirical_ntk_mlp(x2, 32, 2, False, seed=0, sigma_w2=2.0, sigma_b2=0.1)
     np.testing.assert_allclose(plain_a[:3, :3], plain_b[:3, :3], rtol=1e-5)
     # with batch statistics, the batch of one is not the same network as the batch of 6
     assert np.all(np.isfinite(bn_a)) and np.allclose(bn_a, bn_a.T, rtol=1e-4, atol=1e-6)
@@ -176,17 +176,17 @@ def test_mean_field_predictions_match_kernels():
         p = fc.prediction(spec, DROPOUT_RATE)
         assert p["pred_regime"] == regime
         k = fc.depth_kernels(x, spec, depths, DROPOUT_RATE)
-        rho = fc.pair_stats(k["ntk"])
+        rho = spectral.pair_stats(k["ntk"])
         gap = 1 - rho["corr_mean"] if regime == "freeze" else rho["corr_mean"]
         assert fits.fitted_rate(depths[w], gap[w], p["pred_poly"]) == pytest.approx(p["pred_rate"], rel=0.02)
         if regime == "chaos":  # NNGP correlation → c*, spread of ρ at χ_c*/χ₁
             assert rho["corr_mean"][-1] < 1e-3
-            assert fc.pair_stats(k["nngp"])["corr_mean"][-1] == pytest.approx(p["c_star"], abs=1e-3)
+            assert spectral.pair_stats(k["nngp"])["corr_mean"][-1] == pytest.approx(p["c_star"], abs=1e-3)
             assert fits.fitted_rate(depths[w], rho["corr_std"][w], 1.0) == pytest.approx(p["pred_std_rate"], rel=0.05)
     # dropout: ρ ≈ c*/((1 − χ_c*) l)
     spec = {"activation": "relu", "block": "dropout", "sigma_w2": 2.0, "sigma_b2": 0.1, "regime": "chaos"}
     p = fc.prediction(spec, dropout_rate=0.2)
-    rho = fc.pair_stats(fc.depth_kernels(x, spec, depths, dropout_rate=0.2)["ntk"])["corr_mean"]
+    rho = spectral.pair_stats(fc.depth_kernels(x, spec, depths, dropout_rate=0.2)["ntk"])["corr_mean"]
     assert depths[-1] * rho[-1] == pytest.approx(p["pred_l_rho"], rel=0.05)
 
 
@@ -308,7 +308,7 @@ def test_pinned_diagonal_is_cov1_and_deep_chaos_stays_reliable():
     assert early[:15].all()
     np.testing.assert_allclose(pinned["ntk"][early], loose["ntk"][early], rtol=1e-8)
     # the pinned normalized NTK stays a correlation matrix at depth 120: unit diagonal, |ρ| <= 1
-    r = fc.normalized(pinned["ntk"][-1])
+    r = spectral.normalized(pinned["ntk"][-1])
     np.testing.assert_allclose(np.diagonal(r), 1.0, rtol=1e-14)
     assert np.abs(r).max() <= 1 + 1e-12
 

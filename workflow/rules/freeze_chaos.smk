@@ -30,7 +30,7 @@ rule freeze_chaos:
     params:
         cfg=freeze_chaos_config(),
     shell:
-        "python -m ntk_phases.freeze_chaos --data {input.data} --config-json {params.cfg:q}"
+        "python -m ntk_phases freeze_chaos run --data {input.data} --config-json {params.cfg:q}"
         " --analytic {output.analytic} --empirical {output.empirical}"
         " --checkerboard {output.checkerboard} --maps {output.maps}"
         " --claims {output.claims} > {log} 2>&1"

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from neural_tangents import stax
 
-from .freeze_chaos import normalized
+from ..numerics.spectral import normalized
 from .layers import activation_layer
 
 log = logging.getLogger("ntk_phases.freeze_chaos")

@@ -32,6 +32,7 @@ from scipy import optimize
 
 from .. import data as data_mod
 from ..numerics import streaming
+from ..numerics.spectral import pair_stats
 from . import meanfield, sweep
 from .layers import RELU_MEAN, RELU_STD, activation_layer
 
@@ -250,42 +251,6 @@ def reliable_depths(k: dict, rtol: float = DIAG_RTOL) -> np.ndarray:
     decides; a large ``diag_err`` flags a block for which pinning would be wrong)."""
     ok = np.isfinite(k["ntk"]).all(axis=(1, 2)) & np.isfinite(k["nngp"]).all(axis=(1, 2)) & (k["diag_err"] <= rtol)
     return np.cumprod(ok).astype(bool)
-
-
-def normalized(theta: np.ndarray) -> np.ndarray:
-    """Θ_ab / √(Θ_aa Θ_bb) over the last two axes."""
-    theta = np.asarray(theta, dtype=np.float64)
-    d = np.sqrt(np.diagonal(theta, axis1=-2, axis2=-1))
-    return theta / (d[..., :, None] * d[..., None, :])
-
-
-def offdiag_stats(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation over pairs a < b of the normalized kernel, shape ``B``."""
-    r = normalized(theta)
-    n = r.shape[-1]
-    iu = np.triu_indices(n, 1)
-    v = r[..., iu[0], iu[1]]
-    return v.mean(axis=-1), v.std(axis=-1)
-
-
-def pair_stats(kernel: np.ndarray) -> dict:
-    """Per-depth statistics of a stack of kernels (B × N × N) over pairs a < b.
-
-    ``diag``: mean diagonal; ``corr_mean``/``corr_std``: mean and spread of the normalized
-    kernel; ``gap_isqrt``: mean of (1 − corr)^(−1/2), the variable in which the ReLU
-    critical correlation law is linear (:func:`relu_critical_law`).
-    """
-    r = normalized(kernel)
-    iu = np.triu_indices(r.shape[-1], 1)
-    v = r[..., iu[0], iu[1]]
-    with np.errstate(divide="ignore"):
-        isq = np.mean(1.0 / np.sqrt(np.maximum(1.0 - v, 1e-300)), axis=-1)
-    return {
-        "diag": np.mean(np.diagonal(kernel, axis1=-2, axis2=-1), axis=-1),
-        "corr_mean": v.mean(axis=-1),
-        "corr_std": v.std(axis=-1),
-        "gap_isqrt": isq,
-    }
 
 
 # ---------------------------------------------------------------------------
