@@ -8,7 +8,7 @@ import os
 import stat
 import subprocess
 
-from conftest import copy_workflow, tool
+from helpers import copy_workflow, tool
 
 
 def test_jobs_use_snakemakes_python_not_the_first_on_path(tmp_path):

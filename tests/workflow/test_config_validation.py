@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snakemake
+
+from helpers import snakemake
 
 MALFORMED = [
     ("dataset.n_train", {"dataset": {"n_train": -5}}),

@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import assert_tables_equal, clone_workflow, run_env, snakemake, tool
 
+from helpers import assert_tables_equal, clone_workflow, run_env, snakemake, tool
 from ntk_phases import files, provenance
 
 pytestmark = pytest.mark.slow

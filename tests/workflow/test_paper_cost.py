@@ -18,7 +18,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, copy_workflow, snakemake
+
+from helpers import ROOT, copy_workflow, snakemake
 
 sys.path.insert(0, str(ROOT / "bench"))
 import measure_paper_cost as cost  # noqa: E402

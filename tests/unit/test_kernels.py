@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kernel_reference import kernels_per_depth_reference, measure_peak_memory
 
+from helpers.kernel_reference import kernels_per_depth_reference, measure_peak_memory
 from ntk_phases.analytic import sweep
 
 KERNEL_KEYS = (

@@ -31,15 +31,13 @@ import numpy as np
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import slurm_cluster  # noqa: E402
-from conftest import (  # noqa: E402
+from helpers import (  # noqa: E402
     ROOT,
     assert_tables_equal,
     clone_workflow,
     copy_workflow,
     run_env,
+    slurm_cluster,
     tool,
 )
 

@@ -9,32 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from conftest import ROOT, copy_workflow, snakemake
 
+from helpers import ROOT
+from helpers.user_npz import N_TEST, N_TRAIN, K, arrays, write
 from ntk_phases import data, files
 from ntk_phases.__main__ import main
-
-N_TRAIN, N_TEST, K = 40, 24, 3
-
-
-def arrays(layout: str = "nhwc", labels: str = "int", seed: int = 0) -> dict[str, np.ndarray]:
-    """A small valid dataset: NHWC (N, 4, 3, 2) images or flat (N, 24) vectors."""
-    rng = np.random.default_rng(seed)
-    shape = (4, 3, 2) if layout == "nhwc" else (24,)
-    out = {}
-    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        y = np.arange(n) % K
-        x = rng.normal(size=(n, *shape)) + y.reshape((-1,) + (1,) * len(shape))
-        out[f"x_{split}"] = (x * 10 + 3).astype(np.float32)  # not standardized, not unit norm
-        out[f"y_{split}"] = np.eye(K, dtype=np.uint8)[y] if labels == "onehot" else y.astype(np.int32)
-    return out
-
-
-def write(tmp_path: Path, arrs: dict, name: str = "user.npz") -> Path:
-    path = tmp_path / name
-    np.savez(path, **arrs)
-    return path
 
 
 def run_main(tmp_path: Path, path: Path | str, *extra: str) -> tuple[int, Path, Path]:
@@ -410,34 +389,6 @@ def test_schema_requires_dataset_path_for_npz():
 
 
 # --- the Snakemake rule --------------------------------------------------------------
-
-
-def test_rule_prepares_the_user_file_and_reruns_when_it_changes(tmp_path):
-    (tmp_path / "wf").mkdir()
-    work = copy_workflow(tmp_path / "wf")
-    user = write(tmp_path, arrays("flat", "onehot"), "mine.npz")
-    cfg = work / "npz.yaml"
-    cfg.write_text(
-        yaml.safe_dump({"run": "u", "dataset": {"name": "npz", "path": str(user), "n_train": 20, "n_test": 10}})
-    )
-    target = "results/u/data/npz.npz"
-    proc = snakemake(work, target, "--cores", "1", "--configfile", str(cfg), timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    meta = json.loads((work / "results/u/data/npz.json").read_text())
-    assert meta["source_sha256"] == files.sha256_file(user) and meta["image_shape"] == [24]
-    # editing the user's file reruns the data rule (it is an input)
-    dry = snakemake(work, target, "-n", "--cores", "1", "--configfile", str(cfg), timeout=300)
-    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
-    np.savez(user, **arrays("flat", "onehot", seed=1))
-    dry = snakemake(work, target, "-n", "--cores", "1", "--configfile", str(cfg), timeout=300)
-    out = dry.stdout + dry.stderr
-    assert dry.returncode == 0 and "prepare_data" in out and f"Updated input files: {user}" in out, out
-    # a config without dataset.path is refused before any job runs, naming the key
-    bad = work / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"run": "b", "dataset": {"name": "npz"}}))
-    proc = snakemake(work, "--cores", "1", "--configfile", str(bad), timeout=300)
-    assert proc.returncode != 0 and "'path' is a required property" in proc.stdout + proc.stderr
-    assert not (work / "results" / "b").exists()
 
 
 def main_data(argv: list[str]) -> int:

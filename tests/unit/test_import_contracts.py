@@ -2,9 +2,9 @@
 
 Two checks per contract: every import statement of the layer's files, function-local ones
 included (AST), and what importing the layer's modules actually loads (``sys.modules`` in a
-fresh interpreter, so transitive imports count too). The layers are named by today's
-modules; the redesign (issue 13) moves them into ``numerics/``, ``analytic/``,
-``finite/`` and ``figures/`` and keeps these contracts.
+fresh interpreter, so transitive imports count too). Also: imports sit at the
+top of modules, and each deferred (function-local) import says why on its line or the line
+above.
 """
 
 from __future__ import annotations
@@ -16,46 +16,45 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "ntk_phases"
+SRC = Path(__file__).resolve().parents[2] / "src" / "ntk_phases"
 
-#: layer -> (its modules, relative to src/ntk_phases; the top-level packages it must not import)
+def _modules(folder: str) -> list[str]:
+    return [str(p.relative_to(SRC)) for p in sorted((SRC / folder).glob("*.py"))]
+
+
+NUMPY_ONLY = {"jax", "neural_tangents", "tensorflow", "flax", "optax"}
+
+#: layer -> (its modules, relative to src/ntk_phases; the top-level packages it must not import).
+#: A stage module (stages/) sits in the layer of what its jobs load: the dispatcher imports
+#: only the stage asked for, so a job loads nothing of another stage.
 LAYERS: dict[str, tuple[list[str], set[str]]] = {
-    # numpy / scipy / pandas science and plumbing: no jax, no kernels library, no training
+    # numpy / scipy / pandas science and plumbing, the dispatcher and the table jobs
     "numerics": (
-        [str(p.relative_to(SRC)) for p in sorted((SRC / "numerics").glob("*.py"))]
-        + ["grids.py", "io.py", "conventions.py", "architectures.py", "run_config.py"],
-        {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
+        _modules("numerics")
+        + ["config.py", "files.py", "provenance.py", "tables.py", "conventions.py", "architectures.py"]
+        + ["__init__.py", "__main__.py", "cli.py", "stages/__init__.py", "stages/config.py", "stages/tables.py"],
+        NUMPY_ONLY,
     ),
-    # claims from the tables (its command line included): numpy / pandas, like numerics
-    "claims": (
-        [str(p.relative_to(SRC)) for p in sorted((SRC / "claims").glob("*.py"))],
-        {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
-    ),
+    # datasets: numpy, with scikit-learn and tensorflow-datasets inside the loaders
+    "data": (["data.py", "stages/data.py"], {"jax", "neural_tangents", "flax", "optax"}),
+    # claims from the tables, and the width comparison: numpy / pandas
+    "claims": (_modules("claims") + ["stages/claims.py", "stages/width.py"], NUMPY_ONLY),
     # finite-width training: jax, flax, optax only (runs on machines without neural-tangents)
-    "finite": (
-        [str(p.relative_to(SRC)) for p in sorted((SRC / "finite").glob("*.py")) if p.name != "__main__.py"],
-        {"neural_tangents", "tensorflow"},
-    ),
+    "finite": (_modules("finite") + ["stages/training.py"], {"neural_tangents", "tensorflow"}),
     # tables -> pictures
-    "figures": (
-        [str(p.relative_to(SRC)) for p in sorted((SRC / "figures").glob("*.py"))],
-        {"jax", "neural_tangents", "tensorflow", "flax", "optax"},
-    ),
+    "figures": (_modules("figures") + ["stages/figures.py"], NUMPY_ONLY),
     # analytic kernels and mean-field theory: never the training stack, and never TensorFlow
     # (analytic/__init__ defers neural-tangents' eager import of it)
     "analytic": (
-        ["theory.py", "infinite.py"]  # the analytic entry points (command lines)
-        + [str(p.relative_to(SRC)) for p in sorted((SRC / "analytic").glob("*.py"))],
+        _modules("analytic") + ["stages/kernels.py", "stages/theory.py", "stages/learning_rates.py"],
         {"flax", "optax", "tensorflow"},
     ),
-    # the jobs where the analytic (neural-tangents) and finite (flax) stacks meet, and only
-    # there: they may load both, but never TensorFlow (neural-tangents' is deferred) or optax
-    "jobs": (["freeze_chaos.py"], {"tensorflow", "optax"}),
+    # the one job where the analytic (neural-tangents) and finite (flax) stacks meet: it may
+    # load both, never TensorFlow (neural-tangents' is deferred)
+    "jobs": (["stages/freeze_chaos.py"], {"tensorflow"}),
 }
 
-#: Modules that still break a contract, each with the reason; the redesign empties this.
-#: (freeze_chaos.py left it: its analytic variants are in analytic/freeze_chaos.py and
-#: analytic/checkerboard.py, its flax MLPs come from finite/, and the job is in "jobs".)
+#: Modules that still break a contract, each with the reason; the redesign emptied it.
 KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
@@ -77,12 +76,8 @@ def _module_name(rel: str) -> str:
 def test_every_module_belongs_to_a_layer():
     """A new module must be placed in a layer (or listed as a known violation)."""
     placed = {rel for mods, _ in LAYERS.values() for rel in mods} | set(KNOWN_VIOLATIONS)
-    unplaced = {"__init__.py", "cli.py", "data.py"}  # shared set-up and the data stage
-    # the training stage's command line (`python -m ntk_phases.finite`): its `lr` command
-    # defers neural-tangents kernels; it moves to stages/ with the dispatcher (issue 13)
-    unplaced |= {"finite/__main__.py"}
     every = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py")}
-    missing = sorted(every - placed - unplaced - {"figures/__init__.py", "analytic/__init__.py"})
+    missing = sorted(every - placed)
     assert not missing, f"modules in no layer of LAYERS: {missing}"
 
 
@@ -155,3 +150,20 @@ def test_x64_and_the_tensorflow_deferral_are_set_up_once():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=SRC.parents[1])
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["False", "False", "True", "True"], res.stdout
+
+
+def test_deferred_imports_say_why():
+    """An import inside a function keeps a heavy dependency out of jobs that do not need it
+    (DESIGN.md); each says so in a comment on its line or within the two lines above."""
+    unexplained = []
+    for path in sorted(SRC.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    context = lines[max(node.lineno - 3, 0) : node.lineno]
+                    if not any("deferred" in line for line in context):
+                        unexplained.append(f"{path.relative_to(SRC)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not unexplained, "\n".join(unexplained)

@@ -22,9 +22,9 @@ import re
 import time
 from pathlib import Path
 
-import cifar10_archive
 import pytest
-from conftest import copy_workflow, git_snapshot, snakemake
+
+from helpers import cifar10_archive, copy_workflow, git_snapshot, snakemake
 
 pytestmark = pytest.mark.slow
 

@@ -173,7 +173,7 @@ def test_empirical_ntk_cnn_p_close_to_analytic():
 
 @pytest.mark.parametrize("module", ["finite/models.py", "finite/train.py", "finite/empirical.py"])
 def test_training_code_never_imports_neural_tangents(module):
-    src = Path(__file__).resolve().parents[1] / "src" / "ntk_phases" / module
+    src = Path(__file__).resolve().parents[2] / "src" / "ntk_phases" / module
     allowed = {"jax", "flax", "optax", "numpy", "ntk_phases", "__future__"}
     import sys
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import ROOT, run_env
+
+from helpers import ROOT, run_env
 
 
 def run_job(argv: list[str], cache: Path | None, log: Path) -> str:

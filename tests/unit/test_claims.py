@@ -15,7 +15,7 @@ from ntk_phases.claims import c9, schema
 from ntk_phases.numerics import fits
 
 CHANCE = 0.1
-SRC = Path(__file__).resolve().parents[1] / "src" / "ntk_phases"
+SRC = Path(__file__).resolve().parents[2] / "src" / "ntk_phases"
 
 
 def test_claims_package_init_imports_nothing():

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, copy_workflow, run_env, snakemake, tool
+
+from helpers import ROOT, copy_workflow, run_env, snakemake, tool
 
 PHASE_COLUMNS = [
     "activation",

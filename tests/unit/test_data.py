@@ -168,14 +168,14 @@ def test_tfds_too_many_images_names_the_key(cifar_dir):
 
 
 def test_tfds_cifar10_from_the_download_cache_by_concurrent_jobs(tmp_path):
-    """The archive in tfds' download cache (tests/cifar10_archive.py: nothing of tfds
+    """The archive in tfds' download cache (tests/helpers/cifar10_archive.py: nothing of tfds
     patched) prepared by two processes at once, as the pipeline's two data rules do on
     a fresh data directory: both get the records of the archive (one prepares, the other
     waits for it and reuses it)."""
     import subprocess
     import sys
 
-    import cifar10_archive
+    from helpers import cifar10_archive
 
     archive = cifar10_archive.write_archive(tmp_path / "dl" / "cifar-10-binary.tar.gz", 20, 30)
     data_dir = tmp_path / "tfds"
