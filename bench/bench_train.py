@@ -52,7 +52,12 @@ def make_data(n_train, n_test, shape, n_classes=10, seed=0):
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
-def make_block(arch, depth, *, width, n_models, data, batch_size=None, precision="highest", model_batch_size="auto"):
+# the schema defaults of the options not varied here (training.dtype, training.eval_batch_size,
+# training.grid: full-batch gradient descent without momentum)
+BLOCK_OPTIONS = dict(batch_size=None, momentum=0.0, dtype="float32", eval_batch_size=None)
+
+
+def make_block(arch, depth, *, width, n_models, data, precision, model_batch_size):
     sw2 = np.linspace(1.0, 3.0, n_models)
     # η small enough that no model diverges (a diverged model costs the same anyway)
     return T.Block(
@@ -65,9 +70,9 @@ def make_block(arch, depth, *, width, n_models, data, batch_size=None, precision
         [0],
         1e-4,
         *data,
-        batch_size=batch_size,
         precision=precision,
         model_batch_size=model_batch_size,
+        **BLOCK_OPTIONS,
     )
 
 
@@ -125,7 +130,20 @@ def vmap_vs_loop(arch, depth, width, m, data, n_steps, precision, repeats=3):
         repeats=repeats,
     )
     singles = [
-        T.Block(arch, "erf", depth, width, [s], 0.05, [0], 1e-4, *data, precision=precision)
+        T.Block(
+            arch,
+            "erf",
+            depth,
+            width,
+            [s],
+            0.05,
+            [0],
+            1e-4,
+            *data,
+            precision=precision,
+            model_batch_size="auto",
+            **BLOCK_OPTIONS,
+        )
         for s in np.linspace(1.0, 3.0, m)
     ]
     states = [b.init_state() for b in singles]
@@ -190,7 +208,13 @@ def table(args, data, data_cnn):
     cases += [("cnn_f", args.cnn_depth, args.cnn_width, data_cnn)]
     for arch, d, w, dat in cases:
         build = functools.partial(
-            make_block, arch, width=w, n_models=args.table_models, data=dat, precision=args.precision
+            make_block,
+            arch,
+            width=w,
+            n_models=args.table_models,
+            data=dat,
+            precision=args.precision,
+            model_batch_size="auto",  # the schema's default
         )
         t = time_steps(build(d), args.table_steps, repeats=2)
         fl = step_flops(build, d)

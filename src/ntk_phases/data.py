@@ -131,7 +131,7 @@ def load_digits_raw() -> tuple[np.ndarray, np.ndarray]:
 
 
 def split_digits(
-    x: np.ndarray, labels: np.ndarray, n_train: int, n_test: int | None, seed: int, first: bool = False
+    x: np.ndarray, labels: np.ndarray, n_train: int, n_test: int | None, seed: int, first: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Disjoint seeded train/test draws; ``n_test=None`` takes every remaining image.
     ``first``: the first n_train images, then the next n_test (no draw)."""
@@ -190,7 +190,8 @@ def load_tfds_subset(
     seed: int,
     data_dir: str | None = None,
     download: bool = True,
-    first: bool = False,
+    *,
+    first: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded subsets of a tfds dataset's train and test splits (``first``: the first n
     of each split, as the notebook takes them).
@@ -417,7 +418,7 @@ def subset_npz(
     n_train: int,
     n_test: int | None,
     seed: int,
-    first: bool = False,
+    first: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded subsets of the file's own train and test sets (drawn as for tfds; ``first``:
     the first n of each)."""
@@ -502,7 +503,8 @@ def prepare(
     path: str | None = None,
     image_shape: list[int] | None = None,
     n_classes: int | None = None,
-    convention: str = "ours",
+    *,
+    convention: str,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Load, subset and preprocess a dataset; return arrays and their metadata.
 
@@ -511,7 +513,9 @@ def prepare(
     standardises per channel and rescales each input to norm √n₀.
 
     ``path``, ``image_shape`` and ``n_classes`` are those of ``name = "npz"`` (the
-    user's file, ``dataset.path``); other datasets ignore them.
+    user's file, ``dataset.path``); other datasets ignore them. ``None`` (``data_dir``,
+    ``path``, ``image_shape``, ``n_classes``) means "not given", as in the schema;
+    ``convention`` has no default here (the schema's is ``ours``).
     """
     if name not in DATASETS:
         raise DatasetError(f"dataset.name = {name!r} is not one of {sorted(DATASETS)}")
@@ -539,7 +543,7 @@ def prepare(
             "layout": "NHWC" if xtr.ndim == 4 else "flat",
         }
     else:
-        xtr, ytr, xte, yte = load_tfds_subset(name, n_train, n_test, seed, data_dir, download, first)
+        xtr, ytr, xte, yte = load_tfds_subset(name, n_train, n_test, seed, data_dir, download, first=first)
     try:
         xtr, xte = standardize_splits(xtr, xte) if first else preprocess(xtr, xte)
     except DatasetError as e:

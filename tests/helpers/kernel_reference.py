@@ -24,10 +24,10 @@ from ntk_phases.analytic.layers import (
     stax_network,
 )
 from ntk_phases.analytic.sweep import (
-    _KERNEL_KEYS,
-    _check_depths,
-    _check_inputs,
-    _check_sigmas,
+    KERNEL_KEYS,
+    check_depths,
+    check_inputs,
+    check_sigmas,
 )
 
 
@@ -55,11 +55,11 @@ def kernels_per_depth_reference(
     Test diagonals are taken from the full test×test kernel.
     """
     a = as_architecture(arch)
-    x_train = _check_inputs(x_train, "x_train", a)
+    x_train = check_inputs(x_train, "x_train", a)
     if x_test is not None:
-        x_test = _check_inputs(x_test, "x_test", a)
-    sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
-    dd = _check_depths(depths)
+        x_test = check_inputs(x_test, "x_test", a)
+    sw2, sb2 = check_sigmas(sigma_w2, sigma_b2)
+    dd = check_depths(depths)
     sb = float(np.sqrt(sb2))
 
     def kernels_one(depth, sw):
@@ -94,7 +94,7 @@ def kernels_per_depth_reference(
     for key in per_depth[0]:
         out[key] = np.stack([r[key] for r in per_depth], axis=1)
     if x_test is not None:
-        for key in _KERNEL_KEYS:
+        for key in KERNEL_KEYS:
             out[f"{key}_test_diag"] = np.diagonal(out[f"{key}_test"], axis1=-2, axis2=-1).copy()
             if not full_test:
                 del out[f"{key}_test"]

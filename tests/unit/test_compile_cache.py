@@ -74,6 +74,7 @@ def test_second_job_with_same_shapes_compiles_nothing(tmp_path):
         "arch": {"n_train": 16, "n_test": 8, "depths": [0, 1, 4]},
         "sigma_b2": 0.18,
         "tanh_deg": 32,
+        "newton_iters": 60,  # the schema default of theory.newton_iters
         "memory_mb": 200,
         "times": [1, 64],
         "rcond": None,

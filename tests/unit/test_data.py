@@ -17,7 +17,7 @@ from ntk_phases.__main__ import main
 
 
 def test_digits_shapes_labels_norms():
-    arrays, meta = data.prepare("digits", 100, 50, seed=3)
+    arrays, meta = data.prepare("digits", 100, 50, seed=3, convention="ours")
     assert arrays["x_train"].shape == (100, 8, 8, 1) and arrays["x_test"].shape == (50, 8, 8, 1)
     assert arrays["x_train"].dtype == np.float64
     for y in (arrays["y_train"], arrays["y_test"]):
@@ -34,7 +34,7 @@ def test_digits_train_test_disjoint_and_real():
     from sklearn.datasets import load_digits
 
     ids = np.arange(1797)
-    tr, _, te, _ = data.split_digits(ids, ids, 300, 200, seed=0)
+    tr, _, te, _ = data.split_digits(ids, ids, 300, 200, seed=0, first=False)
     assert len(set(tr) | set(te)) == 500  # disjoint draws
     x_raw, labels = data.load_digits_raw()
     bunch = load_digits()
@@ -43,21 +43,21 @@ def test_digits_train_test_disjoint_and_real():
 
 
 def test_same_seed_same_sha_different_seed_differs():
-    _, a = data.prepare("digits", 64, 32, seed=1)
-    _, b = data.prepare("digits", 64, 32, seed=1)
-    _, c = data.prepare("digits", 64, 32, seed=2)
+    _, a = data.prepare("digits", 64, 32, seed=1, convention="ours")
+    _, b = data.prepare("digits", 64, 32, seed=1, convention="ours")
+    _, c = data.prepare("digits", 64, 32, seed=2, convention="ours")
     assert a["sha256"] == b["sha256"]
     assert a["sha256"]["x_train"] != c["sha256"]["x_train"]
 
 
 def test_n_test_none_takes_all_remaining():
-    arrays, meta = data.prepare("digits", 1000, None, seed=0)
+    arrays, meta = data.prepare("digits", 1000, None, seed=0, convention="ours")
     assert meta["n_test"] == 797
 
 
 def test_too_many_images_names_the_config_keys():
     with pytest.raises(data.DatasetError, match="dataset.n_train"):
-        data.prepare("digits", 1500, 400, seed=0)
+        data.prepare("digits", 1500, 400, seed=0, convention="ours")
 
 
 def test_mse_targets_are_centred():
@@ -69,7 +69,7 @@ def test_mse_targets_are_centred():
 
 
 def test_save_is_all_or_nothing(tmp_path: Path):
-    arrays, meta = data.prepare("digits", 16, 8, seed=0)
+    arrays, meta = data.prepare("digits", 16, 8, seed=0, convention="ours")
     npz, js = tmp_path / "d.npz", tmp_path / "d.json"
     with mock.patch.object(files, "write_json", side_effect=RuntimeError("disk full")):
         with pytest.raises(RuntimeError):
@@ -132,7 +132,7 @@ def test_tfds_cifar10_real_builder_on_binary_layout(cifar_dir):
 
     fake, data_dir = cifar_dir
     with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", return_value=str(fake)):
-        arrays, meta = data.prepare("cifar10", 40, 16, seed=0, data_dir=str(data_dir))
+        arrays, meta = data.prepare("cifar10", 40, 16, seed=0, data_dir=str(data_dir), convention="ours")
     assert arrays["x_train"].shape == (40, 32, 32, 3) and arrays["x_test"].shape == (16, 32, 32, 3)
     np.testing.assert_array_equal(arrays["y_train"].sum(1), 1.0)
     np.testing.assert_allclose(np.linalg.norm(arrays["x_train"].reshape(40, -1), axis=1), np.sqrt(3072))
@@ -142,7 +142,7 @@ def test_tfds_cifar10_real_builder_on_binary_layout(cifar_dir):
     with mock.patch.object(
         tfds.download.DownloadManager, "download_and_extract", side_effect=AssertionError("re-download")
     ):
-        _, meta2 = data.prepare("cifar10", 40, 16, seed=0, data_dir=str(data_dir))
+        _, meta2 = data.prepare("cifar10", 40, 16, seed=0, data_dir=str(data_dir), convention="ours")
     assert meta2["sha256"] == meta["sha256"]
 
 
@@ -152,7 +152,7 @@ def test_tfds_cifar10_labels_match_the_binary_records(cifar_dir):
 
     fake, data_dir = cifar_dir
     with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", return_value=str(fake)):
-        x_tr, y_tr, x_te, y_te = data.load_tfds_subset("cifar10", 100, 30, seed=0, data_dir=str(data_dir))
+        x_tr, y_tr, x_te, y_te = data.load_tfds_subset("cifar10", 100, 30, seed=0, data_dir=str(data_dir), first=False)
     assert np.bincount(y_te, minlength=10).tolist() == [3] * 10
     means = np.array([x_tr[y_tr == k].mean() for k in range(10)])
     assert np.all(np.diff(means) > 0)
@@ -164,7 +164,7 @@ def test_tfds_too_many_images_names_the_key(cifar_dir):
     fake, data_dir = cifar_dir
     with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", return_value=str(fake)):
         with pytest.raises(data.DatasetError, match="dataset.n_train"):
-            data.prepare("cifar10", 101, 16, seed=0, data_dir=str(data_dir))
+            data.prepare("cifar10", 101, 16, seed=0, data_dir=str(data_dir), convention="ours")
 
 
 def test_tfds_cifar10_from_the_download_cache_by_concurrent_jobs(tmp_path):
@@ -207,7 +207,7 @@ def test_tfds_grayscale_with_mock_data(name, tmp_path):
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=50, data_dir=str(tmp_path)):
-        arrays, meta = data.prepare(name, 20, 10, seed=0, data_dir=str(tmp_path), download=False)
+        arrays, meta = data.prepare(name, 20, 10, seed=0, data_dir=str(tmp_path), download=False, convention="ours")
     assert arrays["x_train"].shape == (20, 28, 28, 1)
     np.testing.assert_allclose(np.linalg.norm(arrays["x_test"].reshape(10, -1), axis=1), 28.0)
     assert meta["source"] == f"tfds:{name}"
@@ -301,7 +301,7 @@ def test_tfds_other_download_failures_are_not_called_offline(tmp_path):
         tfds.download.DownloadManager, "download_and_extract", side_effect=KeyError("not a network problem")
     ):
         with pytest.raises(KeyError):
-            data.prepare("cifar10", 10, 5, seed=0, data_dir=str(tmp_path / "tfds"))
+            data.prepare("cifar10", 10, 5, seed=0, data_dir=str(tmp_path / "tfds"), convention="ours")
 
 
 def main_data(argv: list[str]) -> int:

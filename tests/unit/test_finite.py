@@ -84,7 +84,7 @@ TRAIN_COMMON = {
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
-    arrays, meta = data_mod.prepare("digits", 24, 16, seed=3)
+    arrays, meta = data_mod.prepare("digits", 24, 16, seed=3, convention="ours")
     data_mod.save(arrays, meta, str(folder / "d.npz"), str(folder / "d.json"))
     return folder / "d.npz"
 

@@ -15,6 +15,7 @@ from ntk_phases.finite import batchnorm
 from ntk_phases.numerics import fits, spectral
 
 DROPOUT_RATE = 0.2  # the schema default of freeze_chaos.dropout_rate (only dropout variants use it)
+NEWTON_ITERS = 60  # the schema default of theory.newton_iters (only the erf variants use it)
 
 
 def test_standardized_relu_moments():
@@ -135,7 +136,9 @@ def test_critical_relu_limits():
     assert _relu_scalar_rho(0.5, 10000) == pytest.approx(4 / 7, abs=2e-3)
     assert _relu_scalar_rho(0.1, 2000, residual=True) == pytest.approx(0.25, abs=0.01)
     pred = fc.prediction(
-        {"activation": "relu", "block": "plain", "sigma_w2": 2.0, "sigma_b2": 0.5, "regime": "critical"}, DROPOUT_RATE
+        {"activation": "relu", "block": "plain", "sigma_w2": 2.0, "sigma_b2": 0.5, "regime": "critical"},
+        DROPOUT_RATE,
+        NEWTON_ITERS,
     )
     assert pred["pred_regime"] == "critical" and pred["pred_limit"] == pytest.approx(4 / 7)
 
@@ -173,7 +176,7 @@ def test_mean_field_predictions_match_kernels():
         ),
     ]
     for spec, regime in specs:
-        p = fc.prediction(spec, DROPOUT_RATE)
+        p = fc.prediction(spec, DROPOUT_RATE, NEWTON_ITERS)
         assert p["pred_regime"] == regime
         k = fc.depth_kernels(x, spec, depths, DROPOUT_RATE)
         rho = spectral.pair_stats(k["ntk"])
@@ -185,7 +188,7 @@ def test_mean_field_predictions_match_kernels():
             assert fits.fitted_rate(depths[w], rho["corr_std"][w], 1.0) == pytest.approx(p["pred_std_rate"], rel=0.05)
     # dropout: ρ ≈ c*/((1 − χ_c*) l)
     spec = {"activation": "relu", "block": "dropout", "sigma_w2": 2.0, "sigma_b2": 0.1, "regime": "chaos"}
-    p = fc.prediction(spec, dropout_rate=0.2)
+    p = fc.prediction(spec, dropout_rate=0.2, newton_iters=NEWTON_ITERS)
     rho = spectral.pair_stats(fc.depth_kernels(x, spec, depths, dropout_rate=0.2)["ntk"])["corr_mean"]
     assert depths[-1] * rho[-1] == pytest.approx(p["pred_l_rho"], rel=0.05)
 

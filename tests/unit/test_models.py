@@ -59,7 +59,7 @@ def stax_to_flax(stax_params, depth):
 @pytest.mark.parametrize("depth", [0, 1, 3])
 def test_output_and_param_shapes(arch, depth):
     x = _inputs(5, (4, 4, 2))
-    m = make_model(arch, "tanh", depth, 8, 3)
+    m = make_model(arch, "tanh", depth, 8, 3, jnp.float32)
     p = m.init(jax.random.PRNGKey(0), x.shape)
     assert m.apply(p, x, SW, SB).shape == (5, 3)
     expected = {"readout_W", "readout_b"}
@@ -74,7 +74,7 @@ def test_output_and_param_shapes(arch, depth):
 
 
 def test_parameters_are_standard_normal_and_sigma_is_runtime():
-    m = make_model("fcn", "erf", 2, 512, 10)
+    m = make_model("fcn", "erf", 2, 512, 10, jnp.float32)
     p = m.init(jax.random.PRNGKey(0), (-1, 8, 8, 1))
     w = np.asarray(p["hidden_W"]).ravel()
     assert abs(w.mean()) < 0.01 and abs(w.std() - 1.0) < 0.01
@@ -94,7 +94,7 @@ def test_float32_stays_float32_when_x64_is_enabled(arch):
     from jax.experimental import enable_x64
 
     with enable_x64():
-        m = make_model(arch, "erf", 2, 8, 3)
+        m = make_model(arch, "erf", 2, 8, 3, jnp.float32)
         x = _inputs(3)
         p = m.init(jax.random.PRNGKey(0), x.shape)
         assert {v.dtype for v in jax.tree_util.tree_leaves(p)} == {jnp.dtype("float32")}
@@ -113,7 +113,7 @@ def test_same_weights_same_outputs_as_stax(arch, activation):
     init_fn, apply_fn, _ = stax_network(arch, depth, width, n_out, activation)
     _, sp = init_fn(jax.random.PRNGKey(3), x.shape)
     sp = jax.tree_util.tree_map(lambda a: a.astype(dt), sp)
-    ours = make_model(arch, activation, depth, width, n_out)
+    ours = make_model(arch, activation, depth, width, n_out, jnp.float32)
     fp = stax_to_flax(sp, depth)
     ref_shapes = jax.tree_util.tree_map(jnp.shape, ours.init(jax.random.PRNGKey(0), x.shape))
     assert jax.tree_util.tree_map(jnp.shape, fp) == ref_shapes
@@ -124,7 +124,7 @@ def test_same_weights_same_outputs_as_stax(arch, activation):
 def test_output_variance_at_init_matches_nngp(arch, width):
     depth, n_out, n_init = 2, 16, 128
     x = _inputs(4)
-    m = make_model(arch, "erf", depth, width, n_out)
+    m = make_model(arch, "erf", depth, width, n_out, jnp.float32)
     keys = jax.random.split(jax.random.PRNGKey(0), n_init)
     outs = jax.lax.map(lambda k: m.apply(m.init(k, x.shape), x, SW, SB), keys)  # (init, N, out)
     var = np.asarray(jnp.mean(outs**2, axis=(0, 2)))
@@ -139,7 +139,7 @@ def _ntk_rel_errors(arch, depth, widths, n_seeds=3, n_out=2):
     theta = np.asarray(stax_network(arch, depth, 1, n_out)[2](x, x, "ntk"))
     errs = []
     for w in widths:
-        m = make_model(arch, "erf", depth, w, n_out)
+        m = make_model(arch, "erf", depth, w, n_out, jnp.float32)
         # trace_axes=(-1,) averages the output-space NTK over the n_out logits
         efn = jax.jit(nt.empirical_ntk_fn(lambda p, xx: m.apply(p, xx, SW, SB), trace_axes=(-1,), vmap_axes=0))
         e = [

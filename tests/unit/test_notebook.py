@@ -95,6 +95,7 @@ def test_notebook_convention_equals_the_notebook(user_file, tmp_path):
         "sigma_w2": SIGMA_W2,
         "sigma_b2": SIGMA_B2,
         "tanh_deg": 32,
+        "newton_iters": 60,  # the schema default of theory.newton_iters
         "memory_mb": 200,
         "times": TIMES,
         "rcond": None,

@@ -49,6 +49,9 @@ def streamed(data, arch, activation, sw2, sb2, depths, plan=None):
         memory_mb=500,
         tanh_deg=32,
         plan=plan,
+        rcond=None,  # the schema defaults: metrics.rcond null, convention ours (η = 2/λ_max, f₀ included)
+        learning_rate=None,
+        initial_function=True,
     )
     values = {k: v for k, v in res.items() if k not in ("sigma_w2", "depths", "plan")}
     return pd.concat(

@@ -10,11 +10,12 @@ from ntk_phases.analytic import meanfield
 
 SW = np.array([0.3, 0.8, 1.2, 1.5, 1.76, 2.0, 2.5, 3.0, 4.0])
 SB = np.array([0.0, 0.05, 0.18, 0.3])
+NEWTON_ITERS = 60  # the schema default of theory.newton_iters
 
 
 @pytest.fixture(scope="module")
 def erf():
-    return meanfield.phase_diagram("erf", SW, SB)
+    return meanfield.phase_diagram("erf", SW, SB, None, NEWTON_ITERS)
 
 
 def test_erf_q_star_is_a_fixed_point_of_the_closed_form_q_map(erf):
@@ -60,7 +61,7 @@ def test_chi_c_equals_autodiff_slope_of_the_correlation_map(erf):
 
 def test_erf_critical_sigma_w2_at_sigma_b2_018():
     sw = np.linspace(1.6, 1.9, 301)
-    d = meanfield.phase_diagram("erf", sw, [0.18])
+    d = meanfield.phase_diagram("erf", sw, [0.18], None, NEWTON_ITERS)
     crit = np.interp(1.0, d["chi_1"], sw)
     assert abs(crit - 1.76) < 0.02, crit
 
@@ -68,14 +69,14 @@ def test_erf_critical_sigma_w2_at_sigma_b2_018():
 def test_relu_closed_forms():
     sw = np.array([0.5, 1.0, 1.5, 1.9])
     sb = np.array([0.05, 0.18])
-    d = meanfield.phase_diagram("relu", sw, sb)
+    d = meanfield.phase_diagram("relu", sw, sb, None, NEWTON_ITERS)
     np.testing.assert_allclose(d["chi_1"], d["sigma_w2"] / 2, rtol=1e-12)
     np.testing.assert_allclose(d["q_star"], d["sigma_b2"] / (1 - d["sigma_w2"] / 2), rtol=1e-10)
     assert np.all(d["phase"] == "ordered") and np.all(d["c_star"] == 1)
 
 
 def test_relu_beyond_sigma_w2_2_is_unbounded():
-    d = meanfield.phase_diagram("relu", [2.5, 3.0], [0.0, 0.1])
+    d = meanfield.phase_diagram("relu", [2.5, 3.0], [0.0, 0.1], None, NEWTON_ITERS)
     assert np.all(~d["bounded"]) and np.all(np.isinf(d["q_star"]))
     assert np.all(d["phase"] == "unbounded")
 

@@ -21,6 +21,19 @@ stax = nt.stax
 
 N_CLASSES = 3
 
+# the schema defaults: training's shared options (dtype … log_every) and the grid
+# experiment's full-batch gradient descent (training.grid.batch_size null, momentum 0)
+TRAIN_OPTIONS = dict(
+    dtype="float32",
+    precision="highest",
+    eval_batch_size=None,
+    model_batch_size="auto",
+    checkpoint_every=100,
+    log_every=100,
+)
+FULL_BATCH = dict(batch_size=None, momentum=0.0)
+OPTIONS = {**TRAIN_OPTIONS, **FULL_BATCH}
+
 
 def _data(n_train=48, n_test=48, shape=(4, 4, 1), seed=0):
     """Gaussian classes around random means, each input rescaled to norm √n₀."""
@@ -83,7 +96,7 @@ def test_log_step_schedule():
     ratios = np.diff(np.log(s[1:]))  # geometric, up to rounding at small steps
     assert len(s) == 11 and np.allclose(ratios[-5:], math.log(1000) / 9, atol=0.04)
     assert T.log_step_schedule(3, 25) == [0, 1, 2, 3]
-    assert T.log_step_schedule(0) == [0]
+    assert T.log_step_schedule(0, 25) == [0]
     assert 0 not in T.log_step_schedule(10, 4, include_zero=False)
 
 
@@ -106,7 +119,23 @@ def test_centred_targets_and_dtype_guard():
     from jax.experimental import disable_x64
 
     with disable_x64(), pytest.raises(ValueError, match="x64"):
-        T.train_block("fcn", "erf", 1, 8, [1.0], 0.0, [0], 0.01, X, Y, XT, YT, 1, dtype="float64")
+        T.train_block(
+            "fcn",
+            "erf",
+            1,
+            8,
+            [1.0],
+            0.0,
+            [0],
+            0.01,
+            X,
+            Y,
+            XT,
+            YT,
+            1,
+            record_steps=[0, 1],
+            **{**OPTIONS, "dtype": "float64"},
+        )
 
 
 # ----------------------------------------------------------------------------- training
@@ -131,8 +160,9 @@ def test_loss_decreases_full_batch(arch, caplog):
             XT,
             YT,
             60,
-            log_every=30,
+            record_steps=T.log_step_schedule(60, 25),
             extra_columns={"dataset": "toy"},
+            **{**OPTIONS, "log_every": 30},
         )
     loss = _metric(rows, "train_loss")
     acc = _metric(rows, "train_acc")
@@ -151,7 +181,7 @@ def test_full_batch_step_is_the_function_space_ntk_step():
     follows ½/N‖(I − ηΘ)^t (f₀ − Y)‖² with the empirical NTK of the initial network."""
     arch, depth, width, sw2, sb2, n = "fcn", 1, 2048, 1.5, 0.1, 24
     x, y = X[:n], Y[:n]
-    m = make_model(arch, "erf", depth, width, N_CLASSES)
+    m = make_model(arch, "erf", depth, width, N_CLASSES, jnp.float32)
     p0 = m.init(T.model_init_key(0), x.shape)
     sw, sb = math.sqrt(sw2), math.sqrt(sb2)
     f = lambda p, xx: m.apply(p, xx, sw, sb)  # noqa: E731
@@ -160,7 +190,9 @@ def test_full_batch_step_is_the_function_space_ntk_step():
     lr = 0.5 * 2 / np.linalg.eigvalsh(theta)[-1]
     r0 = (np.asarray(f(p0, x), np.float64) - class_centred_targets(one_hot(y, N_CLASSES))).reshape(-1)
     steps = [0, 1, 3, 10, 30]
-    rows = T.train_block(arch, "erf", depth, width, [sw2], sb2, [0], lr, x, y, XT, YT, 30, record_steps=steps)
+    rows = T.train_block(
+        arch, "erf", depth, width, [sw2], sb2, [0], lr, x, y, XT, YT, 30, record_steps=steps, **OPTIONS
+    )
     got = _metric(rows, "train_loss")
     step_op = np.eye(len(r0)) - lr * theta
     want = [0.5 / n * np.sum((np.linalg.matrix_power(step_op, t) @ r0) ** 2) for t in steps]
@@ -172,7 +204,7 @@ def test_full_batch_step_is_the_function_space_ntk_step():
 
 # the same block configuration in the next two tests: compiled once
 BLOCK = ("fcn", "tanh", 2, 32)
-BLOCK_KW = dict(batch_size=12, momentum=0.9, model_batch_size=None)  # vmap (the GPU path)
+BLOCK_KW = dict(TRAIN_OPTIONS, batch_size=12, momentum=0.9, model_batch_size=None)  # vmap (the GPU path)
 
 
 def test_diverging_model_is_isolated():
@@ -201,7 +233,7 @@ def test_diverging_model_is_isolated():
 def test_checkpoint_resume_is_bit_identical(tmp_path):
     args = (*BLOCK, [1.0, 2.0, 4.0], 0.05, [0, 3])
     lr = np.array([0.01, 0.01, 50.0])  # the last σ diverges on the way: flags are state too
-    kw = dict(BLOCK_KW, n_record=12)
+    kw = dict(BLOCK_KW, record_steps=T.log_step_schedule(60, 12))
     full = T.train_block(*args, lr, X, Y, XT, YT, 60, **kw)
     assert {r["status"] for r in full} == {"ok", "diverged"}
 
@@ -234,7 +266,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 def test_initial_parameters_do_not_depend_on_jit(arch, depth):
     """Blocks draw their initial parameters eagerly (per-shape compilations shared across
     depths); they must be bit-identical to the same init compiled as one program."""
-    spec = T.StepSpec(arch, "erf", depth, 8, N_CLASSES, len(X), len(X))
+    spec = T.StepSpec(arch, "erf", depth, 8, N_CLASSES, len(X), len(X), 0.0, math.inf, "float32", "highest", None)
     seeds = jnp.asarray([0, 5], jnp.uint32)
     eager = T._init_params(spec, (-1, *X.shape[1:]), seeds)
     jitted = jax.jit(T._init_params, static_argnums=(0, 1))(spec, (-1, *X.shape[1:]), seeds)
@@ -249,7 +281,7 @@ def test_finished_checkpoint_without_state_returns_its_rows(tmp_path, monkeypatc
     them without building (or compiling) any state."""
     args = (*BLOCK, [1.0, 2.0], 0.05, [0])
     lr = np.array([0.01, 0.01])
-    kw = dict(BLOCK_KW, n_record=6)
+    kw = dict(BLOCK_KW, record_steps=T.log_step_schedule(40, 6))
     ckpt = tmp_path / "done.ckpt"
     full = T.train_block(
         *args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20, final_state=False, **kw
@@ -265,14 +297,14 @@ def test_finished_checkpoint_without_state_returns_its_rows(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("arch,model_batch_size", [("fcn", 3), ("cnn_f", None)])
-# singles run with the default ("auto": 1 on CPU, i.e. lax.map)
+# singles run with the schema's default ("auto": 1 on CPU, i.e. lax.map)
 def test_vmapped_block_equals_separate_models(arch, model_batch_size):
     """One vmapped block (or lax.map over chunks of 3 of its 4 models) == 4 separate runs."""
     depth, width, sw2, seeds = 1, 8, [1.2, 2.0], [0, 5]
     lr = _lr(arch, depth, sw2, 0.1)
-    kw = dict(batch_size=16, n_record=6)
+    kw = dict(OPTIONS, batch_size=16, record_steps=T.log_step_schedule(30, 6))
     block = T.train_block(
-        arch, "erf", depth, width, sw2, 0.1, seeds, lr, X, Y, XT, YT, 30, model_batch_size=model_batch_size, **kw
+        arch, "erf", depth, width, sw2, 0.1, seeds, lr, X, Y, XT, YT, 30, **{**kw, "model_batch_size": model_batch_size}
     )
     assert len({(r["sigma_w2"], r["seed"]) for r in block}) == 4
     for i, s2 in enumerate(sw2):

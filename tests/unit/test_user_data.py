@@ -90,14 +90,18 @@ def test_user_file_prepares_like_the_other_datasets(tmp_path, layout, labels):
 
 
 def test_integer_and_one_hot_labels_give_the_same_arrays(tmp_path):
-    a, _ = data.prepare("npz", 20, 10, seed=3, path=str(write(tmp_path, arrays(labels="int"), "a.npz")))
-    b, _ = data.prepare("npz", 20, 10, seed=3, path=str(write(tmp_path, arrays(labels="onehot"), "b.npz")))
+    a, _ = data.prepare(
+        "npz", 20, 10, seed=3, path=str(write(tmp_path, arrays(labels="int"), "a.npz")), convention="ours"
+    )
+    b, _ = data.prepare(
+        "npz", 20, 10, seed=3, path=str(write(tmp_path, arrays(labels="onehot"), "b.npz")), convention="ours"
+    )
     col = arrays(labels="int")
     col = {k: (v[:, None] if k.startswith("y") else v) for k, v in col.items()}  # (N, 1) labels
-    c, _ = data.prepare("npz", 20, 10, seed=3, path=str(write(tmp_path, col, "c.npz")))
+    c, _ = data.prepare("npz", 20, 10, seed=3, path=str(write(tmp_path, col, "c.npz")), convention="ours")
     fl = arrays(labels="int")
     fl = {k: (v.astype(np.float64) if k.startswith("y") else v) for k, v in fl.items()}  # 0., 1., 2.
-    d, _ = data.prepare("npz", 20, 10, seed=3, path=str(write(tmp_path, fl, "d.npz")))
+    d, _ = data.prepare("npz", 20, 10, seed=3, path=str(write(tmp_path, fl, "d.npz")), convention="ours")
     for other in (b, c, d):
         for k in a:
             np.testing.assert_array_equal(a[k], other[k])
@@ -106,8 +110,10 @@ def test_integer_and_one_hot_labels_give_the_same_arrays(tmp_path):
 def test_image_shape_reshapes_flat_vectors_to_nhwc(tmp_path):
     nhwc = arrays("nhwc")
     flat = {k: (v.reshape(len(v), -1) if k.startswith("x") else v) for k, v in nhwc.items()}
-    a, _ = data.prepare("npz", 20, None, seed=0, path=str(write(tmp_path, nhwc, "a.npz")))
-    b, meta = data.prepare("npz", 20, None, seed=0, path=str(write(tmp_path, flat, "b.npz")), image_shape=[4, 3, 2])
+    a, _ = data.prepare("npz", 20, None, seed=0, path=str(write(tmp_path, nhwc, "a.npz")), convention="ours")
+    b, meta = data.prepare(
+        "npz", 20, None, seed=0, path=str(write(tmp_path, flat, "b.npz")), image_shape=[4, 3, 2], convention="ours"
+    )
     assert meta["layout"] == "NHWC" and b["x_train"].shape == (20, 4, 3, 2)
     assert b["x_test"].shape == (N_TEST, 4, 3, 2)  # n_test None: the file's whole test set
     for k in a:
@@ -116,11 +122,11 @@ def test_image_shape_reshapes_flat_vectors_to_nhwc(tmp_path):
 
 def test_same_seed_same_arrays_and_n_classes_key(tmp_path):
     path = str(write(tmp_path, arrays()))
-    _, m1 = data.prepare("npz", 20, 10, seed=5, path=path)
-    _, m2 = data.prepare("npz", 20, 10, seed=5, path=path)
-    _, m3 = data.prepare("npz", 20, 10, seed=6, path=path)
+    _, m1 = data.prepare("npz", 20, 10, seed=5, path=path, convention="ours")
+    _, m2 = data.prepare("npz", 20, 10, seed=5, path=path, convention="ours")
+    _, m3 = data.prepare("npz", 20, 10, seed=6, path=path, convention="ours")
     assert m1["sha256"] == m2["sha256"] and m1["sha256"]["x_train"] != m3["sha256"]["x_train"]
-    arrs, m4 = data.prepare("npz", 20, 10, seed=5, path=path, n_classes=5)
+    arrs, m4 = data.prepare("npz", 20, 10, seed=5, path=path, n_classes=5, convention="ours")
     assert m4["n_classes"] == 5 and arrs["y_train"].shape == (20, 5)
 
 
@@ -370,7 +376,7 @@ def test_single_npy_array(tmp_path, capsys):
 
 def test_npz_without_path_names_the_key():
     with pytest.raises(data.DatasetError, match="dataset.path is required"):
-        data.prepare("npz", 10, 5, seed=0)
+        data.prepare("npz", 10, 5, seed=0, convention="ours")
 
 
 def test_schema_requires_dataset_path_for_npz():

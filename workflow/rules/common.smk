@@ -156,6 +156,7 @@ def kernel_job_config(wildcards, grid="architectures"):
             "sigma_w2": kernel_chunks(wildcards.arch, grid)[int(wildcards.chunk)],
             "sigma_b2": kernel_sigma_b2(grid)[int(wildcards.sb)],
             "tanh_deg": config["theory"]["quadrature_degree"],
+            "newton_iters": config["theory"]["newton_iters"],
             "memory_mb": config["kernels"]["memory_mb"],
             "convention": config["convention"],
             "times": config["metrics"]["times"],
@@ -464,9 +465,14 @@ def claims_config():
 
 def freeze_chaos_config():
     """The freeze/chaos job's config, less its resources (not inputs of the computation:
-    changing them does not rerun it)."""
+    changing them does not rerun it), and theory.newton_iters (the erf mean field)."""
     sec = config["freeze_chaos"]
-    return as_json({k: v for k, v in sec.items() if k not in ("mem_mb", "runtime")})
+    return as_json(
+        {
+            **{k: v for k, v in sec.items() if k not in ("mem_mb", "runtime")},
+            "newton_iters": config["theory"]["newton_iters"],
+        }
+    )
 
 
 def data_json_options(wildcards, input):

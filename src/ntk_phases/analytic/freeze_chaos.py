@@ -69,7 +69,7 @@ def variant_specs(cfg: dict) -> list[dict]:
                 "regime": "critical",
             }
         )
-    for b in cfg.get("relu_vp_sigma_b2", []):
+    for b in cfg["relu_vp_sigma_b2"]:
         if not 0 < b < 1:
             raise ValueError(f"relu_vp_sigma_b2 must lie in (0, 1), got {b}")
         specs.append(
@@ -317,8 +317,9 @@ def dropout_mean_field(keep: float) -> dict:
     return {"c_star": c_star, "chi_c": chi_c, "l_rho": c_star / (1.0 - chi_c)}
 
 
-def _mean_field(activation: str, sigma_w2: float, sigma_b2: float) -> dict:
-    fp = meanfield.phase_diagram(activation, [sigma_w2], [sigma_b2])
+def _mean_field(activation: str, sigma_w2: float, sigma_b2: float, newton_iters: int) -> dict:
+    # erf only (no quadrature degree: that is tanh's)
+    fp = meanfield.phase_diagram(activation, [sigma_w2], [sigma_b2], None, newton_iters)
     return {k: float(np.ravel(fp[k])[0]) for k in ("chi_1", "chi_c", "c_star")}
 
 
@@ -361,7 +362,7 @@ def _chaos_rates(mf: dict) -> dict:
     }
 
 
-def prediction(spec: dict, dropout_rate: float) -> dict:
+def prediction(spec: dict, dropout_rate: float, newton_iters: int) -> dict:
     """Mean-field predictions for the normalized NTK of one variant (NaN: none).
 
     ``pred_limit``: lim ρ_l; ``pred_rate``, ``pred_poly``: the freeze gap 1 − ρ_l or the
@@ -393,12 +394,15 @@ def prediction(spec: dict, dropout_rate: float) -> dict:
       neither freeze (1) nor chaos (0), for every σ_w², β.
     - Standardized ReLU (σ_w² = 1 − σ_b²) and LayerNorm: :func:`std_relu_mean_field`, chaos.
     - Dropout: :func:`dropout_mean_field`.
+
+    ``dropout_rate`` is config ``freeze_chaos.dropout_rate``, ``newton_iters`` config
+    ``theory.newton_iters`` (the erf fixed points).
     """
     out = {k: np.nan for k in PREDICTION_KEYS}
     out.update(pred_regime=spec["regime"] or "", pred_note="")
     act, block, sw2, sb2 = spec["activation"], spec["block"], spec["sigma_w2"], spec["sigma_b2"]
     if act == "erf" and block == "plain":
-        mf = _mean_field("erf", sw2, sb2)
+        mf = _mean_field("erf", sw2, sb2, newton_iters)
         out.update(mf)
         if mf["chi_1"] < 1:
             out.update(
@@ -523,7 +527,7 @@ def analytic_table(data: dict, cfg: dict):
                     "mean_pred_rms": met["mean_pred_rms"],
                     "test_acc": met["test_acc"][..., 0],
                     "t": float(cfg["time"]),
-                    **prediction(spec, cfg["dropout_rate"]),
+                    **prediction(spec, cfg["dropout_rate"], cfg["newton_iters"]),
                 }
             )
         )

@@ -251,8 +251,8 @@ def phase_diagram(
     activation: str,
     sigma_w2: np.ndarray,
     sigma_b2: np.ndarray,
-    quadrature_degree: int | None = None,
-    newton_iters: int = 60,
+    quadrature_degree: int | None,
+    newton_iters: int,
 ) -> dict[str, np.ndarray]:
     """Mean-field quantities on every (σ_w², σ_b²) pair of the two 1-D grids.
 
@@ -262,8 +262,7 @@ def phase_diagram(
 
     ``quadrature_degree`` (config ``theory.quadrature_degree``) is the Gauss–Hermite degree
     of tanh, which only tanh needs (``None`` for erf and relu). ``newton_iters`` is config
-    ``theory.newton_iters``; its default 60 stays only until the freeze/chaos job
-    (``analytic.freeze_chaos``) and the kernels job's theory columns pass it from config.
+    ``theory.newton_iters``.
     """
     if activation == "tanh" and quadrature_degree is None:
         raise ValueError("activation tanh needs its Gauss–Hermite degree (quadrature_degree)")

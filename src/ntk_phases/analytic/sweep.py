@@ -45,14 +45,16 @@ from .layers import as_architecture, build_layer_kernel_fns
 
 log = logging.getLogger("ntk_phases.sweep")
 
-_KERNEL_KEYS = ("nngp", "ntk")
+#: the kernels a sweep returns per depth (the reference sweep of the tests too)
+KERNEL_KEYS = ("nngp", "ntk")
 
 # ----------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------
 
 
-def _check_inputs(x: Any, name: str, arch: Architecture) -> np.ndarray:
+def check_inputs(x: Any, name: str, arch: Architecture) -> np.ndarray:
+    """``x`` as float64, checked: finite, a batch axis, NHWC for convolutions."""
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains non-finite values")
@@ -65,7 +67,8 @@ def _check_inputs(x: Any, name: str, arch: Architecture) -> np.ndarray:
     return x
 
 
-def _check_sigmas(sigma_w2: Any, sigma_b2: Any) -> tuple[np.ndarray, float]:
+def check_sigmas(sigma_w2: Any, sigma_b2: Any) -> tuple[np.ndarray, float]:
+    """σ_w² as a 1-D float64 array (> 0) and σ_b² as a float (≥ 0)."""
     sw2 = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
     if sw2.ndim != 1:
         raise ValueError(f"sigma_w2 must be a scalar or 1-D array, got shape {sw2.shape}")
@@ -77,7 +80,8 @@ def _check_sigmas(sigma_w2: Any, sigma_b2: Any) -> tuple[np.ndarray, float]:
     return sw2, sb2
 
 
-def _check_depths(depths: Sequence[int]) -> np.ndarray:
+def check_depths(depths: Sequence[int]) -> np.ndarray:
+    """The distinct depths (integers ≥ 0), sorted."""
     d = np.asarray(depths)
     if d.ndim != 1 or d.size == 0:
         raise ValueError("depths must be a non-empty 1-D sequence of integers")
@@ -272,13 +276,13 @@ def depth_sweep(
     """
     a = as_architecture(arch)
     build_layer_kernel_fns(a, activation, tanh_deg=tanh_deg)  # validates activation
-    x_train = _check_inputs(x_train, "x_train", a)
+    x_train = check_inputs(x_train, "x_train", a)
     if x_test is not None:
-        x_test = _check_inputs(x_test, "x_test", a)
+        x_test = check_inputs(x_test, "x_test", a)
         if x_test.shape[1:] != x_train.shape[1:]:
             raise ValueError(f"x_test shape {x_test.shape} does not match x_train {x_train.shape}")
-    sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
-    dd = _check_depths(depths)
+    sw2, sb2 = check_sigmas(sigma_w2, sigma_b2)
+    dd = check_depths(depths)
     sw_all, sb = np.sqrt(sw2), float(np.sqrt(sb2))
     S, D, n = sw2.size, dd.size, x_train.shape[0]
     m = 0 if x_test is None else x_test.shape[0]
@@ -288,7 +292,7 @@ def depth_sweep(
         "sigma_b2": np.asarray(sb2),
         "depths": dd,
     }
-    for key in _KERNEL_KEYS:
+    for key in KERNEL_KEYS:
         out[f"{key}_train"] = np.empty((S, D, n, n))
         if x_test is not None:
             out[f"{key}_test_train"] = np.empty((S, D, m, n))
@@ -546,9 +550,9 @@ def stream_metrics(
     *,
     memory_mb: float,
     tanh_deg: int,
-    rcond: float | None = None,
-    learning_rate: Any = None,
-    initial_function: bool = True,
+    rcond: float | None,
+    learning_rate: Any,
+    initial_function: bool,
     n_quad: int = 64,
     plan: BatchPlan | None = None,
 ) -> dict[str, Any]:
@@ -561,8 +565,10 @@ def stream_metrics(
             as :func:`ntk_phases.depth_sweep` and :func:`streaming.kernel_metrics`.
         memory_mb: budget for the kernel and metric arrays (:func:`plan_batches`).
         arch: a name (``convention: ours``) or an :class:`~ntk_phases.architectures.Architecture`.
+        rcond: config ``metrics.rcond``.
         learning_rate: η (None: 2/λ_max at each kernel); initial_function: include f₀
-            in the accuracies (:func:`streaming.train_metrics`'s ``moments``).
+            in the accuracies (:func:`streaming.train_metrics`'s ``moments``); both follow
+            config ``convention`` (:mod:`ntk_phases.conventions`).
         plan: explicit batch sizes instead of those derived from ``memory_mb``.
 
     Returns:

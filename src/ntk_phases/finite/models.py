@@ -52,7 +52,7 @@ assert set(ACTIVATION_FNS) == set(ACTIVATIONS)
 _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 
 
-def _std_normal(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+def _std_normal(key: jax.Array, shape: Sequence[int], dtype: Any) -> jax.Array:
     return jax.random.normal(key, shape, dtype)
 
 
@@ -73,7 +73,7 @@ def ntk_dense(x: jax.Array, W: jax.Array, b: jax.Array, sigma_w, sigma_b) -> jax
     return (sigma_w / math.sqrt(W.shape[0])) * (x @ W) + sigma_b * b
 
 
-def ntk_conv(x: jax.Array, W: jax.Array, b: jax.Array, sigma_w, sigma_b, padding: str = "CIRCULAR") -> jax.Array:
+def ntk_conv(x: jax.Array, W: jax.Array, b: jax.Array, sigma_w, sigma_b, padding: str) -> jax.Array:
     """NHWC conv, HWIO kernel, stride 1, fan-in ``kh·kw·c_in``."""
     kh, kw, cin, _ = W.shape
     if padding == "CIRCULAR":
@@ -97,9 +97,9 @@ class NTKNetwork(nn.Module):
     depth: int
     width: int
     n_out: int
-    kernel_size: tuple[int, int] = (3, 3)
-    padding: str = "CIRCULAR"
-    param_dtype: Any = jnp.float32
+    kernel_size: tuple[int, int]
+    padding: str
+    param_dtype: Any
 
     @nn.compact
     def __call__(self, x: jax.Array, sigma_w, sigma_b) -> jax.Array:
@@ -180,7 +180,7 @@ def make_model(
     depth: int,
     width: int,
     n_out: int,
-    param_dtype: Any = jnp.float32,
+    param_dtype: Any,
 ) -> Model:
     """Build the flax model for ``arch_name`` (``fcn``, ``cnn_f``, ``cnn_p``)."""
     arch = get_architecture(arch_name)

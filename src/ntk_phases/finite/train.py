@@ -58,10 +58,10 @@ trained alone equals the same model trained inside a block.
 Models are vmapped all together on accelerators; ``model_batch_size`` loops (``lax.map``)
 over chunks of models inside the same compiled step instead (memory). On CPU vmapping buys
 nothing (the matmuls already use every core) and XLA's batched = grouped convolutions are
-~4x slower than a loop, so there ``"auto"`` (the default) runs the models one at a time
+~4x slower than a loop, so there ``"auto"`` (the schema's default) runs the models one at a time
 inside the compiled step.
 
-Float32 by default, also when ``jax_enable_x64`` is on (theory/kernels switch it on
+Float32 when so configured (the schema's default), also when ``jax_enable_x64`` is on (theory/kernels switch it on
 globally): nothing in the step promotes to float64.
 
 This module imports only jax, flax (through :mod:`.models`), optax, numpy and the numpy data helpers.
@@ -129,7 +129,7 @@ class TrainingInterrupted(RuntimeError):
 # ----------------------------------------------------------------------------- helpers
 
 
-def log_step_schedule(n_steps: int, n_points: int = 25, include_zero: bool = True) -> list[int]:
+def log_step_schedule(n_steps: int, n_points: int, include_zero: bool = True) -> list[int]:
     """Logarithmically spaced integer steps in ``[1, n_steps]`` (``n_steps`` included), plus 0.
 
     Duplicates from rounding are removed, so short runs get fewer than ``n_points``.
@@ -196,11 +196,11 @@ class StepSpec:
     n_out: int
     n_train: int
     batch_size: int  # == n_train for full batch
-    momentum: float = 0.0
-    max_loss: float = math.inf
-    dtype: str = "float32"
-    precision: str = "highest"
-    model_batch_size: int | None = None  # models vmapped together (None: all)
+    momentum: float
+    max_loss: float
+    dtype: str
+    precision: str
+    model_batch_size: int | None  # models vmapped together (None: all)
 
     @property
     def full_batch(self) -> bool:
@@ -354,13 +354,13 @@ class Block:
         y_test: np.ndarray,
         *,
         n_classes: int | None = None,
-        batch_size: int | None = None,
-        momentum: float = 0.0,
-        dtype: str = "float32",
-        precision: str = "highest",
+        batch_size: int | None,
+        momentum: float,
+        dtype: str,
+        precision: str,
         max_loss: float = math.inf,
-        eval_batch_size: int | None = None,
-        model_batch_size: int | str | None = "auto",
+        eval_batch_size: int | None,
+        model_batch_size: int | str | None,
     ):
         dt = _check_dtype(dtype)
         sw2 = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
@@ -585,20 +585,19 @@ def train_block(
     n_steps: int,
     *,
     n_classes: int | None = None,
-    batch_size: int | None = None,
-    momentum: float = 0.0,
-    record_steps: Sequence[int] | None = None,
-    n_record: int = 25,
-    dtype: str = "float32",
-    precision: str = "highest",
+    batch_size: int | None,
+    momentum: float,
+    record_steps: Sequence[int],
+    dtype: str,
+    precision: str,
     max_loss: float = math.inf,
-    eval_batch_size: int | None = None,
-    model_batch_size: int | str | None = "auto",
+    eval_batch_size: int | None,
+    model_batch_size: int | str | None,
     checkpoint_path: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
+    checkpoint_every: int | None,
     resume: bool = True,
     final_state: bool = True,
-    log_every: int | None = None,
+    log_every: int | None,
     stop_after_step: int | None = None,
     max_seconds: float | None = None,
     extra_columns: dict | None = None,
@@ -619,13 +618,13 @@ def train_block(
       n_steps: total optimizer steps.
       batch_size: ``None`` (or ≥ N) for full-batch gradient descent, else minibatch SGD.
       momentum: optax SGD momentum (0: plain gradient descent).
-      record_steps: steps at which rows are recorded (default
-        ``log_step_schedule(n_steps, n_record)``).
-      dtype: ``float32`` (default) or ``float64`` (needs ``jax_enable_x64``).
+      record_steps: steps at which rows are recorded (e.g. ``log_step_schedule(n_steps,
+        n_record)``).
+      dtype: ``float32`` or ``float64`` (needs ``jax_enable_x64``).
       precision: ``jax.default_matmul_precision`` for training and evaluation ("highest":
         true fp32 on GPUs, where the default would be TF32).
       max_loss: a batch loss (½ mean Σ_classes) above this also counts as divergence.
-      eval_batch_size: evaluate in chunks of this many examples (memory), default all.
+      eval_batch_size: evaluate in chunks of this many examples (memory; ``None``: all).
       model_batch_size: vmap this many models at a time, looping (``lax.map``) over such
         chunks inside the same compiled step (``None``: all at once). Bounds memory on
         accelerators; ``1`` is much faster for convolutions on CPU, where XLA's batched
@@ -638,7 +637,9 @@ def train_block(
       final_state: keep the state in the final checkpoint (``False``: rows only,
         ``state_leaves = None`` — enough to skip a finished block when a multi-block job
         is rerun, without holding every block's parameters on disk).
-      log_every: log step, mean loss/accuracies of live models, divergences, steps/s.
+      log_every: log step, mean loss/accuracies of live models, divergences, steps/s
+        (``None``: never).
+
       stop_after_step: stop (raise :class:`TrainingInterrupted`) once this step is reached,
         without writing an extra checkpoint — simulates a kill (tests).
       max_seconds: stop after this much wall time at the next chunk boundary, writing a
@@ -650,6 +651,10 @@ def train_block(
     Returns:
       list of row dicts with the columns :data:`ROW_COLUMNS` (+ ``extra_columns``), one per
       model per recorded step, ordered by step then model.
+
+    The options the config holds (``batch_size``, ``momentum``, ``dtype``, ``precision``,
+    ``eval_batch_size``, ``model_batch_size``, ``checkpoint_every``, ``log_every``) have no
+    defaults here: their defaults live in the schema only.
     """
     t_start = time.perf_counter()
     block = Block(
@@ -675,8 +680,6 @@ def train_block(
         model_batch_size=model_batch_size,
     )
     n_steps = int(n_steps)
-    if record_steps is None:
-        record_steps = log_step_schedule(n_steps, n_record)
     record = sorted({int(s) for s in record_steps if 0 <= int(s) <= n_steps})
     meta = block.meta(record, n_steps)
 

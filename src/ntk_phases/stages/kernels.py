@@ -139,7 +139,10 @@ def run_sweep(args: argparse.Namespace) -> None:
     for pos, (k, v) in enumerate(leading.items()):
         frame.insert(pos, k, v)
     frame = frame.merge(
-        theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"]), on="sigma_w2", how="left", validate="many_to_one"
+        theory_columns(args.activation, sw2, sb2, cfg["tanh_deg"], cfg["newton_iters"]),
+        on="sigma_w2",
+        how="left",
+        validate="many_to_one",
     )
     # the examples the kernels saw: tables of different settings can be told apart (F8)
     frame["n_train"], frame["n_test"] = len(d["x_train"]), len(d["x_test"])
@@ -164,9 +167,10 @@ def run_sweep(args: argparse.Namespace) -> None:
     write_table(args.out, frame, [args.data], config=cfg)
 
 
-def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int) -> Any:
-    """Mean-field quantities at each σ_w² (one σ_b²) as a DataFrame keyed by sigma_w2."""
-    fp = meanfield.phase_diagram(activation, sw2, [sb2], quadrature_degree=tanh_deg)
+def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int, newton_iters: int) -> Any:
+    """Mean-field quantities at each σ_w² (one σ_b²) as a DataFrame keyed by sigma_w2
+    (``tanh_deg``, ``newton_iters``: config ``theory.quadrature_degree``, ``theory.newton_iters``)."""
+    fp = meanfield.phase_diagram(activation, sw2, [sb2], tanh_deg, newton_iters)
     cols = ["q_star", "c_star", "chi_1", "chi_c", "xi_1", "xi_c", "xi_star", "phase"]
     return pd.DataFrame({"sigma_w2": fp["sigma_w2"], **{c: fp[c] for c in cols}})
 
