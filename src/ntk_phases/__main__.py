@@ -4,16 +4,18 @@ the Snakemake rules run.
 The stage names a module of :mod:`ntk_phases.stages`; only that module is imported, so a
 job loads the dependencies of its own stage and no others (the import is deferred for
 that reason). Shared set-up happens here: logging with timestamps, JAX's persistent
-compilation cache for the jobs that use it, and the exit status.
+compilation cache for the stages that use it (their ``Stage.setup``), and the exit status.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
-from .cli import setup_logging, use_compile_cache
+from .stages import Stage
 
 #: Stage → one-line summary (the module is ``ntk_phases.stages.<stage>``).
 STAGES = {
@@ -31,17 +33,28 @@ STAGES = {
 }
 
 
+def setup_logging(level: int = logging.INFO) -> None:
+    """Timestamped progress lines in the rule's log; quiet TF/JAX start-up chatter."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
+    for noisy in ("jax", "absl", "tensorflow", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def _usage() -> str:
     lines = ["usage: python -m ntk_phases <stage> <job> [options]", "", "stages:"]
     lines += [f"  {name:15s} {summary}" for name, summary in STAGES.items()]
     return "\n".join(lines)
 
 
-def parser(stage: str) -> argparse.ArgumentParser:
+def load(stage: str) -> Stage:
+    """The jobs of a stage: importing its module loads that stage's dependencies only."""
+    return importlib.import_module(f"ntk_phases.stages.{stage}").STAGE
+
+
+def parser(stage: str, spec: Stage) -> argparse.ArgumentParser:
     """The argument parser of one stage: a sub-command per job."""
-    module = importlib.import_module(f"ntk_phases.stages.{stage}")
-    spec = module.STAGE
-    p = argparse.ArgumentParser(prog=f"python -m ntk_phases {stage}", description=spec.help)
+    p = argparse.ArgumentParser(prog=f"python -m ntk_phases {stage}", description=STAGES[stage])
     sub = p.add_subparsers(dest="job", required=True, metavar="job")
     for job in spec.jobs.values():
         q = sub.add_parser(job.name, help=job.help, description=job.help)
@@ -59,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if stage not in STAGES:
         print(f"unknown stage {stage!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    args = parser(stage).parse_args(rest)
-    job = args._job
+    spec = load(stage)
+    args = parser(stage, spec).parse_args(rest)
     setup_logging()
-    if job.compile_cache:
-        use_compile_cache()
-    status = job.run(args)
+    if spec.setup is not None:
+        spec.setup()
+    status = args._job.run(args)
     return 0 if status is None else int(status)
 
 

@@ -10,3 +10,20 @@ ROW_ORDER: dict[str, tuple[str, ...]] = {
     # metrics/finite_*.csv: training blocks of depths (and widths)
     "finite": ("arch", "activation", "width", "depth", "sigma_w2", "seed", "step"),
 }
+
+#: Leading columns of every finite table (SPEC §3), then the extra ones of ``train``.
+FINITE_COLUMNS: tuple[str, ...] = (
+    "arch",
+    "activation",
+    "dataset",
+    "width",
+    "sigma_w2",
+    "sigma_b2",
+    "depth",
+    "seed",
+    "step",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "status",
+)

@@ -5,7 +5,7 @@ Snakemake rules give them: the second must load every executable from the cache 
 job's log counts JAX's own cache-hit and cache-miss records), and a job served from the
 cache must write the same table as a fresh compile. The latter failed with XLA:CPU's
 default (thunk) runtime, whose restored executables gave q* = inf: see
-``ntk_phases.cli.CACHE_SAFE_XLA_FLAG``.
+``ntk_phases.analytic.compile_cache.CACHE_SAFE_XLA_FLAG``.
 """
 
 from __future__ import annotations

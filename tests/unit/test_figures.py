@@ -22,7 +22,7 @@ from ntk_phases.claims import c9  # noqa: E402
 from ntk_phases.figures import finite as FF  # noqa: E402
 from ntk_phases.figures import freeze_chaos as FC  # noqa: E402
 from ntk_phases.figures import infinite as FI  # noqa: E402
-from ntk_phases.figures import style  # noqa: E402
+from ntk_phases.figures import panels, style  # noqa: E402
 
 CFG = {"chaotic_sigma_w2": 2.5, "ordered_sigma_w2": 1.0, "n_train": 16}
 SINGULAR_FROM = 30
@@ -153,7 +153,7 @@ def _fitted_a(texts: list[str]) -> list[float]:
 
 
 def _fit_lines(ax):
-    return [ln for ln in ax.get_lines() if ln.get_color() == FI.FIT_COLOUR]
+    return [ln for ln in ax.get_lines() if ln.get_color() == panels.FIT_COLOUR]
 
 
 def test_f6_draws_the_fitted_law_next_to_8xi():

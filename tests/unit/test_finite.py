@@ -17,11 +17,13 @@ import pandas as pd
 import pytest
 
 from helpers import run_env
+from ntk_phases import config
 from ntk_phases import data as data_mod
 from ntk_phases.__main__ import main
 from ntk_phases.claims import c6_c7, schema
 from ntk_phases.data import class_centred_targets
-from ntk_phases.finite import experiments as E
+from ntk_phases.finite import experiments
+from ntk_phases.finite import recipes as E
 from ntk_phases.numerics import predictions
 from ntk_phases.stages import EXIT_INTERRUPTED
 
@@ -99,7 +101,7 @@ def _lr_csv(path: Path, cfg: dict, learning_rate: float) -> Path:
             "sigma_b2": cfg["sigma_b2"],
             "learning_rate": learning_rate,
         }
-        for s in E.grid_values(cfg["sigma_w2"])
+        for s in config.grid(cfg["sigma_w2"])
         for d in cfg["depths"]
     ]
     pd.DataFrame(rows).to_csv(path, index=False)
@@ -279,7 +281,7 @@ def test_job_of_several_depths_resumes_from_per_depth_checkpoints(tmp_path, tiny
 
 
 def test_record_schedule_includes_figure_steps():
-    steps = E.record_schedule(100, 5, [7, 500])
+    steps = experiments.record_schedule(100, 5, [7, 500])
     assert steps[0] == 0 and steps[-1] == 100 and 7 in steps and 500 not in steps
 
 

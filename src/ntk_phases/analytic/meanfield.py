@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from neural_tangents import stax
 
-from .. import grids
+from ..config import grid
 from .layers import activation_layer
 
 ACTIVATIONS = ("erf", "tanh", "relu")
@@ -324,15 +324,16 @@ def phase_table(activation: str, sigma_w2, sigma_b2, quadrature_degree: int | No
     return frame
 
 
-def grid(spec: dict) -> np.ndarray:
-    """A 1-D grid from a config entry ``{min, max, num}`` or an explicit ``values`` list."""
-    return np.asarray(grids.grid(spec), dtype=np.float64)
-
-
 def depth_scale_table(activation: str, cfg: dict) -> Any:
     """ξ_c, ξ₁, ξ* (and χ's) against σ_w² at one σ_b²: the F2 depth-scale panel."""
     c = cfg["depth_scales"]
-    return phase_table(activation, grid(c["sigma_w2"]), [c["sigma_b2"]], cfg["quadrature_degree"], cfg["newton_iters"])
+    return phase_table(
+        activation,
+        np.asarray(grid(c["sigma_w2"]), float),
+        [c["sigma_b2"]],
+        cfg["quadrature_degree"],
+        cfg["newton_iters"],
+    )
 
 
 def correlation_table(activation: str, cfg: dict) -> Any:
@@ -371,7 +372,11 @@ def correlation_table(activation: str, cfg: dict) -> Any:
 
 def _phase_from_config(activation: str, cfg: dict) -> Any:
     return phase_table(
-        activation, grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"]), cfg["quadrature_degree"], cfg["newton_iters"]
+        activation,
+        np.asarray(grid(cfg["sigma_w2"]), float),
+        np.asarray(grid(cfg["sigma_b2"]), float),
+        cfg["quadrature_degree"],
+        cfg["newton_iters"],
     )
 
 

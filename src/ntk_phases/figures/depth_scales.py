@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -24,8 +25,6 @@ def _critical_sigma_w2(frame: pd.DataFrame) -> float | None:
 
 
 def plot(scales: dict[str, pd.DataFrame], corr: dict[str, pd.DataFrame]):
-    import matplotlib.pyplot as plt
-
     style.setup()
     acts = [a for a in ("erf", "tanh", "relu") if a in scales]
     fig, axes = plt.subplots(len(acts), 2, figsize=(11, 3.8 * len(acts)), squeeze=False)

@@ -15,24 +15,18 @@ from __future__ import annotations
 
 import logging
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import colors
 
 from ..claims import c9
 from . import style
+from .panels import accuracy_cmap, draw_heat
 
 log = logging.getLogger("ntk_phases.figures.finite")
 
 PHASE_COLORS = {"chaotic": "C3", "ordered": "C0"}
-
-
-def _edges(values) -> np.ndarray:
-    """Cell edges around sorted centres (midpoints; end cells mirrored)."""
-    v = np.asarray(sorted(values), float)
-    if len(v) == 1:
-        return np.array([v[0] - 0.5, v[0] + 0.5])
-    mid = 0.5 * (v[1:] + v[:-1])
-    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
 
 
 def nearest_steps(recorded, wanted) -> list[int]:
@@ -46,94 +40,10 @@ def nearest_steps(recorded, wanted) -> list[int]:
     return out
 
 
-def heat(frame: pd.DataFrame, step: int, col: str):
-    """Mean over ok seeds of ``col`` at ``step`` as a (depth × σ_w²) array, and the number
-    of diverged seeds per cell."""
-    at = frame[frame["step"] == step]
-    ok = at[at["status"] == "ok"]
-    sw = np.sort(frame["sigma_w2"].unique())
-    depths = np.sort(frame["depth"].unique())
-    mean = ok.pivot_table(index="depth", columns="sigma_w2", values=col, aggfunc="mean")
-    mean = mean.reindex(index=depths, columns=sw)
-    div = (
-        at.assign(d=at["status"].eq("diverged"))
-        .pivot_table(index="depth", columns="sigma_w2", values="d", aggfunc="sum")
-        .reindex(index=depths, columns=sw)
-        .fillna(0)
-    )
-    return sw, depths, mean.to_numpy(), div.to_numpy()
-
-
-def _overlay(ax, ov: pd.DataFrame, depth_max: float):
-    ov = ov.sort_values("sigma_w2")
-    sw = ov["sigma_w2"].to_numpy()
-    for col, mask, label, color in (
-        ("xi_1", ov["phase"].eq("ordered").to_numpy(), r"$8\xi_1$", "white"),
-        ("xi_star", ov["phase"].eq("chaotic").to_numpy(), r"$8\xi^*$", "black"),
-    ):
-        y = np.where(mask, 8.0 * ov[col].to_numpy(), np.nan)
-        ax.plot(sw, y, color=color, label=label, **style.THEORY_LINE)
-    chi = ov["chi_1"].to_numpy()
-    idx = np.flatnonzero((chi[:-1] - 1) * (chi[1:] - 1) <= 0)
-    if len(idx):
-        i = idx[0]
-        crit = float(np.interp(1.0, chi[i : i + 2], sw[i : i + 2]))
-        ax.axvline(crit, color="0.5", lw=1.0, ls=":", label=r"$\chi_1 = 1$")
-    ax.set_ylim(0, depth_max)
-
-
-def accuracy_cmap():
-    """viridis with grey for cells where every seed diverged (NaN means)."""
-    import matplotlib.pyplot as plt
-
-    return plt.get_cmap("viridis").with_extremes(bad="0.75")
-
-
-def draw_heat(
-    ax,
-    frame: pd.DataFrame,
-    overlay: pd.DataFrame,
-    step: int,
-    col: str,
-    cmap,
-    fits: dict | None = None,
-    markers: str | None = None,
-    fit_legend: bool = False,
-):
-    """One trained-grid panel (F7, F8's finite row): the mean over ok seeds of ``col`` at
-    ``step`` over (σ_w², depth), a red × on cells with diverged seeds, and the mean-field
-    8ξ₁ / 8ξ* depths and χ₁ = 1 from ``overlay``; ``fits`` (F7): the C9 law a·ξ
-    measured on the grid (:func:`ntk_phases.claims.c9.depth_scale_fits`), ``markers``: the
-    phase whose measured boundaries to mark. Returns the mesh (for a colour bar)."""
-    sw, depths, z, div = heat(frame, step, col)
-    mesh = ax.pcolormesh(_edges(sw), _edges(depths), z, cmap=cmap, vmin=0, vmax=1, shading="flat")
-    for i, k in zip(*np.nonzero(div)):
-        ax.text(sw[k], depths[i], "×", ha="center", va="center", color="red", fontsize=9)
-    _overlay(ax, overlay, _edges(depths)[-1])
-    if fits:
-        from .infinite import draw_fits
-
-        step_max = int(frame["step"].max())
-        draw_fits(
-            ax,
-            fits,
-            float(depths.max()),
-            markers=markers,
-            label=fit_legend,
-            what={"ordered": f"train, step {step_max}", "chaotic": f"test, step {step_max}"},
-        )
-    ax.set_xlim(_edges(sw)[0], _edges(sw)[-1])
-    ax.set_xlabel(style.SYMBOLS["sigma_w2"])
-    ax.set_ylabel(style.SYMBOLS["depth"])
-    return mesh
-
-
 def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: list[int], chance: float = 0.1):
     """Train/test accuracy of each trained grid at ``steps``, with the mean-field 8ξ and
     the C9 law a·ξ measured on the grid at its last step (the claims table's numbers:
     :func:`ntk_phases.claims.c9.depth_scale_fits` on the same tables)."""
-    import matplotlib.pyplot as plt
-
     style.setup()
     blocks = []
     for frame, ov in zip(tables, overlays):
@@ -174,8 +84,6 @@ def plot_f7(tables: list[pd.DataFrame], overlays: list[pd.DataFrame], steps: lis
 
 
 def plot_f9(frame: pd.DataFrame, chance: float, sizes: str = ""):
-    import matplotlib.pyplot as plt
-
     style.setup()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     sw_vals = sorted(frame["sigma_w2"].unique(), reverse=True)
@@ -221,9 +129,6 @@ def plot_f10(
     outputs: pd.DataFrame,
     claims: pd.DataFrame | None,
 ):
-    import matplotlib.pyplot as plt
-    from matplotlib import colors
-
     style.setup()
     fig, axes = plt.subplots(2, 3, figsize=(16, 8.6))
     widths = sorted(table["width"].unique())

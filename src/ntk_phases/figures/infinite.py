@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -25,6 +26,7 @@ from ..architectures import ARCHITECTURES, NOTEBOOK_ARCHITECTURES
 from ..claims import c9
 from ..claims.c1_c5 import nearest_sigma, per_point, spectrum_forms
 from . import style
+from .panels import accuracy_cmap, draw_fits, draw_heat
 
 log = logging.getLogger("ntk_phases.figures.infinite")
 DASH = style.THEORY_LINE
@@ -147,8 +149,6 @@ def _mark_singular(ax, pts, col):
 
 
 def f3(tables: dict, cfg: dict):
-    import matplotlib.pyplot as plt
-
     by_act = fcn_tables(tables)
     acts = sorted(by_act)
     fig, axes = plt.subplots(len(acts), 3, figsize=(15, 4.0 * len(acts)), squeeze=False)
@@ -202,8 +202,6 @@ def f3(tables: dict, cfg: dict):
 
 
 def f4(tables: dict, cfg: dict):
-    import matplotlib.pyplot as plt
-
     by_act = fcn_tables(tables)
     acts = sorted(by_act)
     fig, axes = plt.subplots(len(acts), 2, figsize=(12, 4.2 * len(acts)), squeeze=False)
@@ -286,8 +284,6 @@ def f5(tables: dict, cfg: dict):
     """Per activation: chaotic |P(Θ)Y| (log, with l(χ_c*/χ₁)^l) and, as the notebook
     draws it, the ordered phase's single entries of P(Θ)Y (linear) settling to constants;
     depths where Θ is singular are shaded and no line is drawn there."""
-    import matplotlib.pyplot as plt
-
     by_act = fcn_tables(tables)
     acts = sorted(by_act)
     fig, axes = plt.subplots(len(acts), 2, figsize=(12.5, 4.3 * len(acts)), squeeze=False)
@@ -424,79 +420,6 @@ def _heatmap(
     return mesh
 
 
-FIT_COLOUR = "#ff3fd2"  # magenta: apart from viridis and from the white 8ξ
-
-
-def fit_label(phase: str, fit: dict, what: str = "") -> str:
-    """Legend text of a C9 fit: its a, R² and points, or why there is none."""
-    xi = r"\xi_1" if phase == "ordered" else r"\xi^*"
-    out = []
-    for key, word in (("censored", "censored"), ("singular", r"singular $\Theta$")):
-        if fit.get(key):
-            out.append(f"{fit[key]} {word}")
-    extra = (", " + ", ".join(out)) if out else ""
-    if fit["resolved"] < c9.C9_MIN_POINTS:
-        return rf"no $a\,{xi}$ fit: {fit['resolved']} resolved{extra}" + (f" ({what})" if what else "")
-    return rf"fit ${fit['a']:.3g}\,{xi}$, $R^2$ {fit['r2']:.2f} ({fit['resolved']} pts{extra})" + (
-        f", {what}" if what else ""
-    )
-
-
-def draw_fits(ax, fits: dict, dmax: float, markers: str | None = None, label: bool = False, what: dict | None = None):
-    """The C9 law a·ξ measured on this grid (``fits``: :func:`claims.c9.law_fits`) as a
-    magenta line over each phase's σ_w², clipped at the grid; ``markers``: the phase whose
-    measured boundaries to mark (o: resolved; magenta ^: censored, at the deepest depth;
-    grey ^: not reached before the first singular Θ, at that depth)."""
-    what = what or {}
-    for phase, (bounds, fit) in fits.items():
-        lab = fit_label(phase, fit, what.get(phase, "")) if label else None
-        if fit["resolved"] >= c9.C9_MIN_POINTS:
-            b = bounds.sort_values("sigma_w2")
-            ls = "-" if phase == "ordered" else "-."
-            ax.plot(
-                b["sigma_w2"], np.minimum(fit["a"] * b["xi"], dmax * 1.02), color=FIT_COLOUR, lw=1.8, ls=ls, label=lab
-            )
-        elif label:
-            ax.plot([], [], color=FIT_COLOUR, lw=0, label=lab)
-        if markers == phase:
-            res = bounds[bounds["status"] == "resolved"]
-            cen = bounds[bounds["status"] == "censored"]
-            ax.scatter(
-                res["sigma_w2"],
-                res["l_boundary"],
-                s=22,
-                color=FIT_COLOUR,
-                edgecolors="k",
-                linewidths=0.6,
-                zorder=6,
-                label=r"measured $l_{boundary}$" if label else None,
-            )
-            ax.scatter(
-                cen["sigma_w2"],
-                np.full(len(cen), dmax),
-                marker="^",
-                s=26,
-                color=FIT_COLOUR,
-                edgecolors="k",
-                linewidths=0.6,
-                zorder=6,
-                clip_on=False,
-                label="censored (beyond the grid)" if label and len(cen) else None,
-            )
-            sing = bounds[bounds["status"] == "singular"]
-            ax.scatter(
-                sing["sigma_w2"],
-                sing["l_boundary"],
-                marker="^",
-                s=26,
-                color="0.7",
-                edgecolors="k",
-                linewidths=0.6,
-                zorder=6,
-                label=r"beyond a singular $\Theta$ (numerical)" if label and len(sing) else None,
-            )
-
-
 def _singular_edge(frame: pd.DataFrame) -> pd.DataFrame:
     """Per σ_w² (first σ_b²) the shallowest depth ≥ 1 with a singular Θ (none: left out)."""
     if "singular" not in frame:
@@ -527,8 +450,6 @@ def f6(
     *_acc_mean columns, the notebook's filled contours, test colour scale 0–test_vmax).
     Under ``convention`` notebook the network columns hold the noise-free mean's
     accuracies, and the title says so."""
-    import matplotlib.pyplot as plt
-
     mean = predictor == "mean"
     acts = sorted({a for (arch, a) in tables if arch == "fcn"})
     times = sorted(tables[("fcn", acts[0])]["t"].unique())
@@ -669,10 +590,6 @@ def f8(tables: dict, cfg: dict, finite: dict | None = None, overlays: dict | Non
     """Test accuracy over (σ_w², depth) per architecture: infinite width at the largest t
     (top rows), and, where ``finite`` holds trained grids, finite networks at their last
     recorded step, mean over ok seeds (bottom rows; ``overlays``: their ξ₁, ξ* tables)."""
-    import matplotlib.pyplot as plt
-
-    from .finite import accuracy_cmap, draw_heat
-
     finite, overlays = finite or {}, overlays or {}
     setting = shared_setting(tables, cfg.get("comparison"))
     archs, rows = f8_rows(tables, finite)

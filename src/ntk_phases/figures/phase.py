@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -30,8 +31,6 @@ def _pivot(frame: pd.DataFrame, column: str):
 
 
 def _panel(ax, frame: pd.DataFrame, column: str, cmap: str, scale: str):
-    import matplotlib.pyplot as plt
-
     x, y, z = _pivot(frame, column)
     z = np.ma.masked_invalid(z)
     if scale == "log":
@@ -97,8 +96,6 @@ def _label_regions(ax, frame: pd.DataFrame, activation: str):
 
 def plot(frames: dict[str, pd.DataFrame]):
     """The F1 figure from the phase tables, keyed by activation."""
-    import matplotlib.pyplot as plt
-
     style.setup()
     order = [a for a in ("erf", "tanh", "relu") if a in frames]
     fig, axes = plt.subplots(len(order), len(PANELS), figsize=(4.6 * len(PANELS), 3.6 * len(order)), squeeze=False)

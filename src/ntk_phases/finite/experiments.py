@@ -29,119 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .. import grids
+from .. import tables
 from ..data import class_centred_targets
-from ..numerics import predictions
 from . import train as T
 from .empirical import empirical_ntk
+from .recipes import FIGURE_STEPS_EXPERIMENT, FULL_BATCH_EXPERIMENTS, experiment_configs, select_learning_rates
 
 log = logging.getLogger(__name__)
-
-#: Leading columns of every finite table (SPEC §3), then the extra ones of ``train``.
-FINITE_COLUMNS = [
-    "arch",
-    "activation",
-    "dataset",
-    "width",
-    "sigma_w2",
-    "sigma_b2",
-    "depth",
-    "seed",
-    "step",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "status",
-]
-EXPERIMENTS = ("grid", "architectures", "memorization", "width")
-#: Experiments that train on the first ``n_train`` / ``n_test`` prepared examples (the others
-#: take their data files whole).
-SUBSET_EXPERIMENTS = ("architectures", "width")
-#: Experiments that train by full-batch gradient descent without momentum: their sections
-#: have no ``batch_size`` or ``momentum`` (the others' come from their sections).
-FULL_BATCH_EXPERIMENTS = ("memorization", "width")
-#: The experiment whose section lists ``figure_steps`` (steps F7 shows, recorded too).
-FIGURE_STEPS_EXPERIMENT = "grid"
-KERNEL_KEYS = ("ntk_train", "ntk_test_train", "nngp_train", "nngp_test_train", "nngp_test_diag")
-
-
-def grid_values(spec: Any) -> np.ndarray:
-    """:func:`ntk_phases.grids.grid` as a float64 array."""
-    return np.asarray(grids.grid(spec), dtype=np.float64)
-
-
-def experiment_configs(experiment: str, cfg: dict, arch: str | None = None, activation: str | None = None) -> dict:
-    """The (arch, activation, σ_w² grid, σ_b², depths) an experiment trains.
-
-    ``cfg`` is the experiment's config section (``training.grid``, one architecture's
-    ``training.architectures.<arch>``, ...).
-    """
-    if experiment in ("grid", "architectures"):
-        return {
-            "arch": arch,
-            "activation": activation,
-            "sigma_w2": grid_values(cfg["sigma_w2"]),
-            "sigma_b2": float(cfg["sigma_b2"]),
-            "depths": [int(d) for d in cfg["depths"]],
-        }
-    if experiment == "memorization":
-        return {
-            "arch": cfg["arch"],
-            "activation": cfg["activation"],
-            "sigma_w2": np.array([cfg["sigma_w2_chaotic"], cfg["sigma_w2_ordered"]], float),
-            "sigma_b2": float(cfg["sigma_b2"]),
-            "depths": [int(cfg["depth"])],
-        }
-    if experiment == "width":
-        return {
-            "arch": cfg["arch"],
-            "activation": cfg["activation"],
-            "sigma_w2": np.array([cfg["sigma_w2"]], float),
-            "sigma_b2": float(cfg["sigma_b2"]),
-            "depths": [int(cfg["depth"])],
-        }
-    raise ValueError(f"unknown experiment {experiment!r}; known: {EXPERIMENTS}")
-
-
-def experiment_data(experiment: str, cfg: dict, arrays: dict[str, np.ndarray]) -> dict:
-    """The examples an experiment trains and evaluates on: its ``n_train`` / ``n_test`` subset
-    (:data:`SUBSET_EXPERIMENTS`) or the data file whole."""
-    if experiment in SUBSET_EXPERIMENTS:
-        return subset(arrays, cfg["n_train"], cfg["n_test"])
-    return arrays
-
-
-def subset(arrays: dict[str, np.ndarray], n_train: int | None, n_test: int | None) -> dict:
-    """The first ``n_train`` / ``n_test`` examples (the prepared sets are seeded draws)."""
-    out = dict(arrays)
-    for key, n in (("train", n_train), ("test", n_test)):
-        if n is not None:
-            if n > len(arrays[f"x_{key}"]):
-                raise ValueError(f"asked for {n} {key} examples, the data have {len(arrays[f'x_{key}'])}")
-            out[f"x_{key}"], out[f"y_{key}"] = arrays[f"x_{key}"][:n], arrays[f"y_{key}"][:n]
-    return out
-
-
-def select_learning_rates(
-    lr_table: pd.DataFrame, arch: str, activation: str, depth: int, sigma_w2: Sequence[float], sigma_b2: float
-) -> np.ndarray:
-    """The learning rate of each σ_w² (in order) from an ``lr`` table; error if missing."""
-    sel = lr_table[
-        (lr_table["arch"] == arch)
-        & (lr_table["activation"] == activation)
-        & (lr_table["depth"] == depth)
-        & np.isclose(lr_table["sigma_b2"], sigma_b2, rtol=1e-9, atol=1e-12)
-    ]
-    out = []
-    for sw in sigma_w2:
-        hit = sel[np.isclose(sel["sigma_w2"], sw, rtol=1e-9, atol=1e-12)]
-        if len(hit) != 1:
-            raise ValueError(
-                f"learning-rate table has {len(hit)} rows for {arch}/{activation} "
-                f"depth {depth} sigma_w2 {sw} sigma_b2 {sigma_b2}"
-            )
-        out.append(float(hit["learning_rate"].iloc[0]))
-    return np.asarray(out)
 
 
 def record_schedule(n_steps: int, n_record: int, figure_steps: Sequence[int]) -> list[int]:
@@ -154,8 +48,8 @@ def record_schedule(n_steps: int, n_record: int, figure_steps: Sequence[int]) ->
 
 def _tidy(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
-    rest = [c for c in frame.columns if c not in FINITE_COLUMNS]
-    return frame[FINITE_COLUMNS + rest]
+    lead = list(tables.FINITE_COLUMNS)
+    return frame[lead + [c for c in frame.columns if c not in lead]]
 
 
 def train_experiment(
@@ -289,124 +183,3 @@ def width_outputs(block, checkpoint: str, arrays: dict, n_ntk: int) -> dict[str,
         "learning_rate": np.asarray(block.learning_rate),
         "width": np.asarray(block.spec.width),
     }
-
-
-def width_analysis(
-    cfg: dict, arrays: dict, finite: pd.DataFrame, outs: list[dict], blocks: dict[str, np.ndarray], dataset: str
-) -> dict[str, pd.DataFrame]:
-    """Compare the ``width`` experiment with the infinite-width network (analytic Θ and K).
-
-    Returns ``infinite`` (expected losses/accuracies per step of the infinite network),
-    ``summary`` (per width and seed: distance of the final test outputs to the infinite-width
-    prediction from the same initial function, and the empirical-NTK error) and ``outputs``
-    (true-class outputs at tracked test points at the final step: mean and std over seeds
-    per width, and the analytic mean and std). ``blocks``: the analytic kernels of the
-    configuration (``lr --out-kernels``), so this needs no neural-tangents.
-    """
-    c = experiment_configs("width", cfg)
-    depth, sw2, sb2 = c["depths"][0], float(c["sigma_w2"][0]), c["sigma_b2"]
-    y_train = class_centred_targets(arrays["y_train"]).astype(np.float64)
-    y_test = class_centred_targets(arrays["y_test"]).astype(np.float64)
-    lab_train, lab_test = arrays["y_train"].argmax(1), arrays["y_test"].argmax(1)
-    if not (
-        np.isclose(float(blocks["sigma_w2"]), sw2)
-        and int(blocks["depth"]) == depth
-        and np.isclose(float(blocks["sigma_b2"]), sb2)
-    ):
-        raise ValueError("kernels file belongs to another configuration")
-    if blocks["ntk_test_train"].shape != (len(arrays["x_test"]), len(arrays["x_train"])):
-        raise ValueError("kernels file does not match the data subset")
-    eta = float(outs[0]["learning_rate"][0])
-    steps = np.array(sorted(finite["step"].unique()))
-    kernels = [blocks[k] for k in KERNEL_KEYS]  # Θ, Θ(test, train), K, K(test, train), K(x, x)
-    mom = predictions.predictive_moments(*kernels, y_train, steps, learning_rate=eta, dynamics="gd")
-    const = {
-        "arch": c["arch"],
-        "activation": c["activation"],
-        "dataset": dataset,
-        "sigma_w2": sw2,
-        "sigma_b2": sb2,
-        "depth": depth,
-    }
-    infinite = pd.DataFrame(
-        {
-            **const,
-            "step": steps,
-            "learning_rate": eta,
-            "train_loss": predictions.expected_loss(mom["train_mean"], mom["train_var"], y_train),
-            "test_loss": predictions.expected_loss(mom["test_mean"], mom["test_var"], y_test),
-            "train_acc": predictions.expected_accuracy(mom["train_mean"], mom["train_var"], lab_train),
-            "test_acc": predictions.expected_accuracy(mom["test_mean"], mom["test_var"], lab_test),
-            "test_std_rms": np.sqrt(np.mean(mom["test_var"], axis=-1)),
-        }
-    )
-
-    n_ntk = int(cfg["n_ntk"])
-    theta_ntk = blocks["ntk_train"][:n_ntk, :n_ntk]
-    n_track = int(cfg["n_tracked"])
-    rows, out_rows = [], []
-    final_mom = predictions.predictive_moments(
-        *kernels, y_train, [int(outs[0]["final_step"])], learning_rate=eta, dynamics="gd"
-    )
-    track = np.arange(min(n_track, len(lab_test)))
-    for o in outs:
-        width, step = int(o["width"]), int(o["final_step"])
-        if not np.isclose(float(o["learning_rate"][0]), eta):
-            raise ValueError("width runs were trained at different learning rates")
-        lin = predictions.linearized_prediction(
-            blocks["ntk_train"], blocks["ntk_test_train"], y_train, o["f0_train"], o["f0_test"], eta, [step]
-        )
-        lin_test = lin["test"][:, 0]  # (seeds, m, C)
-        for k, seed in enumerate(o["seeds"]):
-            dist = float(np.sqrt(np.mean((o["f_test"][k] - lin_test[k]) ** 2)))
-            change = float(np.sqrt(np.mean((lin_test[k] - o["f0_test"][k]) ** 2)))
-            ntk_err = float(np.linalg.norm(o["ntk_emp"][k] - theta_ntk) / np.linalg.norm(theta_ntk))
-            fin = finite[(finite["width"] == width) & (finite["seed"] == seed) & (finite["step"] == step)]
-            rows.append(
-                {
-                    **const,
-                    "width": width,
-                    "seed": int(seed),
-                    "step": step,
-                    "learning_rate": eta,
-                    "diverged": bool(o["diverged"][k]),
-                    "output_distance": dist,
-                    "output_change": change,
-                    "relative_distance": dist / change if change > 0 else np.nan,
-                    "train_distance": float(np.sqrt(np.mean((o["f_train"][k] - lin["train"][k, 0]) ** 2))),
-                    "ntk_rel_error": ntk_err,
-                    "n_ntk": n_ntk,
-                    "train_loss": float(fin["train_loss"].iloc[0]) if len(fin) else np.nan,
-                    "test_loss": float(fin["test_loss"].iloc[0]) if len(fin) else np.nan,
-                }
-            )
-        true_out = o["f_test"][:, track, lab_test[track]]  # (seeds, n_track)
-        for i, p in enumerate(track):
-            out_rows.append(
-                {
-                    **const,
-                    "source": "finite",
-                    "width": width,
-                    "step": step,
-                    "point": int(p),
-                    "label": int(lab_test[p]),
-                    "mean": float(true_out[:, i].mean()),
-                    "std": float(true_out[:, i].std(ddof=1)) if len(true_out) > 1 else 0.0,
-                    "n_seeds": len(true_out),
-                }
-            )
-    for p in track:
-        out_rows.append(
-            {
-                **const,
-                "source": "infinite",
-                "width": np.nan,
-                "step": int(outs[0]["final_step"]),
-                "point": int(p),
-                "label": int(lab_test[p]),
-                "mean": float(final_mom["test_mean"][0, p, lab_test[p]]),
-                "std": float(np.sqrt(final_mom["test_var"][0, p])),
-                "n_seeds": np.nan,
-            }
-        )
-    return {"infinite": infinite, "summary": pd.DataFrame(rows), "outputs": pd.DataFrame(out_rows)}

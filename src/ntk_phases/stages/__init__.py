@@ -34,21 +34,22 @@ class Job:
     help: str
     arguments: Arguments
     run: Callable[[argparse.Namespace], int | None]
-    compile_cache: bool = False  # load/store XLA executables in the run's cache (analytic jobs)
 
 
 @dataclass
 class Stage:
-    """The jobs of one stage module, registered with :meth:`job`."""
+    """The jobs of one stage module, registered with :meth:`job` (the stage's one-line
+    summary is :data:`ntk_phases.__main__.STAGES`)."""
 
-    help: str
+    #: run once before any job of the stage (the analytic stages open JAX's compilation cache)
+    setup: Callable[[], object] | None = None
     jobs: dict[str, Job] = field(default_factory=dict)
 
-    def job(self, name: str, help: str, arguments: Arguments, compile_cache: bool = False) -> Callable:
+    def job(self, name: str, help: str, arguments: Arguments) -> Callable:
         def register(run: Callable[[argparse.Namespace], int | None]) -> Callable:
             if name in self.jobs:
                 raise ValueError(f"job {name!r} registered twice")
-            self.jobs[name] = Job(name, help, arguments, run, compile_cache)
+            self.jobs[name] = Job(name, help, arguments, run)
             return run
 
         return register

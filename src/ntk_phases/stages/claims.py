@@ -20,7 +20,7 @@ from ..claims.schema import COLUMNS, conform, schema_violations
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.claims")
-STAGE = Stage("claim tables (C1-C5, C9; C6/C7)")
+STAGE = Stage()
 
 
 def claims_table(

@@ -17,7 +17,7 @@ from ..config import flatten
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.config")
-STAGE = Stage(__doc__.splitlines()[0])
+STAGE = Stage()
 
 
 def _table_args(p: argparse.ArgumentParser) -> None:

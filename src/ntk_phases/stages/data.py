@@ -11,7 +11,7 @@ from ..data import DATASETS, DatasetError, DatasetOffline, prepare, save
 from . import Stage
 
 log = logging.getLogger("ntk_phases.data")
-STAGE = Stage(__doc__.splitlines()[0])
+STAGE = Stage()
 
 #: Exit status of a dataset that cannot be prepared (offline, or a bad file): the log
 #: says why, naming the config key.

@@ -16,7 +16,7 @@ from ..figures import depth_scales, finite, freeze_chaos, infinite, phase, style
 from . import Stage, config_arg
 
 log = logging.getLogger("ntk_phases.figures")
-STAGE = Stage("figures from tables (matplotlib and seaborn only)")
+STAGE = Stage()
 
 
 def _out_args(p: argparse.ArgumentParser) -> None:

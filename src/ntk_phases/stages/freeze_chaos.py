@@ -27,7 +27,7 @@ from ..finite.batchnorm import empirical_table
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.freeze_chaos")
-STAGE = Stage("freeze/chaos variants, empirical NTK, checkerboard statistics and C8")
+STAGE = Stage()
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:

@@ -23,13 +23,14 @@ import pandas as pd
 from .. import conventions
 from .. import data as data_mod
 from ..analytic import meanfield, sweep
+from ..analytic.compile_cache import use_compile_cache
 from ..architectures import get_architecture
 from ..config import depth_list
 from ..numerics import predictions, spectral, streaming
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.kernels")
-STAGE = Stage("infinite-width metrics from the one-pass kernel sweep; the pooling comparison (C5)")
+STAGE = Stage(setup=use_compile_cache)
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
@@ -72,7 +73,7 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     return y * np.sqrt(size * size * c) / norms
 
 
-@STAGE.job("sweep", "metrics rows of one (arch, activation, sigma_b2, chunk of sigma_w2)", _sweep_args, True)
+@STAGE.job("sweep", "metrics rows of one (arch, activation, sigma_b2, chunk of sigma_w2)", _sweep_args)
 def run_sweep(args: argparse.Namespace) -> None:
     """Metrics rows of one (architecture, activation, σ_b², chunk of σ_w²), kernels
     streamed layer by layer and reduced at each recorded depth (never written)."""
@@ -175,7 +176,7 @@ def theory_columns(activation: str, sw2: np.ndarray, sb2: float, tanh_deg: int, 
     return pd.DataFrame({"sigma_w2": fp["sigma_w2"], **{c: fp[c] for c in cols}})
 
 
-@STAGE.job("pooling", "CNN-P against CNN-F at several image sizes (C5)", _pooling_args, True)
+@STAGE.job("pooling", "CNN-P against CNN-F at several image sizes (C5)", _pooling_args)
 def run_pooling(args: argparse.Namespace) -> None:
     """C5: CNN-P and CNN-F kernels at one chaotic σ_w² for several image sizes."""
     cfg = args.config

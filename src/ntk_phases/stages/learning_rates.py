@@ -19,13 +19,15 @@ import pandas as pd
 from .. import data as data_mod
 from .. import files, provenance
 from ..analytic import meanfield
+from ..analytic.compile_cache import use_compile_cache
 from ..analytic.sweep import depth_sweep
-from ..finite.experiments import EXPERIMENTS, KERNEL_KEYS, experiment_configs, experiment_data, grid_values
+from ..config import grid
+from ..finite.recipes import EXPERIMENTS, KERNEL_KEYS, experiment_configs, experiment_data
 from ..numerics import predictions, spectral
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.learning_rates")
-STAGE = Stage("analytic λ_max and learning rates of a training experiment; depth-scale overlays")
+STAGE = Stage(setup=use_compile_cache)
 
 
 def _table_args(p: argparse.ArgumentParser) -> None:
@@ -118,7 +120,7 @@ def lr_table(
 
 def overlay_table(activation: str, cfg: dict, theory_cfg: dict) -> pd.DataFrame:
     """Mean-field ξ₁, ξ* (and χ₁) on a fine σ_w² axis spanning the grid, at its σ_b²."""
-    sw = grid_values(cfg["sigma_w2"])
+    sw = np.asarray(grid(cfg["sigma_w2"]), dtype=np.float64)
     lo, hi = float(sw.min()), float(sw.max())
     pad = 0.02 * (hi - lo if hi > lo else 1.0)
     fine = np.linspace(max(lo - pad, 1e-3), hi + pad, 241)
@@ -131,7 +133,7 @@ def overlay_table(activation: str, cfg: dict, theory_cfg: dict) -> pd.DataFrame:
     )
 
 
-@STAGE.job("table", "λ_max, κ and η of every configuration of an experiment", _table_args, True)
+@STAGE.job("table", "λ_max, κ and η of every configuration of an experiment", _table_args)
 def table(args: argparse.Namespace) -> None:
     cfg = args.config
     arrays = experiment_data(args.experiment, cfg, data_mod.load(args.data))

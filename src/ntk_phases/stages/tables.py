@@ -12,7 +12,7 @@ from ..tables import ROW_ORDER
 from . import Stage, write_table
 
 log = logging.getLogger("ntk_phases.tables")
-STAGE = Stage(__doc__.splitlines()[0])
+STAGE = Stage()
 
 
 def _merge_args(p: argparse.ArgumentParser) -> None:

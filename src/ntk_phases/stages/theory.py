@@ -6,11 +6,15 @@ import argparse
 import logging
 import time
 
-from ..analytic.meanfield import ACTIVATIONS, TABLES, grid, phase_table
+import numpy as np
+
+from ..analytic.compile_cache import use_compile_cache
+from ..analytic.meanfield import ACTIVATIONS, TABLES, phase_table
+from ..config import grid
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.theory")
-STAGE = Stage(__doc__.splitlines()[0])
+STAGE = Stage(setup=use_compile_cache)
 
 
 def _tables_args(p: argparse.ArgumentParser) -> None:
@@ -20,7 +24,7 @@ def _tables_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", nargs="+", required=True, help="one output per --table")
 
 
-@STAGE.job("tables", "phase diagram, depth scales or correlation maps of one activation", _tables_args, True)
+@STAGE.job("tables", "phase diagram, depth scales or correlation maps of one activation", _tables_args)
 def tables(args: argparse.Namespace) -> None:
     if len(args.out) != len(args.table):
         raise SystemExit("give one --out per --table")
@@ -36,7 +40,7 @@ def tables(args: argparse.Namespace) -> None:
 
 
 def _phase(activation: str, cfg: dict):
-    sw, sb = grid(cfg["sigma_w2"]), grid(cfg["sigma_b2"])
+    sw, sb = np.asarray(grid(cfg["sigma_w2"]), float), np.asarray(grid(cfg["sigma_b2"]), float)
     log.info("%s: %d x %d grid (sigma_w2 x sigma_b2)", activation, len(sw), len(sb))
     frame = phase_table(activation, sw, sb, cfg["quadrature_degree"], cfg["newton_iters"])
     bounded = frame["bounded"]

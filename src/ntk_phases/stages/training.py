@@ -19,13 +19,14 @@ import pandas as pd
 
 from .. import data as data_mod
 from .. import files, provenance
-from ..finite.experiments import EXPERIMENTS, experiment_data, train_experiment, width_outputs
+from ..finite.experiments import train_experiment, width_outputs
+from ..finite.recipes import EXPERIMENTS, experiment_data
 from ..finite.train import TrainingInterrupted
 from . import EXIT_INTERRUPTED, Stage, config_arg
 from .width import stack_outputs
 
 log = logging.getLogger("ntk_phases.training")
-STAGE = Stage("train a job's blocks of finite networks (jax, flax, optax only)")
+STAGE = Stage()
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:

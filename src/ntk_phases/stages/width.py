@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
-from ..finite.experiments import subset, width_analysis
+from ..finite.recipes import subset, width_analysis
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.width")
-STAGE = Stage("the width experiment against the infinite-width network (numpy only)")
+STAGE = Stage()
 
 
 def stack_outputs(outs: list[dict]) -> dict[str, np.ndarray]:

@@ -1,10 +1,15 @@
-"""Shared set-up of the command-line entry points that Snakemake rules call."""
+"""JAX's persistent compilation cache, shared by the analytic jobs of a run (the kernels,
+theory and learning-rate stages open it before any jax computation: their ``Stage``'s
+``setup``)."""
 
 from __future__ import annotations
 
 import atexit
 import logging
 import os
+
+import jax
+from jax._src import xla_bridge
 
 _CACHE_LOGGER = "jax._src.compiler"
 
@@ -38,7 +43,7 @@ CACHE_SAFE_XLA_FLAG = "--xla_cpu_use_thunk_runtime=false"
 def use_compile_cache() -> bool:
     """Load and store this job's XLA executables in the run's persistent cache.
 
-    Only the analytic jobs (neural-tangents kernels, mean-field theory) call this, before
+    Only the analytic jobs (neural-tangents kernels, mean-field theory) open it, before
     any jax computation; finite-width training keeps XLA's default runtime and compiles
     afresh, so its tables stay exactly as they were. At exit the job logs how many
     compilations the cache saved. Returns whether the cache is on.
@@ -46,10 +51,6 @@ def use_compile_cache() -> bool:
     cache_dir = os.environ.get(CACHE_ENV)
     if not cache_dir:
         return False
-    # deferred (both): cli is shared with the figure and table jobs, which never load jax
-    import jax
-    from jax._src import xla_bridge
-
     if xla_bridge.backends_are_initialized():
         logging.getLogger("ntk_phases").warning(
             "jax was initialised before the compilation cache could be set up; compiling afresh"
@@ -72,11 +73,3 @@ def use_compile_cache() -> bool:
 
     atexit.register(report)
     return True
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """Timestamped progress lines in the rule's log; quiet TF/JAX start-up chatter."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
-    for noisy in ("jax", "absl", "tensorflow", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
