@@ -55,7 +55,7 @@ def check(config: dict) -> None:
 def grid(spec: dict | list | float) -> list[float]:
     """Values of ``{min, max, num}`` (evenly spaced, both ends included; the same
     floats as ``numpy.linspace``), of an explicit ``{values: [...]}`` list, or of a plain
-    list or number (the one definition of a value grid: tests/test_grids.py holds it
+    list or number (the one definition of a value grid: tests/unit/test_grids.py holds it
     to numpy.linspace bit for bit)."""
     if not isinstance(spec, dict):
         return [float(v) for v in (spec if isinstance(spec, list | tuple) else [spec])]

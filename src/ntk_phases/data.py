@@ -475,6 +475,23 @@ def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float64)[labels]
 
 
+def subset(arrays: dict[str, np.ndarray], n_train: int | None, n_test: int | None, key: str) -> dict:
+    """The first ``n_train`` / ``n_test`` examples of a prepared dataset (itself a seeded
+    draw; None: all of a split). ``key`` is the config section that asked, named in the
+    error when it asks for more than were prepared."""
+    out = dict(arrays)
+    for split, n in (("train", n_train), ("test", n_test)):
+        if n is None:
+            continue
+        have = len(arrays[f"x_{split}"])
+        if n > have:
+            raise ValueError(
+                f"config key {key}.n_{split} = {n} exceeds the {have} examples prepared (dataset.n_{split})"
+            )
+        out[f"x_{split}"], out[f"y_{split}"] = arrays[f"x_{split}"][:n], arrays[f"y_{split}"][:n]
+    return out
+
+
 def class_centred_targets(y_one_hot: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
     """One-hot targets less ``1/C`` (each row sums to 0), in ``dtype``: the trained
     networks' targets. Not :func:`mse_targets`, which centres each class over the set

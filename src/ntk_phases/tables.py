@@ -27,3 +27,38 @@ FINITE_COLUMNS: tuple[str, ...] = (
     "test_acc",
     "status",
 )
+
+#: Columns every ``metrics/infinite_<arch>_<activation>.csv`` holds (SPEC §3); more follow.
+INFINITE_COLUMNS: tuple[str, ...] = (
+    "arch",
+    "activation",
+    "dataset",
+    "sigma_w2",
+    "sigma_b2",
+    "depth",
+    "lambda_min",
+    "lambda_max",
+    "kappa",
+    "ntk_diag",
+    "ntk_offdiag",
+    "mean_pred_rms",
+    "t",
+    "train_acc",
+    "test_acc",
+)
+
+#: Leading columns of ``theory/phase_<activation>.csv`` (SPEC §3), in order.
+PHASE_COLUMNS: tuple[str, ...] = (
+    "activation",
+    "sigma_w2",
+    "sigma_b2",
+    "q_star",
+    "c_star",
+    "chi_1",
+    "chi_c",
+    "xi_1",
+    "xi_c",
+    "xi_star",
+    "phase",
+    "bounded",
+)

@@ -27,23 +27,6 @@ from ntk_phases.finite import recipes as E
 from ntk_phases.numerics import predictions
 from ntk_phases.stages import EXIT_INTERRUPTED
 
-SPEC_COLUMNS = [
-    "arch",
-    "activation",
-    "dataset",
-    "width",
-    "sigma_w2",
-    "sigma_b2",
-    "depth",
-    "seed",
-    "step",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "status",
-]
-CLAIM_COLUMNS = ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
-
 # Runs an entry point with neural-tangents and tensorflow made unimportable: the training
 # job must never need them (SPEC §4).
 BLOCKED = (

@@ -8,6 +8,7 @@ import pytest
 from ntk_phases.analytic import layers
 from ntk_phases.analytic.sweep import depth_sweep
 from ntk_phases.numerics import predictions, spectral, streaming
+from ntk_phases.tables import INFINITE_COLUMNS
 
 
 def _orthogonal(n, seed):
@@ -274,23 +275,7 @@ def test_metrics_frame_columns():
         activation="erf",
         dataset="toy",
     )
-    required = [
-        "arch",
-        "activation",
-        "dataset",
-        "sigma_w2",
-        "sigma_b2",
-        "depth",
-        "lambda_min",
-        "lambda_max",
-        "kappa",
-        "ntk_diag",
-        "ntk_offdiag",
-        "mean_pred_rms",
-        "t",
-        "train_acc",
-        "test_acc",
-    ]
+    required = list(INFINITE_COLUMNS)
     assert list(df.columns[:3]) == ["arch", "activation", "dataset"]
     assert set(required) <= set(df.columns)
     assert len(df) == 3 * len(depths) * 4

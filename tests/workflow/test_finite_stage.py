@@ -12,23 +12,8 @@ import pandas as pd
 import pytest
 
 from helpers import copy_workflow, snakemake
-
-SPEC_COLUMNS = [
-    "arch",
-    "activation",
-    "dataset",
-    "width",
-    "sigma_w2",
-    "sigma_b2",
-    "depth",
-    "seed",
-    "step",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "status",
-]
-CLAIM_COLUMNS = ["claim", "arch", "quantity", "predicted", "measured", "tolerance", "passed"]
+from ntk_phases.claims.schema import COLUMNS as CLAIM_COLUMNS
+from ntk_phases.tables import FINITE_COLUMNS
 
 # Runs an entry point with neural-tangents and tensorflow made unimportable: the training
 # job must never need them (SPEC §4).
@@ -82,7 +67,7 @@ def test_finite_tables_follow_the_contract(finite_run):
     assert proc.returncode == 0
     met = work / "results" / "test" / "metrics"
     grid = pd.read_csv(met / "finite_fcn_erf.csv")
-    assert list(grid.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert list(grid.columns[: len(FINITE_COLUMNS)]) == list(FINITE_COLUMNS)
     # test.yaml: σ_w² {1.0, 2.5} × depths {1, 4} × 1 seed, width 16, steps 0..16 incl. 4 and 16
     assert sorted(grid["depth"].unique()) == [1, 4]
     assert np.allclose(sorted(grid["sigma_w2"].unique()), [1.0, 2.5])
@@ -99,12 +84,12 @@ def test_finite_tables_follow_the_contract(finite_run):
     assert d1["train_loss"].iloc[-1] < d1["train_loss"].iloc[0]
 
     mem = pd.read_csv(met / "memorization_fcn_erf.csv")
-    assert list(mem.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert list(mem.columns[: len(FINITE_COLUMNS)]) == list(FINITE_COLUMNS)
     assert np.allclose(sorted(mem["sigma_w2"].unique()), [0.5, 25.0])
     assert set(mem["depth"]) == {8} and set(mem["sigma_b2"]) == {0.0}
 
     width = pd.read_csv(met / "width_fcn_erf.csv")
-    assert list(width.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert list(width.columns[: len(FINITE_COLUMNS)]) == list(FINITE_COLUMNS)
     assert sorted(width["width"].unique()) == [16, 64]
     summary = pd.read_csv(met / "width_summary_fcn_erf.csv")
     assert len(summary) == 2 * 2 and (summary["ntk_rel_error"] > 0).all()
@@ -114,7 +99,7 @@ def test_finite_tables_follow_the_contract(finite_run):
     assert inf.sort_values("step")["train_loss"].iloc[-1] < inf["train_loss"].iloc[0]
 
     claims = pd.read_csv(met / "claims_finite.csv")
-    assert list(claims.columns[: len(CLAIM_COLUMNS)]) == CLAIM_COLUMNS
+    assert list(claims.columns[: len(CLAIM_COLUMNS)]) == list(CLAIM_COLUMNS)
     assert list(claims["claim"]) == ["C6", "C6", "C6", "C7", "C7"]
     assert claims["measured"].notna().all() and claims["tolerance"].gt(0).all()
 
@@ -129,7 +114,7 @@ def test_f8_draws_the_trained_architectures(finite_run):
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = res / "metrics" / "finite_architectures_cnn_p_erf.csv"
     frame = pd.read_csv(table)
-    assert list(frame.columns[: len(SPEC_COLUMNS)]) == SPEC_COLUMNS
+    assert list(frame.columns[: len(FINITE_COLUMNS)]) == list(FINITE_COLUMNS)
     assert set(frame["arch"]) == {"cnn_p"} and set(frame["width"]) == {4}
     assert sorted(frame["depth"].unique()) == [1, 2] and frame["step"].max() == 8
     assert set(frame["batch_size"]) == {8}

@@ -87,7 +87,7 @@ wildcard_constraints:
 # environment supplies python.
 # JAX's persistent compilation cache, shared by the analytic jobs of a run (kernels,
 # theory, learning rates): a job whose jitted functions a sibling job already compiled for
-# the same shapes loads them from disk (ntk_phases.cli.use_compile_cache, which also says
+# the same shapes loads them from disk (ntk_phases.analytic.compile_cache.use_compile_cache, which also says
 # why training jobs do not use it).
 # JAX does not pre-allocate GPU memory (XLA_PYTHON_CLIENT_PREALLOCATE): several training
 # jobs can share a GPU node. Every environment export of the jobs is set here, once.

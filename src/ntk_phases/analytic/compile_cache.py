@@ -36,7 +36,7 @@ CACHE_ENV = "NTK_PHASES_JAX_CACHE"
 #: executables wrongly: a jitted Newton solve with an autodiff slope inside a while loop
 #: came back from the cache giving q* = inf, and a fori_loop of value_and_grad steps
 #: returned a loss of 0 (fresh compiles were right). With the older runtime, cached and
-#: fresh executables give the same tables (tests/test_compile_cache.py).
+#: fresh executables give the same tables (tests/unit/test_compile_cache.py).
 CACHE_SAFE_XLA_FLAG = "--xla_cpu_use_thunk_runtime=false"
 
 

@@ -4,7 +4,7 @@
 architecture's hidden layer is dense and the activation has a closed-form kernel
 (:func:`supports`); every other case stays on neural-tangents' layer maps. The result
 is the same stream of ``(depth_index, nngp, ntk, cov1)``, equal to the
-neural-tangents path to ~1e-14 relative (``tests/test_fcn_closed_form.py`` checks
+neural-tangents path to ~1e-14 relative (``tests/unit/test_fcn_closed_form.py`` checks
 1e-12 on both conventions, both phases, depths past 100).
 
 One hidden layer ``[Dense(σ_w, σ_b), φ]`` maps the NNGP ``K``, the NTK ``Θ`` and each

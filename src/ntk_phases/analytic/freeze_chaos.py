@@ -13,7 +13,7 @@ The standardized ReLU (``std_relu``) is a layer of :mod:`ntk_phases.analytic.lay
 one activation registry.
 
 The job that combines these tables with the empirical (BatchNorm, flax) NTKs and the C8
-claims is :mod:`ntk_phases.freeze_chaos`; the transposed-convolution statistics are in
+claims is :mod:`ntk_phases.stages.freeze_chaos`; the transposed-convolution statistics are in
 :mod:`ntk_phases.analytic.checkerboard`.
 """
 

@@ -38,23 +38,10 @@ import pandas as pd
 from neural_tangents import stax
 
 from ..config import grid
+from ..tables import PHASE_COLUMNS
 from .layers import activation_layer
 
 ACTIVATIONS = ("erf", "tanh", "relu")
-PHASE_COLUMNS = [
-    "activation",
-    "sigma_w2",
-    "sigma_b2",
-    "q_star",
-    "c_star",
-    "chi_1",
-    "chi_c",
-    "xi_1",
-    "xi_c",
-    "xi_star",
-    "phase",
-    "bounded",
-]
 
 
 @functools.cache

@@ -8,8 +8,8 @@ claim that fails is reported with ``passed = False``.
 - :mod:`.c6_c7`: C6/C7 from the finite-width memorization and width tables;
 - :mod:`.c8`: C8, freeze and chaos, from the freeze/chaos stage's tables;
 - :mod:`.c9`: C9, the depth-scale law, from infinite-width tables and trained grids;
-- ``python -m ntk_phases.claims`` (:mod:`.__main__`): the claims table of the
-  ``claims`` rule (C1-C5 and C9, other stages' tables appended).
+- the jobs that write them: ``python -m ntk_phases claims table`` (C1-C5 and C9, other
+  stages' tables appended) and ``claims finite`` (C6/C7), :mod:`ntk_phases.stages.claims`.
 
 This package imports nothing on import.
 """

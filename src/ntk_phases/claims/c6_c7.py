@@ -1,7 +1,7 @@
 """Claims C6 and C7 (SPEC §1) from the finite-width training stage's tables: C6 from the
 memorization table (``metrics/finite_memorization``), C7 from the width experiment's
-summary (``metrics/finite_width_summary``); rows of :data:`.schema.SCHEMA`. The
-``claims`` command of ``python -m ntk_phases.finite`` writes them to
+summary (``metrics/finite_width_summary``); rows of :data:`.schema.SCHEMA`. The job
+``python -m ntk_phases claims finite`` writes them to
 ``metrics/claims_finite.csv``.
 """
 

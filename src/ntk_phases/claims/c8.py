@@ -1,6 +1,6 @@
 """Claim C8 (SPEC §1): freeze and chaos of the NTK, from the freeze/chaos stage's tables
 (the analytic variants, the empirical BatchNorm NTKs and the checkerboard statistics of
-:mod:`ntk_phases.freeze_chaos`); rows of :data:`.schema.SCHEMA`, each with the condition
+:mod:`ntk_phases.stages.freeze_chaos`); rows of :data:`.schema.SCHEMA`, each with the condition
 that decides it. numpy / pandas only. Nothing is tuned: failures stay.
 """
 

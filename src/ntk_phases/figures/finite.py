@@ -8,7 +8,7 @@
   prediction: loss trajectories, distance of the outputs to the prediction from the same
   initial function, empirical-vs-analytic NTK error, outputs at tracked test points.
 
-``python -m ntk_phases.figures.finite {F7,F9,F10} ...`` (see ``workflow/rules/train.smk``).
+``python -m ntk_phases figures finite {F7,F9,F10} ...`` (see ``workflow/rules/train.smk``).
 """
 
 from __future__ import annotations

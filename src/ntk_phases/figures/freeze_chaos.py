@@ -1,5 +1,5 @@
 """F12 (normalized NTK against depth: freeze vs chaos) and F13 (checkerboard), from the
-tables written by :mod:`ntk_phases.freeze_chaos` only (F13 also reads the C8 claims for
+tables written by :mod:`ntk_phases.stages.freeze_chaos` only (F13 also reads the C8 claims for
 the thresholds of its statistics)."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import grid
-from ..data import class_centred_targets
+from ..data import class_centred_targets, subset
 from ..numerics import predictions
 
 EXPERIMENTS = ("grid", "architectures", "memorization", "width")
@@ -72,19 +72,8 @@ def experiment_data(experiment: str, cfg: dict, arrays: dict[str, np.ndarray]) -
     """The examples an experiment trains and evaluates on: its ``n_train`` / ``n_test`` subset
     (:data:`SUBSET_EXPERIMENTS`) or the data file whole."""
     if experiment in SUBSET_EXPERIMENTS:
-        return subset(arrays, cfg["n_train"], cfg["n_test"])
+        return subset(arrays, cfg["n_train"], cfg["n_test"], f"training.{experiment}")
     return arrays
-
-
-def subset(arrays: dict[str, np.ndarray], n_train: int | None, n_test: int | None) -> dict:
-    """The first ``n_train`` / ``n_test`` examples (the prepared sets are seeded draws)."""
-    out = dict(arrays)
-    for key, n in (("train", n_train), ("test", n_test)):
-        if n is not None:
-            if n > len(arrays[f"x_{key}"]):
-                raise ValueError(f"asked for {n} {key} examples, the data have {len(arrays[f'x_{key}'])}")
-            out[f"x_{key}"], out[f"y_{key}"] = arrays[f"x_{key}"][:n], arrays[f"y_{key}"][:n]
-    return out
 
 
 def select_learning_rates(

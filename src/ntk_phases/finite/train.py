@@ -20,7 +20,7 @@ outputs on the training set:
   analytic ``Θ(X_train, X_train)`` (the kernels stage); ``lr_factor < 1`` is needed for
   the top mode to converge (``|1 − ηλ_max| < 1``). A mean-over-examples objective would
   need ``η = lr_factor · 2N/λ_max`` instead. (With C outputs the output-space NTK is
-  ``Θ ⊗ I_C``: same eigenvalues as the analytic N×N Θ.) ``tests/test_train.py`` checks
+  ``Θ ⊗ I_C``: same eigenvalues as the analytic N×N Θ.) ``tests/unit/test_train.py`` checks
   the recorded losses of a wide network against ``½/N ‖(I − ηΘ)^t (f₀ − Y)‖²``.
 - minibatch SGD (``batch_size = B < N``) optimizes ``½ Σ_{i∈batch} ‖f(x_i) − y_i‖²``, the sum
   over the batch, not rescaled by N/B: its kernel Θ_BB is a principal submatrix of Θ, so
@@ -86,6 +86,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import tables
 from ..data import class_centred_targets, one_hot
 from .models import Model, make_model
 
@@ -95,19 +96,7 @@ CHECKPOINT_FORMAT = "ntk_phases.train.checkpoint/1"
 
 #: Columns of every row returned by :func:`train_block`, in order (the first ones are the
 #: SPEC's ``metrics/finite_<arch>_<activation>.csv`` contract; ``extra_columns`` follow).
-ROW_COLUMNS: tuple[str, ...] = (
-    "arch",
-    "activation",
-    "width",
-    "sigma_w2",
-    "sigma_b2",
-    "depth",
-    "seed",
-    "step",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "status",
+ROW_COLUMNS: tuple[str, ...] = tuple(c for c in tables.FINITE_COLUMNS if c != "dataset") + (
     "test_loss",
     "learning_rate",
     "batch_size",
@@ -291,7 +280,7 @@ def _init_params(spec: StepSpec, input_shape: tuple, seeds: jax.Array):
     whole init per spec cost ~2.5 s of XLA time per block on CPU (threefry), more than
     the training step; the eager draws cost ~1 s for a new depth. The parameters are
     bit-identical either way (integer threefry bits, the same elementwise transform;
-    ``tests/test_train.py`` holds them equal)."""
+    ``tests/unit/test_train.py`` holds them equal)."""
     model = spec.model
     return jax.vmap(lambda s: model.init(model_init_key(s), input_shape))(seeds)
 

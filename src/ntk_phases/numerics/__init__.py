@@ -2,5 +2,5 @@
 predictions and their moments (:mod:`.predictions`), the streaming composition of every kernel
 metric (:mod:`.streaming`) and the fitters and tolerance checks of the claims (:mod:`.fits`).
 
-Never imports jax (tests/test_import_contracts.py); importing the package loads nothing.
+Never imports jax (tests/unit/test_import_contracts.py); importing the package loads nothing.
 """

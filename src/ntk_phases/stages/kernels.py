@@ -49,22 +49,6 @@ def _pooling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
 
 
-def subset(data: dict[str, np.ndarray], n_train: int, n_test: int) -> dict[str, np.ndarray]:
-    """The first n_train / n_test examples (the dataset is already a seeded draw)."""
-    for key, n in (("x_train", n_train), ("x_test", n_test)):
-        if n > len(data[key]):
-            raise ValueError(
-                f"kernels.architectures.*.{key.replace('x_', 'n_')} = {n} exceeds the "
-                f"{len(data[key])} examples prepared (dataset.{key.replace('x_', 'n_')})"
-            )
-    return {
-        "x_train": data["x_train"][:n_train],
-        "y_train": data["y_train"][:n_train],
-        "x_test": data["x_test"][:n_test],
-        "y_test": data["y_test"][:n_test],
-    }
-
-
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:
     """Resize NHWC images to size×size (linear interpolation) and rescale each to norm √n₀."""
     n, _, _, c = x.shape
@@ -83,7 +67,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     sw2 = np.asarray(cfg["sigma_w2"], dtype=np.float64)
     sb2 = float(cfg["sigma_b2"])
     depths = depth_list(arch_cfg["depths"])
-    d = subset(data_mod.load(args.data), arch_cfg["n_train"], arch_cfg["n_test"])
+    d = data_mod.subset(data_mod.load(args.data), arch_cfg["n_train"], arch_cfg["n_test"], "kernels.*")
     # only kernels.points (F3-F5's own setting) carries `normalize`: the other settings'
     # job configs are left as they were, so that their params rerun triggers stay quiet
     if arch_cfg.get("normalize"):
@@ -181,7 +165,7 @@ def run_pooling(args: argparse.Namespace) -> None:
     """C5: CNN-P and CNN-F kernels at one chaotic σ_w² for several image sizes."""
     cfg = args.config
     pc = cfg["pooling"]
-    d = subset(data_mod.load(args.data), pc["n_train"], pc["n_test"])
+    d = data_mod.subset(data_mod.load(args.data), pc["n_train"], pc["n_test"], "claims.pooling")
     y_train = data_mod.mse_targets(d["y_train"])
     depths = depth_list(pc["depths"])
     # Blocks of examples sized by the memory budget (kernels.memory_mb, as a kernels job;

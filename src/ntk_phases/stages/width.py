@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
-from ..finite.recipes import subset, width_analysis
+from ..finite.recipes import width_analysis
 from . import Stage, config_arg, write_table
 
 log = logging.getLogger("ntk_phases.width")
@@ -48,7 +48,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 @STAGE.job("compare", "final outputs and empirical NTKs against the infinite-width network", _compare_args)
 def compare(args: argparse.Namespace) -> None:
     cfg = args.config
-    arrays = subset(data_mod.load(args.data), cfg.get("n_train"), cfg.get("n_test"))
+    arrays = data_mod.subset(data_mod.load(args.data), cfg["n_train"], cfg["n_test"], "training.width")
     finite = pd.concat([pd.read_csv(p) for p in args.finite], ignore_index=True)
     finite = finite.sort_values(["width", "seed", "step"], kind="stable").reset_index(drop=True)
     outs = []
