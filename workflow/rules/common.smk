@@ -213,7 +213,8 @@ def comparison_is_own_grid(arch):
     return own is not None and (
         (own["n_train"], own["n_test"]) == (comp["n_train"], comp["n_test"])
         and ntk_config.grid(own["sigma_w2"]) == ntk_config.grid(comp["sigma_w2"])
-        and ntk_config.depth_list(own["depths"]) == ntk_config.depth_list(comp["depths"])
+        and ntk_config.depth_list(own["depths"])
+        == ntk_config.depth_list(comp["depths"])
     )
 
 
