@@ -233,17 +233,17 @@ def test_diverging_model_is_isolated():
 def test_checkpoint_resume_is_bit_identical(tmp_path):
     args = (*BLOCK, [1.0, 2.0, 4.0], 0.05, [0, 3])
     lr = np.array([0.01, 0.01, 50.0])  # the last σ diverges on the way: flags are state too
-    kw = dict(BLOCK_KW, record_steps=T.log_step_schedule(60, 12))
+    kw = dict(BLOCK_KW, record_steps=T.log_step_schedule(60, 12), checkpoint_every=20)
     full = T.train_block(*args, lr, X, Y, XT, YT, 60, **kw)
     assert {r["status"] for r in full} == {"ok", "diverged"}
 
     ckpt = tmp_path / "block.ckpt"
     with pytest.raises(T.TrainingInterrupted) as stop:
-        T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20, stop_after_step=33, **kw)
+        T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, stop_after_step=33, **kw)
     assert (stop.value.step, stop.value.checkpoint_step) == (33, 20)
     assert T.load_checkpoint(ckpt)["step"] == 20
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
-    resumed = T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20, **kw)
+    resumed = T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, **kw)
     _assert_rows_identical(full, resumed)
 
     # a wall-time stop writes a checkpoint where it stops; resuming is exact as well
@@ -255,9 +255,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 
     # a finished checkpoint is returned as is; another configuration is refused
     assert T.load_checkpoint(ckpt)["step"] == 60
-    _assert_rows_identical(
-        full, T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, checkpoint_every=20, **kw)
-    )
+    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 60, checkpoint_path=ckpt, **kw))
     with pytest.raises(ValueError, match="learning_rate"):
         T.train_block(*args, lr * 2, X, Y, XT, YT, 60, checkpoint_path=ckpt, **kw)
 
@@ -281,17 +279,13 @@ def test_finished_checkpoint_without_state_returns_its_rows(tmp_path, monkeypatc
     them without building (or compiling) any state."""
     args = (*BLOCK, [1.0, 2.0], 0.05, [0])
     lr = np.array([0.01, 0.01])
-    kw = dict(BLOCK_KW, record_steps=T.log_step_schedule(40, 6))
+    kw = dict(BLOCK_KW, record_steps=T.log_step_schedule(40, 6), checkpoint_every=20)
     ckpt = tmp_path / "done.ckpt"
-    full = T.train_block(
-        *args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20, final_state=False, **kw
-    )
+    full = T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, final_state=False, **kw)
     payload = T.load_checkpoint(ckpt)
     assert payload["step"] == 40 and payload["state_leaves"] is None
     monkeypatch.setattr(T.Block, "init_state", lambda self: pytest.fail("state was built"))
-    _assert_rows_identical(
-        full, T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, checkpoint_every=20, **kw)
-    )
+    _assert_rows_identical(full, T.train_block(*args, lr, X, Y, XT, YT, 40, checkpoint_path=ckpt, **kw))
     with pytest.raises(ValueError, match="n_steps"):  # still refused for another run
         T.train_block(*args, lr, X, Y, XT, YT, 41, checkpoint_path=ckpt, **kw)
 
