@@ -16,7 +16,10 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .. import files, provenance
 
@@ -66,3 +69,18 @@ def write_table(path: str | os.PathLike, frame: Any, inputs: Sequence[str | os.P
     labels recorded there)."""
     files.write_csv(path, frame)
     provenance.write_provenance(path, inputs=list(inputs), **meta)
+
+
+def read_keyed(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Tables keyed by their (arch, activation), in the order given."""
+    out = {}
+    for path in paths:
+        f = pd.read_csv(path)
+        out[(str(f["arch"].iloc[0]), str(f["activation"].iloc[0]))] = f
+    return out
+
+
+def read_meta(path: str | os.PathLike | None) -> dict:
+    """A prepared dataset's metadata (``<data>.json``: classes, sizes, convention), or {}
+    when not given."""
+    return json.loads(Path(path).read_text()) if path else {}

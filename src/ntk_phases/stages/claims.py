@@ -7,9 +7,7 @@ appended and checked against the one schema); ``finite`` writes the C6/C7 rows o
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
 
 import pandas as pd
 
@@ -17,7 +15,7 @@ from ..claims import c6_c7
 from ..claims.c1_c5 import c1_c5_claims
 from ..claims.c9 import c9_claims
 from ..claims.schema import COLUMNS, conform, schema_violations
-from . import Stage, config_arg, write_table
+from . import Stage, config_arg, read_keyed, read_meta, write_table
 
 log = logging.getLogger("ntk_phases.claims")
 STAGE = Stage()
@@ -54,16 +52,12 @@ def table(args: argparse.Namespace) -> None:
     if len(args.finite_grid) != len(args.finite_overlays):
         raise SystemExit("give one --finite-overlays table per --finite-grid table")
     cfg = args.config
-    tables = {}
-    for path in args.tables:
-        f = pd.read_csv(path)
-        tables[(str(f["arch"].iloc[0]), str(f["activation"].iloc[0]))] = f
+    tables = read_keyed(args.tables)
     pooling = pd.read_csv(args.pooling) if args.pooling else None
     finite = [(pd.read_csv(t), pd.read_csv(o)) for t, o in zip(args.finite_grid, args.finite_overlays)]
     chance = 0.1
     if args.data_json:
-        with open(args.data_json) as fh:
-            chance = 1.0 / int(json.load(fh)["n_classes"])
+        chance = 1.0 / int(read_meta(args.data_json)["n_classes"])
     out = claims_table(tables, pooling, cfg, finite, chance)
     extra = [conform(pd.read_csv(e)) for e in args.extra]
     out = pd.concat([out, *extra], ignore_index=True) if extra else out
@@ -103,7 +97,7 @@ def _finite_args(p: argparse.ArgumentParser) -> None:
 @STAGE.job("finite", "C6/C7 rows from the memorization and width tables", _finite_args)
 def finite(args: argparse.Namespace) -> None:
     cfg = args.config
-    meta = json.loads(Path(args.data_json).read_text())
+    meta = read_meta(args.data_json)
     mem = pd.read_csv(args.memorization)
     summary = pd.read_csv(args.width_summary)
     rows = c6_c7.claims_c6(mem, cfg["memorization"], int(meta["n_classes"]))

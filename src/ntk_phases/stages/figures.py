@@ -5,15 +5,13 @@ provenance sidecars (:func:`ntk_phases.figures.style.save`)."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..figures import depth_scales, finite, freeze_chaos, infinite, phase, style
-from . import Stage, config_arg
+from . import Stage, config_arg, read_keyed, read_meta
 
 log = logging.getLogger("ntk_phases.figures")
 STAGE = Stage()
@@ -24,22 +22,8 @@ def _out_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpi", type=int, required=True)
 
 
-def _keyed(paths: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
-    """Tables keyed by their (arch, activation), in the order given."""
-    out = {}
-    for path in paths:
-        f = pd.read_csv(path)
-        out[(str(f["arch"].iloc[0]), str(f["activation"].iloc[0]))] = f
-    return out
-
-
 def _by_activation(paths: list[str]) -> dict[str, pd.DataFrame]:
     return {str(f["activation"].iloc[0]): f for f in map(pd.read_csv, paths)}
-
-
-def _meta(path: str | None) -> dict:
-    """The dataset's metadata (``<data>.json``), or {} when not given."""
-    return json.loads(Path(path).read_text()) if path else {}
 
 
 def _phase_args(p: argparse.ArgumentParser) -> None:
@@ -88,14 +72,14 @@ def _infinite_args(p: argparse.ArgumentParser) -> None:
 def f3_f8(args: argparse.Namespace) -> None:
     style.setup()
     cfg = args.config
-    tables = _keyed(args.tables)
+    tables = read_keyed(args.tables)
     if len(args.overlays) != len(args.finite):
         raise SystemExit("give one --overlays table per --finite table")
-    trained = _keyed(args.finite)
+    trained = read_keyed(args.finite)
     overlays = {k: pd.read_csv(o) for k, o in zip(trained, args.overlays)}
     chance, convention = 0.1, "ours"
     if args.data_json:
-        meta = _meta(args.data_json)
+        meta = read_meta(args.data_json)
         chance, convention = 1.0 / int(meta["n_classes"]), meta.get("convention", "ours")
     if args.figure == "F8":
         fig = infinite.f8(tables, cfg, trained, overlays)
@@ -132,12 +116,12 @@ def f7_f10(args: argparse.Namespace) -> None:
             raise SystemExit("give one --overlays table per --tables table")
         chance = 0.1
         if args.data_json:
-            chance = 1.0 / int(_meta(args.data_json)["n_classes"])
+            chance = 1.0 / int(read_meta(args.data_json)["n_classes"])
             inputs += [args.data_json]
         fig = finite.plot_f7(tables, overlays, args.steps or [int(tables[0]["step"].max())], chance)
         inputs += args.overlays
     elif args.figure == "F9":
-        meta = _meta(args.data_json)
+        meta = read_meta(args.data_json)
         sizes = f"{meta['n_train']} train / {meta['n_test']} test {meta['dataset']}, " if meta else ""
         fig = finite.plot_f9(tables[0], 1.0 / meta.get("n_classes", 10), sizes)
         inputs += [args.data_json] if args.data_json else []
