@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ntk_phases.__main__ import main as ntk_main
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -78,3 +80,13 @@ def git_snapshot(work: Path) -> str:
     return subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def prepare_data(argv: list[str]) -> int:
+    """The job ``python -m ntk_phases data prepare`` in-process, with the options the rules
+    always pass (seed, convention) set to the schema's defaults where a test leaves them out."""
+    if "--seed" not in argv:
+        argv = [*argv, "--seed", "0"]
+    if "--convention" not in argv:
+        argv = [*argv, "--convention", "ours"]
+    return ntk_main(["data", "prepare", *argv])

@@ -12,8 +12,8 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from helpers import prepare_data
 from ntk_phases import data, files
-from ntk_phases.__main__ import main
 
 
 def test_digits_shapes_labels_norms():
@@ -81,7 +81,7 @@ def test_save_is_all_or_nothing(tmp_path: Path):
 
 
 def test_cli_failure_leaves_no_file(tmp_path: Path):
-    rc = main_data(
+    rc = prepare_data(
         [
             "--dataset",
             "digits",
@@ -255,7 +255,7 @@ def test_tfds_offline_is_one_clear_message(tmp_path, capsys, kind):
         mock.patch.object(tfds.download.DownloadManager, "download_and_extract", side_effect=err),
         mock.patch.object(tfds.download.DownloadManager, "download", side_effect=err),
     ):
-        rc = main_data(
+        rc = prepare_data(
             [
                 "--dataset",
                 "cifar10",
@@ -302,13 +302,3 @@ def test_tfds_other_download_failures_are_not_called_offline(tmp_path):
     ):
         with pytest.raises(KeyError):
             data.prepare("cifar10", 10, 5, seed=0, data_dir=str(tmp_path / "tfds"), convention="ours")
-
-
-def main_data(argv: list[str]) -> int:
-    """``python -m ntk_phases data prepare`` with the options the rules always pass
-    (seed, convention) defaulted here where a test leaves them out."""
-    if "--seed" not in argv:
-        argv = [*argv, "--seed", "0"]
-    if "--convention" not in argv:
-        argv = [*argv, "--convention", "ours"]
-    return main(["data", "prepare", *argv])

@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, prepare_data
 from helpers.user_npz import N_TEST, N_TRAIN, K, arrays, write
 from ntk_phases import data, files
-from ntk_phases.__main__ import main
 
 
 def run_main(tmp_path: Path, path: Path | str, *extra: str) -> tuple[int, Path, Path]:
     out = tmp_path / "results" / "r" / "data"
     npz, js = out / "npz.npz", out / "npz.json"
-    rc = main_data(
+    rc = prepare_data(
         [
             "--dataset",
             "npz",
@@ -395,13 +394,3 @@ def test_schema_requires_dataset_path_for_npz():
 
 
 # --- the Snakemake rule --------------------------------------------------------------
-
-
-def main_data(argv: list[str]) -> int:
-    """``python -m ntk_phases data prepare`` with the options the rules always pass
-    (seed, convention) defaulted here where a test leaves them out."""
-    if "--seed" not in argv:
-        argv = [*argv, "--seed", "0"]
-    if "--convention" not in argv:
-        argv = [*argv, "--convention", "ours"]
-    return main(["data", "prepare", *argv])
