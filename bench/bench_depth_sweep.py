@@ -1,4 +1,4 @@
-"""Benchmark of the one-pass depth sweep (``ntk_phases.kernels``).
+"""Benchmark of the one-pass depth sweep (``ntk_phases.analytic.sweep``).
 
 Measures, in one run:
 
@@ -30,7 +30,7 @@ import numpy as np
 from ntk_phases.analytic.sweep import depth_sweep, estimate_block_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers
-from kernel_reference import kernels_per_depth_reference, measure_peak_memory  # noqa: E402
+from helpers.kernel_reference import kernels_per_depth_reference, measure_peak_memory  # noqa: E402
 
 
 def digits(n_train: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

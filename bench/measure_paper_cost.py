@@ -121,8 +121,7 @@ def config_files(size: str) -> list[str]:
 
 def run_size(size: str, work: Path) -> Path:
     """One measurement run in a scratch copy; returns bench/paper_cost/measured_<size>.csv."""
-    import cifar10_archive
-    from conftest import git_snapshot
+    from helpers import cifar10_archive, git_snapshot
 
     if work.exists():
         shutil.rmtree(work)
