@@ -594,10 +594,9 @@ def save(arrays: dict[str, np.ndarray], meta: dict, npz_path: str, json_path: st
     """Write the arrays (.npz) and metadata (.json); both or neither are left behind."""
     npz_path, json_path = Path(npz_path), Path(json_path)
     try:
-        with files.atomic_path(npz_path, suffix=".npz") as tmp:
-            # compressed: standardised pixels take few distinct values, and the notebook's
-            # 10 000 CIFAR-10 test images are 253 MB raw, ~55 MB compressed (+~1.4 s to load)
-            np.savez_compressed(tmp, **arrays)
+        # compressed: standardised pixels take few distinct values, and the notebook's
+        # 10 000 CIFAR-10 test images are 253 MB raw, ~55 MB compressed (+~1.4 s to load)
+        files.write_npz(npz_path, arrays, compressed=True)
         files.write_json(json_path, meta)
     except BaseException:
         for p in (npz_path, json_path):

@@ -8,6 +8,7 @@ under ``results/``.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -18,18 +19,37 @@ from typing import Any
 
 import numpy as np
 
+#: the temporary files of :func:`atomic_path` are ``.<name>.<random>.tmp``
+TEMP_MARK = ".tmp"
+
+
+def stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """The temporary files that writes of ``path`` left behind when their process was
+    killed (SIGKILL, out of memory): cleanup code never ran for them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    # mkstemp's random part is 8 characters: the pattern matches no other target's
+    # temporaries (those of ``<name>.prov.json`` have a longer middle part)
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}{TEMP_MARK}"))
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` on success.
 
-    ``suffix`` keeps the extension that writers such as ``np.savez`` or
-    matplotlib use to pick a format.
+    The temporary name does not end in the target's extension, so a glob for finished
+    outputs (``*.csv``) never sees a file being written (writers that pick a format from
+    the name get it explicitly: :func:`save_figure`, :func:`write_npz`). Temporaries
+    of ``path`` left by a killed writer are removed first: the job that rewrites an
+    output cleans up after the one that was killed writing it (Snakemake never runs two
+    jobs for one output at once).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    for stale in stale_temporaries(path):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_MARK, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -55,6 +75,13 @@ def write_csv(path: str | os.PathLike, frame: Any) -> None:
     """Write a pandas DataFrame as CSV (no index), atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, Any], compressed: bool = False) -> None:
+    """Write arrays as ``.npz`` (zip-compressed with ``compressed``), atomically."""
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: np.savez adds no suffix
+        save(fh, **arrays)
 
 
 def save_figure(fig: Any, paths: list[str | os.PathLike], dpi: int) -> list[Path]:

@@ -22,6 +22,25 @@ def test_failed_write_leaves_neither_output_nor_temporary_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
 
 
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL runs no cleanup: the temporary stays until the output is written again.
+    Its name never matches a glob for finished outputs, and only the target's own
+    temporaries are removed (not those of ``<name>.prov.json``)."""
+    out = tmp_path / "chunk0.csv"
+    with pytest.raises(KeyboardInterrupt), files.atomic_path(out) as tmp:
+        name = tmp.name
+        raise KeyboardInterrupt
+    stale = tmp_path / name  # the name a write of `out` uses, left as a SIGKILL leaves it
+    stale.write_text("half a tab")
+    assert files.stale_temporaries(out) == [stale] and not list(tmp_path.glob("*.csv"))
+    with files.atomic_path(tmp_path / "chunk0.csv.prov.json") as other:
+        other.write_text("{}")
+        assert files.stale_temporaries(out) == [stale]  # not another target's temporary
+        files.write_csv(out, pd.DataFrame({"a": [1.0]}))
+        assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk0.csv", "chunk0.csv.prov.json"]
+
+
 def test_provenance_carries_dataset_checksum_and_seeds_downstream(tmp_path):
     arrays = {k: np.arange(6.0).reshape(3, 2) + i for i, k in enumerate(("x_train", "y_train", "x_test", "y_test"))}
     meta = {

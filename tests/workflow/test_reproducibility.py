@@ -203,6 +203,8 @@ def test_sigkilled_run_reruns_to_the_uninterrupted_tables(shared, tmp_path):
     tables = sorted(p.relative_to(work) for p in (work / RESULTS).rglob("*.csv"))
     assert len(tables) >= 2 + len(list(chunks.glob("*.csv"))), tables
     assert_tables_equal(shared, work, tables)
+    # the killed writers' temporaries were removed by the jobs that rewrote their outputs
+    assert not [p for p in (work / RESULTS).rglob(f"*{files.TEMP_MARK}")], "temporary files left"
 
 
 # -- the HTML report ---------------------------------------------------------------------

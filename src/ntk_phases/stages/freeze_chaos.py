@@ -16,8 +16,6 @@ import argparse
 import logging
 import time
 
-import numpy as np
-
 from .. import data as data_mod
 from .. import files
 from ..analytic.checkerboard import checkerboard_tables
@@ -62,8 +60,7 @@ def run(args: argparse.Namespace) -> None:
         (args.claims, claims),
     ):
         write_table(path, frame, [args.data], config=cfg, timings=timings)
-    with files.atomic_path(args.maps, suffix=".npz") as tmp:
-        np.savez(tmp, **maps)
+    files.write_npz(args.maps, maps)
     for _, r in claims.iterrows():
         log.info(
             "C8 %-16s %-62s predicted %-9.4g measured %-9.4g %s",

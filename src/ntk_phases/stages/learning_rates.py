@@ -159,14 +159,15 @@ def table(args: argparse.Namespace) -> None:
         )
     write_table(args.out, frame, [args.data], config=cfg, experiment=args.experiment)
     if args.out_kernels:  # analytic blocks of the (single) configuration, for `infinite`
-        with files.atomic_path(args.out_kernels, suffix=".npz") as tmp:
-            np.savez(
-                tmp,
+        files.write_npz(
+            args.out_kernels,
+            {
                 **{k: sweep[k][0, 0] for k in KERNEL_KEYS},
-                sigma_w2=sweep["sigma_w2"][0],
-                sigma_b2=sweep["sigma_b2"],
-                depth=sweep["depths"][0],
-            )
+                "sigma_w2": sweep["sigma_w2"][0],
+                "sigma_b2": sweep["sigma_b2"],
+                "depth": sweep["depths"][0],
+            },
+        )
         provenance.write_provenance(args.out_kernels, config=cfg, inputs=[args.data])
     if args.out_overlay:
         theory_cfg = args.theory_json

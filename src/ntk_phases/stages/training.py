@@ -14,7 +14,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
@@ -132,8 +131,7 @@ def train(args: argparse.Namespace) -> int:
 
     frame = pd.concat(frames, ignore_index=True)
     if args.out_npz:
-        with files.atomic_path(args.out_npz, suffix=".npz") as tmp:
-            np.savez(tmp, **stack_outputs(outs))
+        files.write_npz(args.out_npz, stack_outputs(outs))
     files.write_csv(args.out, frame)
     provenance.write_provenance(
         args.out, config={"experiment": cfg, "common": common}, inputs=[args.data, args.lr], experiment=args.experiment
