@@ -3,10 +3,7 @@
 Pure NumPy functions (float64): every function accepts kernels with any leading batch shape
 ``B`` (e.g. ``(n_sigma, n_depth)``).
 
-Everything is computed in the eigenbasis of the symmetrised Θ (``numpy.linalg.eigh``). The
-spectrum alone (λ_min, λ_max, κ: the learning-rate jobs) of kernels of
-:data:`LANCZOS_MIN_N` points or more comes from Lanczos iterations instead
-(:func:`extreme_eigenvalues`; equal to eigvalsh to ~1e-12 relative, tested at 1e-9).
+Everything is computed in the eigenbasis of the symmetrised Θ (``numpy.linalg.eigh``).
 Eigenvalues below ``rcond · λ_max`` are rounding noise in float64: a symmetric eigensolver is
 backward stable, with absolute eigenvalue errors of order ``n · ε · λ_max``. The default
 ``rcond = n · ε`` (``ε = 2.2e-16``, so 5.7e-14 for n = 256) therefore marks the kernel
@@ -29,19 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import linalg
-from scipy.sparse import linalg as sparse_linalg
 
 from .validate import check_square
 
-__all__ = [
-    "KERNEL_PRECISION",
-    "default_rcond",
-    "eigh_sym",
-    "extreme_eigenvalues",
-    "spectrum",
-    "ntk_diag_offdiag",
-]
+__all__ = ["KERNEL_PRECISION", "default_rcond", "eigh_sym", "spectrum", "ntk_diag_offdiag"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -83,56 +71,6 @@ def _eig(theta: np.ndarray, rcond: float | None, eig: tuple | None):
     return eigh_sym(theta, rcond) if eig is None else eig
 
 
-#: From this many points on, :func:`extreme_eigenvalues` uses Lanczos iterations instead of
-#: a full ``eigvalsh``: at n = 10 000 (the paper's memorization split, one BLAS thread) a
-#: full eigvalsh takes ~1.5 min per kernel, the Cholesky factor and Lanczos ~0.3 of that.
-LANCZOS_MIN_N = 4096
-#: ARPACK's relative tolerance on each extreme eigenvalue (of Θ and of (Θ + sI)⁻¹)
-LANCZOS_TOL = 1e-12
-
-
-def _extremes_lanczos(sym: np.ndarray) -> tuple[float, float] | None:
-    """(λ_min, λ_max) of one symmetric matrix by Lanczos: λ_max of Θ, and λ_min through the
-    largest eigenvalue 1/(λ_min + s) of (Θ + sI)⁻¹ applied by a Cholesky factor (ARPACK's
-    shift-invert mode, done by hand so that the factor is Cholesky, not LU). The shift
-    ``s = 2nε·λ_max`` keeps a numerically singular Θ positive definite. ``None`` where
-    that fails (λ_min < −s) or ARPACK does not converge: the caller falls back to eigvalsh."""
-    n = sym.shape[-1]
-    v0 = np.random.default_rng(0).standard_normal(n)  # ARPACK's own start vector is random
-    try:
-        lmax = float(sparse_linalg.eigsh(sym, k=1, which="LA", tol=LANCZOS_TOL, v0=v0, return_eigenvectors=False)[0])
-        shift = 2.0 * n * _EPS * abs(lmax)
-        factor = linalg.cho_factor(sym + shift * np.eye(n), lower=True, check_finite=False)
-        inverse = sparse_linalg.LinearOperator(
-            (n, n), matvec=lambda v: linalg.cho_solve(factor, v, check_finite=False), dtype=np.float64
-        )
-        mu = float(sparse_linalg.eigsh(inverse, k=1, which="LA", tol=LANCZOS_TOL, v0=v0, return_eigenvectors=False)[0])
-    except (np.linalg.LinAlgError, sparse_linalg.ArpackNoConvergence, sparse_linalg.ArpackError):
-        return None
-    return 1.0 / mu - shift, lmax
-
-
-def extreme_eigenvalues(sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The smallest and the largest eigenvalue of symmetric matrices ``(*B, n, n)``, each of
-    shape ``B``: by ``numpy.linalg.eigvalsh`` below :data:`LANCZOS_MIN_N` points, by
-    Lanczos iterations (:func:`_extremes_lanczos`, relative error ~:data:`LANCZOS_TOL`)
-    from there on, falling back to eigvalsh for a matrix where those fail."""
-    n = sym.shape[-1]
-    if n < LANCZOS_MIN_N:
-        # eigenvalues only: the eigenvectors (eigh_sym) cost several times more
-        evals = np.linalg.eigvalsh(sym)
-        return evals[..., 0], evals[..., -1]
-    flat = sym.reshape((-1, n, n))
-    out = np.empty((flat.shape[0], 2))
-    for i, m in enumerate(flat):
-        found = _extremes_lanczos(m)
-        if found is None:
-            evals = np.linalg.eigvalsh(m)
-            found = (evals[0], evals[-1])
-        out[i] = found
-    return out[:, 0].reshape(sym.shape[:-2]), out[:, 1].reshape(sym.shape[:-2])
-
-
 def spectrum(ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = None) -> dict[str, np.ndarray]:
     """λ_min, λ_max, κ and a singular flag of Θ(train, train).
 
@@ -148,11 +86,16 @@ def spectrum(ntk_train: Any, rcond: float | None = None, *, eig: tuple | None = 
     theta = check_square("ntk_train", ntk_train)
     rc = default_rcond(theta.shape[-1]) if rcond is None else float(rcond)
     if eig is None:
-        raw, lmax = extreme_eigenvalues(0.5 * (theta + np.swapaxes(theta, -1, -2)))
-        if np.any(lmax <= 0):
+        # eigenvalues only: the eigenvectors (eigh_sym) cost several times more and twice
+        # the memory, and the learning-rate job of the paper's 10k memorization split
+        # (two 10k x 10k kernels, one BLAS thread) would spend most of its time on them
+        evals = np.linalg.eigvalsh(0.5 * (theta + np.swapaxes(theta, -1, -2)))
+        if np.any(evals[..., -1] <= 0):
             raise ValueError("kernel has no positive eigenvalue (λ_max <= 0)")
     else:
-        raw, lmax = eig[0][..., 0], eig[0][..., -1]
+        evals = eig[0]
+    lmax = evals[..., -1]
+    raw = evals[..., 0]
     floor = rc * lmax
     singular = raw <= floor
     lmin = np.maximum(raw, floor)
