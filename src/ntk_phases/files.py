@@ -27,8 +27,6 @@ def stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """The temporary files that writes of ``path`` left behind when their process was
     killed (SIGKILL, out of memory): cleanup code never ran for them."""
     path = Path(path)
-    if not path.parent.is_dir():
-        return []
     # mkstemp's random part is 8 characters: the pattern matches no other target's
     # temporaries (those of ``<name>.prov.json`` have a longer middle part)
     return sorted(path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}{TEMP_MARK}"))

@@ -86,7 +86,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import tables
+from .. import files, tables
 from ..data import class_centred_targets, one_hot
 from .models import Model, make_model
 
@@ -515,20 +515,12 @@ class Block:
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
-    """Pickle ``payload`` to ``path`` atomically (temp file in the same folder, fsync,
-    ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            pickle.dump(payload, fh, protocol=4)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Pickle ``payload`` to ``path`` atomically (:func:`ntk_phases.files.atomic_path`, which
+    also removes a killed job's temporaries), fsynced before the move."""
+    with files.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        pickle.dump(payload, fh, protocol=4)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
